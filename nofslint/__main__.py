@@ -1,0 +1,5 @@
+"""``python -m nofslint`` is the ``nofslint`` command."""
+
+from nofslint.cli import main
+
+main()

@@ -1,0 +1,64 @@
+"""Kernel allocation APIs: which argument is the gfp mask, and which family.
+
+``mask_arg`` is the index of the gfp argument, counted from the end when
+negative (``kvrealloc`` lost its old-size argument in v6.12 but kept the mask
+last). ``None`` means the API takes no mask and allocates with ``implicit``.
+The ``_noprof`` spellings are the v6.10+ alloc-tagging internals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Allocator:
+    family: str
+    mask_arg: int | None
+    implicit: str | None = None
+
+
+def _table() -> dict[str, Allocator]:
+    table: dict[str, Allocator] = {}
+
+    def add(family: str, mask_arg: int | None, *names: str, implicit: str | None = None) -> None:
+        for name in names:
+            table[name] = Allocator(family, mask_arg, implicit)
+            table[name + "_noprof"] = Allocator(family, mask_arg, implicit)
+
+    # vmalloc: page tables were GFP_KERNEL until v5.17.
+    add("vmalloc", 1, "__vmalloc")
+    add("vmalloc", 2, "__vmalloc_node", "__vmalloc_array")
+    add("vmalloc", 4, "__vmalloc_node_range")
+    add("vmalloc", None, "vmalloc", "vzalloc", "vmalloc_node", "vzalloc_node", "vmalloc_user",
+        "vmalloc_32", "vmalloc_32_user", "vmalloc_huge", "vmalloc_array", "vcalloc",
+        implicit="GFP_KERNEL")
+    # kvmalloc: before v5.17 a non-GFP_KERNEL mask silently meant kmalloc only.
+    add("kvmalloc", 1, "kvmalloc", "kvzalloc", "kvmalloc_node", "kvzalloc_node")
+    add("kvmalloc", 2, "kvcalloc", "kvmalloc_array", "kvcalloc_node", "kvmalloc_array_node")
+    add("kvmalloc", -1, "kvrealloc")
+    # vmap/vm_map_ram take no mask and allocate GFP_KERNEL on every version.
+    add("vmap", None, "vmap", "vm_map_ram", implicit="GFP_KERNEL")
+    # Slab and page allocators: honour the mask they are given.
+    add("slab", 1, "kmalloc", "kzalloc", "kmalloc_node", "kzalloc_node", "kmem_cache_alloc",
+        "kmem_cache_zalloc", "kstrdup", "kstrndup", "kstrdup_const", "mempool_alloc",
+        "kmalloc_track_caller")
+    add("slab", 2, "kcalloc", "kmalloc_array", "krealloc", "kmemdup", "kcalloc_node",
+        "kmalloc_array_node", "kmem_cache_alloc_node", "krealloc_array", "kmemdup_nul")
+    add("page", 0, "alloc_pages", "alloc_page", "__get_free_pages", "__get_free_page",
+        "get_zeroed_page", "folio_alloc", "__folio_alloc")
+    add("page", 1, "alloc_pages_node", "__alloc_pages_node")
+    return table
+
+
+ALLOCATORS: dict[str, Allocator] = _table()
+
+# Scope API: name -> (operation, kind). 'flags' saves take the PF_* in their argument.
+SCOPE_CALLS: dict[str, tuple[str, str]] = {
+    "memalloc_nofs_save": ("save", "nofs"),
+    "memalloc_noio_save": ("save", "noio"),
+    "memalloc_flags_save": ("save", "flags"),
+    "memalloc_nofs_restore": ("restore", "nofs"),
+    "memalloc_noio_restore": ("restore", "noio"),
+    "memalloc_flags_restore": ("restore", "flags"),
+}

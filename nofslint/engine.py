@@ -1,0 +1,180 @@
+"""One run: files -> facts (parallel) -> rules -> findings -> fixes.
+
+Data flows one way. Workers only read and extract facts; rules and fixes run
+in the main process over those facts, so the output order never depends on
+the number of jobs. A failure in one file or one rule becomes an error entry
+naming it; every other file's findings are still reported.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nofslint.facts import FileFacts, extract
+from nofslint.fixes import FileFix, build_fixes
+from nofslint.parse import function_error_counts, parse_source
+from nofslint.rule import FileContext, Finding, Rule
+from nofslint.source import SourceError, read_source
+from nofslint.tree import KernelTree, discover, tree_for
+
+
+@dataclass
+class FileError:
+    path: str
+    reason: str
+    internal: bool = False  # a bug in nofslint rather than bad input
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": self.path, "reason": self.reason, "internal": self.internal}
+
+
+@dataclass
+class RunResult:
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+    trees: list[KernelTree] = field(default_factory=list)
+    files: int = 0
+    fixes: list[FileFix] = field(default_factory=list)
+    fix_problems: list[str] = field(default_factory=list)
+
+    @property
+    def internal_errors(self) -> bool:
+        return any(e.internal for e in self.errors)
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+Task = tuple[str, KernelTree]
+
+
+def _facts_task(task: Task) -> tuple[FileFacts | None, FileError | None]:
+    path_text, tree = task
+    path = Path(path_text)
+    rel = tree.relpath(path)
+    try:
+        raw = read_source(path)
+        return extract(raw, rel, tree), None
+    except SourceError as exc:
+        return None, FileError(rel, str(exc))
+    except RecursionError:
+        return None, FileError(rel, "nesting too deep to analyse")
+    except Exception as exc:  # noqa: BLE001 - isolate one file's failure, report it
+        detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return None, FileError(rel, f"internal error while extracting facts: {detail}", True)
+
+
+def parallel_map(func: Callable[[Task], object], tasks: list[Task], jobs: int,
+                 progress: Callable[[int, int], None] | None = None) -> Iterator[object]:
+    """Results in task order whatever the number of jobs."""
+    if jobs <= 1 or len(tasks) < 4:
+        for i, task in enumerate(tasks, 1):
+            yield func(task)
+            if progress:
+                progress(i, len(tasks))
+        return
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    chunk = max(1, min(64, len(tasks) // (jobs * 8)))
+    with ctx.Pool(jobs) as pool:
+        for i, result in enumerate(pool.imap(func, tasks, chunksize=chunk), 1):
+            yield result
+            if progress:
+                progress(i, len(tasks))
+
+
+def plan(paths: Iterable[Path], version: tuple[int, int] | None) -> list[Task]:
+    tasks: list[Task] = []
+    for path in discover(paths):
+        absolute = path.absolute()
+        tasks.append((str(absolute), tree_for(absolute, version)))
+    return tasks
+
+
+def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = None,
+        jobs: int = 1, want_fixes: bool = True,
+        progress: Callable[[int, int], None] | None = None) -> RunResult:
+    tasks = plan(paths, version)
+    result = RunResult(files=len(tasks))
+    trees: dict[tuple[str, tuple[int, int]], KernelTree] = {}
+    local = [r for r in rules if r.scope == "local"]
+    for (path_text, tree), outcome in zip(tasks, parallel_map(_facts_task, tasks, jobs, progress),
+                                          strict=True):
+        trees.setdefault((str(tree.root), tree.version), tree)
+        facts, error = outcome  # type: ignore[misc]
+        if error is not None:
+            result.errors.append(error)
+            continue
+        ctx = FileContext(facts, tree, Path(path_text))
+        for rule in local:
+            try:
+                result.findings.extend(rule.check_file(ctx))
+            except Exception as exc:  # noqa: BLE001 - one rule's bug must not hide the rest
+                detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+                result.errors.append(FileError(facts.path, f"internal error in rule {rule.id}: "
+                                               f"{detail}", True))
+    result.trees = list(trees.values())
+    result.findings.sort(key=Finding.sort_key)
+    result.errors.sort(key=lambda e: (e.path, e.reason))
+    if want_fixes:
+        result.fixes, result.fix_problems = build_fixes(result.findings)
+    return result
+
+
+# -- stats -------------------------------------------------------------------------
+
+def _stats_task(task: Task) -> tuple[int, int, int, str | None]:
+    path = Path(task[0])
+    try:
+        raw = read_source(path)
+    except SourceError as exc:
+        return 0, 0, 0, str(exc)
+    try:
+        funcs, bad = function_error_counts(parse_source(raw)[1])
+    except RecursionError:
+        return len(raw), 0, 0, "nesting too deep to parse"
+    return len(raw), funcs, bad, None
+
+
+@dataclass
+class Stats:
+    files: int = 0
+    bytes: int = 0
+    functions: int = 0
+    functions_with_errors: int = 0
+    seconds: float = 0.0
+    unreadable: int = 0
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.functions_with_errors / self.functions if self.functions else 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {"files": self.files, "bytes": self.bytes, "functions": self.functions,
+                "functions_with_errors": self.functions_with_errors,
+                "percent_with_errors": round(self.percent, 3), "unreadable": self.unreadable,
+                "seconds": round(self.seconds, 2)}
+
+
+def stats(paths: list[Path], jobs: int,
+          progress: Callable[[int, int], None] | None = None) -> Stats:
+    start = time.perf_counter()
+    tasks = plan(paths, None)
+    out = Stats(files=len(tasks))
+    for size, funcs, bad, error in parallel_map(_stats_task, tasks, jobs, progress):  # type: ignore[misc]
+        out.bytes += size
+        out.functions += funcs
+        out.functions_with_errors += bad
+        out.unreadable += error is not None
+    out.seconds = time.perf_counter() - start
+    return out

@@ -1,0 +1,353 @@
+"""Per-file facts: the plain data every rule works from.
+
+Extraction is the hot path (tens of thousands of files), so it runs one
+tree-sitter query per file and only looks closer (gfp_t variables, scope
+flags) in functions that need it. Facts are plain, serializable data: they
+are what a cache stores and what worker processes send back.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+from dataclasses import dataclass, field
+
+from tree_sitter import Node, QueryCursor
+
+from nofslint.allocators import ALLOCATORS, SCOPE_CALLS
+from nofslint.gfp import UNKNOWN, GfpTable, Mask, read_defines
+from nofslint.parse import function_error_counts, parse_source, query
+from nofslint.tree import KernelTree
+
+_MAIN_QUERY = """
+(function_definition declarator: (_) @decl body: (compound_statement) @body) @func
+(call_expression function: (identifier) @callee arguments: (argument_list) @args) @call
+"""
+_GFP_VAR_QUERY = """
+(declaration type: (type_identifier) @type
+  declarator: (init_declarator declarator: (identifier) @name value: (_) @value))
+(declaration type: (type_identifier) @type declarator: (identifier) @name)
+(parameter_declaration type: (type_identifier) @type declarator: (identifier) @name)
+(assignment_expression left: (identifier) @name right: (_) @value) @assign
+"""
+_PFLAGS_QUERY = """
+(assignment_expression left: (field_expression) @left right: (_) @value) @assign
+"""
+
+
+@dataclass
+class Function:
+    name: str
+    static: bool
+    start: int
+    end: int
+    line: int
+    end_line: int
+    body_start: int
+    has_error: bool
+
+
+@dataclass
+class Call:
+    callee: str
+    function: int  # index into FileFacts.functions, -1 outside any function
+    start: int
+    end: int
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    args: list[tuple[int, int]] | None = None  # byte spans, kept for calls rules read
+
+
+@dataclass
+class Allocation:
+    call: int  # index into FileFacts.calls
+    allocator: str
+    family: str
+    mask_arg: int | None  # index of the gfp argument (None: the API takes no mask)
+    mask_text: str | None  # the gfp argument as written (None: implicit mask)
+    masks: list[Mask]  # every value the mask may have
+    scope: str | None  # 'nofs'/'noio' scope active here within the function
+
+
+@dataclass
+class ScopeEvent:
+    """A memalloc_*_save/restore call or a direct ``current->flags`` change."""
+
+    function: int
+    start: int
+    line: int
+    op: str  # 'save' | 'restore' | 'set' | 'clear'
+    kind: str  # 'nofs' | 'noio' | 'other'
+    target: str | None  # variable saved into / restored from; None when discarded
+
+
+@dataclass
+class FileFacts:
+    path: str  # relative to the tree root
+    sha256: str
+    functions: list[Function] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    allocations: list[Allocation] = field(default_factory=list)
+    scopes: list[ScopeEvent] = field(default_factory=list)
+    gfp_macros: dict[str, str] = field(default_factory=dict)
+    functions_with_errors: int = 0
+
+    def function_at(self, index: int) -> Function | None:
+        return self.functions[index] if 0 <= index < len(self.functions) else None
+
+
+def _text(raw: bytes, node: Node) -> str:
+    return raw[node.start_byte:node.end_byte].decode("utf-8", "replace")
+
+
+def _declarator_name(node: Node | None) -> str | None:
+    while node is not None:
+        if node.type in ("identifier", "field_identifier"):
+            return node.text.decode("utf-8", "replace") if node.text else None
+        nxt = node.child_by_field_name("declarator")
+        if nxt is None:
+            nxt = next((c for c in node.named_children if c.type.endswith("declarator")
+                        or c.type == "identifier"), None)
+        node = nxt
+    return None
+
+
+def _is_static(func: Node) -> bool:
+    return any(c.type == "storage_class_specifier" and c.text == b"static" for c in func.children)
+
+
+_PF_KIND = (("PF_MEMALLOC_NOIO", "noio"), ("PF_MEMALLOC_NOFS", "nofs"))
+
+
+def _pf_kind(text: str) -> str:
+    for token, kind in _PF_KIND:
+        if token in text:
+            return kind
+    return "other"
+
+
+def _save_target(call: Node, raw: bytes) -> str | None:
+    parent = call.parent
+    while parent is not None and parent.type == "parenthesized_expression":
+        parent = parent.parent
+    if parent is None or parent.type == "expression_statement":
+        return None
+    if parent.type == "assignment_expression":
+        left = parent.child_by_field_name("left")
+        return _text(raw, left) if left is not None else "?"
+    if parent.type == "init_declarator":
+        return _declarator_name(parent.child_by_field_name("declarator")) or "?"
+    return "?"
+
+
+class _Extractor:
+    def __init__(self, raw: bytes, rel: str, table: GfpTable) -> None:
+        self.raw = raw
+        self.table = table
+        self.facts = FileFacts(rel, hashlib.sha256(raw).hexdigest())
+        self.func_nodes: list[Node] = []
+        self._gfp_vars: dict[int, list[tuple[int, str, str, str]] | None] = {}
+
+    def run(self) -> FileFacts:
+        _masked, tree = parse_source(self.raw)
+        root = tree.root_node
+        facts = self.facts
+        if b"GFP" in self.raw:
+            # From the raw text: masking may blank a #define in an #else branch.
+            defines = read_defines(self.raw.decode("utf-8", "replace"), lambda n: True)
+            facts.gfp_macros = {k: v for k, v in defines.items() if "GFP" in v or "gfp" in v}
+        _, facts.functions_with_errors = function_error_counts(tree)
+        funcs: list[tuple[int, Node]] = []
+        raw_calls: list[tuple[Node, Node, Node]] = []
+        for pattern, caps in _matches(_MAIN_QUERY, root):
+            if pattern == 0:
+                funcs.append((caps["func"][0].start_byte, caps["func"][0]))
+            else:
+                raw_calls.append((caps["call"][0], caps["callee"][0], caps["args"][0]))
+        funcs.sort(key=lambda x: x[0])
+        for _, node in funcs:
+            body = node.child_by_field_name("body")
+            facts.functions.append(Function(
+                name=_declarator_name(node.child_by_field_name("declarator")) or "?",
+                static=_is_static(node), start=node.start_byte, end=node.end_byte,
+                line=node.start_point[0] + 1, end_line=node.end_point[0] + 1,
+                body_start=body.start_byte if body is not None else node.start_byte,
+                has_error=node.has_error))
+            self.func_nodes.append(node)
+        starts = [f.start for f in facts.functions]
+        raw_calls.sort(key=lambda c: c[0].start_byte)
+        pending_allocs: list[tuple[int, Node, Node]] = []
+        for call, callee_node, args in raw_calls:
+            callee = callee_node.text.decode("utf-8", "replace") if callee_node.text else ""
+            fidx = self._function_index(starts, call.start_byte)
+            sp, ep = call.start_point, call.end_point
+            record = Call(callee, fidx, call.start_byte, call.end_byte, sp[0] + 1, sp[1] + 1,
+                          ep[0] + 1, ep[1] + 1)
+            interesting = callee in ALLOCATORS or callee in SCOPE_CALLS
+            if interesting:
+                record.args = [(a.start_byte, a.end_byte) for a in args.named_children
+                               if a.type != "comment"]
+            facts.calls.append(record)
+            if callee in SCOPE_CALLS:
+                op, kind = SCOPE_CALLS[callee]
+                if kind == "flags":
+                    kind = _pf_kind(_text(self.raw, args)) if op == "save" else "other"
+                target = (_save_target(call, self.raw) if op == "save" else
+                          (self._arg_text(record, 0) or "?"))
+                facts.scopes.append(ScopeEvent(fidx, call.start_byte, sp[0] + 1, op, kind, target))
+            elif callee in ALLOCATORS:
+                pending_allocs.append((len(facts.calls) - 1, call, args))
+        if b"PF_MEMALLOC_NO" in self.raw:
+            self._pflag_events(root, starts)
+        facts.scopes.sort(key=lambda e: e.start)
+        for index, call, _args in pending_allocs:
+            self._allocation(index, call)
+        return facts
+
+    def _function_index(self, starts: list[int], offset: int) -> int:
+        i = bisect.bisect_right(starts, offset) - 1
+        return i if i >= 0 and offset < self.facts.functions[i].end else -1
+
+    def _arg_text(self, call: Call, index: int) -> str | None:
+        if call.args is None or not -len(call.args) <= index < len(call.args):
+            return None
+        s, e = call.args[index]
+        return self.raw[s:e].decode("utf-8", "replace")
+
+    def _pflag_events(self, root: Node, starts: list[int]) -> None:
+        for _, caps in _matches(_PFLAGS_QUERY, root):
+            assign = caps["assign"][0]
+            left = _text(self.raw, caps["left"][0]).replace(" ", "")
+            if left not in ("current->flags", "tsk->flags", "task->flags", "p->flags"):
+                continue
+            op_node = assign.child_by_field_name("operator")
+            op = op_node.text.decode() if op_node is not None and op_node.text else ""
+            kind = _pf_kind(_text(self.raw, caps["value"][0]))
+            if kind == "other" or op not in ("|=", "&="):
+                continue
+            self.facts.scopes.append(ScopeEvent(
+                self._function_index(starts, assign.start_byte), assign.start_byte,
+                assign.start_point[0] + 1, "set" if op == "|=" else "clear", kind, left))
+
+    def _allocation(self, index: int, call_node: Node) -> None:
+        facts = self.facts
+        call = facts.calls[index]
+        spec = ALLOCATORS[call.callee]
+        arg: int | None = None
+        if spec.mask_arg is None:
+            text, masks = None, list(self.table.eval(spec.implicit or "GFP_KERNEL"))
+        else:
+            nargs = len(call.args or [])
+            arg = spec.mask_arg if spec.mask_arg >= 0 else nargs + spec.mask_arg
+            text = self._arg_text(call, arg)
+            if text is None:
+                return  # a macro of the same name with other arguments: not the API
+            variables = self._variables_at(call.function, call.start, text)
+            masks = list(self.table.eval(text, extra=facts.gfp_macros, variables=variables))
+        facts.allocations.append(Allocation(index, call.callee, spec.family, arg, text, masks,
+                                            self._scope_at(call.function, call.start)))
+
+    def _scope_at(self, fidx: int, offset: int) -> str | None:
+        """The NOFS/NOIO scope open at offset, replaying the function's events in order."""
+        if fidx < 0:
+            return None
+        stack: list[tuple[str | None, str]] = []
+        for ev in self.facts.scopes:
+            if ev.start >= offset:
+                break
+            if ev.function != fidx:
+                continue
+            if ev.op in ("save", "set"):
+                stack.append((ev.target if ev.op == "save" else "<pflags>", ev.kind))
+            else:
+                key = ev.target if ev.op == "restore" else "<pflags>"
+                for i in range(len(stack) - 1, -1, -1):
+                    if stack[i][0] == key or (ev.op == "clear" and stack[i][1] == ev.kind):
+                        del stack[i]
+                        break
+        kinds = {kind for _, kind in stack}
+        return "noio" if "noio" in kinds else "nofs" if "nofs" in kinds else None
+
+    def _variables_at(self, fidx: int, offset: int, text: str) -> dict[str, tuple[Mask, ...]]:
+        """Values local gfp_t variables named in ``text`` may hold at ``offset``."""
+        if fidx < 0 or b"gfp_t" not in self.raw:
+            return {}
+        names = set(re.findall(r"[A-Za-z_]\w*", text))
+        events = self._gfp_events(fidx)
+        if not events or not names & {e[1] for e in events}:
+            return {}
+        out: dict[str, tuple[Mask, ...]] = {}
+        for name in names:
+            values: list[Mask] = []
+            declared = False
+            for start, var, op, value in events:
+                if var != name or start >= offset:
+                    continue
+                if op == "param":
+                    declared, values = True, [UNKNOWN]
+                    continue
+                if op == "decl":
+                    declared = True
+                    continue
+                declared = True
+                new = self.table.eval(f"({value})", extra=self.facts.gfp_macros,
+                                      variables={name: tuple(values) or (UNKNOWN,)})
+                if op == "=":
+                    values = _merge(values, new) if values else list(new)
+                else:  # |= or &=: the update may or may not have happened
+                    prev = tuple(values) or (UNKNOWN,)
+                    upd = self.table.eval(f"({name}) {op[0]} ({value})",
+                                          extra=self.facts.gfp_macros, variables={name: prev})
+                    values = _merge(values, upd)
+            if declared:
+                out[name] = tuple(values) or (UNKNOWN,)
+        return out
+
+    def _gfp_events(self, fidx: int) -> list[tuple[int, str, str, str]]:
+        if fidx in self._gfp_vars:
+            return self._gfp_vars[fidx] or []
+        node = self.func_nodes[fidx]
+        declared: set[str] = set()
+        events: list[tuple[int, str, str, str]] = []
+        for pattern, caps in _matches(_GFP_VAR_QUERY, node):
+            name = _text(self.raw, caps["name"][0])
+            if pattern in (0, 1, 2):
+                if _text(self.raw, caps["type"][0]) != "gfp_t":
+                    continue
+                declared.add(name)
+                if pattern == 2:
+                    events.append((caps["name"][0].start_byte, name, "param", ""))
+                else:
+                    events.append((caps["name"][0].start_byte, name, "decl", ""))
+                    if pattern == 0:
+                        events.append((caps["value"][0].start_byte, name, "=",
+                                       _text(self.raw, caps["value"][0])))
+            else:
+                assign = caps["assign"][0]
+                op_node = assign.child_by_field_name("operator")
+                op = op_node.text.decode() if op_node is not None and op_node.text else "="
+                if op in ("=", "|=", "&="):
+                    events.append((assign.start_byte, name, op, _text(self.raw, caps["value"][0])))
+        events = sorted(e for e in events if e[1] in declared)
+        self._gfp_vars[fidx] = events
+        return events
+
+
+def _merge(values: list[Mask], new: tuple[Mask, ...]) -> list[Mask]:
+    out = list(values)
+    for m in new:
+        if m not in out:
+            out.append(m)
+    return out[:8]
+
+
+def _matches(pattern: str, node: Node) -> list[tuple[int, dict[str, list[Node]]]]:
+    return QueryCursor(query(pattern)).matches(node)
+
+
+def extract(raw: bytes, rel: str, tree: KernelTree) -> FileFacts:
+    return _Extractor(raw, rel, tree.gfp_table()).run()
+

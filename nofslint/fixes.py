@@ -1,0 +1,183 @@
+"""The fix stage: fix builders -> byte edits -> unified diffs -> atomic writes.
+
+Fixes are built after the rules ran, one parse per file that has fixable
+findings. Edits of several findings in one file are merged (identical edits,
+such as a shared flag declaration, once); a finding whose edits overlap an
+earlier one keeps its own diff but stays out of the combined one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from tree_sitter import Tree
+
+from nofslint.parse import captures, parse_source
+from nofslint.rule import Edit, Finding
+from nofslint.source import SourceError, read_source
+
+
+@dataclass
+class FixSource:
+    """One file's raw bytes and (lazily) its syntax tree, for fix builders."""
+
+    raw: bytes
+
+    @cached_property
+    def tree(self) -> Tree:
+        return parse_source(self.raw)[1]
+
+    def text(self, start: int, end: int) -> str:
+        return self.raw[start:end].decode("utf-8", "replace")
+
+
+def error_score(tree: Tree) -> int:
+    """How broken a parse is: ERROR nodes plus functions holding MISSING nodes."""
+    root = tree.root_node
+    errors = len(captures("(ERROR) @e", root).get("e", []))
+    funcs = captures("(function_definition) @f", root).get("f", [])
+    return errors + sum(1 for f in funcs if f.has_error)
+
+
+def apply_edits(raw: bytes, edits: Iterable[Edit]) -> bytes:
+    """Apply non-overlapping edits; insertions at one point keep their order."""
+    ordered = sorted(enumerate(edits), key=lambda ie: (ie[1].start, ie[1].end > ie[1].start,
+                                                       ie[1].order, ie[0]))
+    out, pos = [], 0
+    for _, edit in ordered:
+        out.append(raw[pos:edit.start])
+        out.append(edit.text.encode())
+        pos = max(pos, edit.end)
+    out.append(raw[pos:])
+    return b"".join(out)
+
+
+def _overlaps(a: Edit, b: Edit) -> bool:
+    if a == b:
+        return False
+    if a.start == a.end or b.start == b.end:  # an insertion collides only inside a replacement
+        return (a.start < b.start < a.end) or (b.start < a.start < b.end)
+    return a.start < b.end and b.start < a.end
+
+
+def merge(edit_sets: Iterable[list[Edit]]) -> tuple[list[Edit], list[int]]:
+    """Union of edit sets; returns (edits, indexes of the sets left out as conflicting)."""
+    merged: list[Edit] = []
+    dropped: list[int] = []
+    for i, edits in enumerate(edit_sets):
+        if any(_overlaps(e, m) for e in edits for m in merged):
+            dropped.append(i)
+            continue
+        merged.extend(e for e in edits if e not in merged)
+    return merged, dropped
+
+
+def unified_diff(rel: str, old: bytes, new: bytes) -> str:
+    """A diff `git apply` accepts at the tree root (a/ and b/ prefixes)."""
+    a = old.decode("utf-8", "replace").splitlines(keepends=True)
+    b = new.decode("utf-8", "replace").splitlines(keepends=True)
+    lines = []
+    for line in difflib.unified_diff(a, b, f"a/{rel}", f"b/{rel}", n=3):
+        if not line.endswith("\n"):
+            line += "\n\\ No newline at end of file\n"
+        lines.append(line)
+    return "".join(lines)
+
+
+@dataclass
+class FileFix:
+    """The merged fix of one file."""
+
+    path: Path
+    rel: str
+    old: bytes
+    new: bytes
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def diff(self) -> str:
+        return unified_diff(self.rel, self.old, self.new)
+
+
+def build_fixes(findings: list[Finding]) -> tuple[list[FileFix], list[str]]:
+    """Fill ``finding.fix`` and return the merged per-file fixes and any problems."""
+    by_file: dict[Path, list[Finding]] = defaultdict(list)
+    for f in findings:
+        if f.fix_builder is not None and f.file is not None:
+            by_file[f.file].append(f)
+    file_fixes: list[FileFix] = []
+    problems: list[str] = []
+    for path in sorted(by_file):
+        group = sorted(by_file[path], key=Finding.sort_key)
+        try:
+            raw = read_source(path)
+        except SourceError as exc:
+            problems.append(f"{group[0].path}: cannot build fix: {exc}")
+            continue
+        source = FixSource(raw)
+        usable: list[Finding] = []
+        for f in group:
+            edits = f.fix_builder.build(source) if f.fix_builder else None
+            if not edits:
+                continue
+            f.edits = edits
+            f.fix = unified_diff(f.path, raw, apply_edits(raw, edits))
+            usable.append(f)
+        if not usable:
+            continue
+        edits, dropped = merge(f.edits for f in usable)
+        kept = [f for i, f in enumerate(usable) if i not in dropped]
+        new = apply_edits(raw, edits)
+        file_fixes.append(FileFix(path, group[0].path, raw, new, kept))
+    return file_fixes, problems
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Replace a file in one rename, keeping its mode; never half-written."""
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".nofslint", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with _suppress():
+            os.unlink(tmp)
+        raise
+
+
+class _suppress:  # noqa: N801 - used like contextlib.suppress, without the import cost
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return True
+
+
+def apply_fix(fix: FileFix) -> str | None:
+    """Write one file's fix; returns why it was not written, or None when it was."""
+    try:
+        current = read_source(fix.path)
+    except SourceError as exc:
+        return f"{fix.rel}: not fixed: {exc}"
+    if current != fix.old:
+        return f"{fix.rel}: not fixed: the file changed while nofslint was running"
+    before = error_score(parse_source(fix.old)[1])
+    after = error_score(parse_source(fix.new)[1])
+    if after > before:
+        return f"{fix.rel}: not fixed: the fixed file would not parse cleanly ({after} > {before})"
+    try:
+        write_atomic(fix.path, fix.new)
+    except OSError as exc:
+        return f"{fix.rel}: not fixed: {exc.strerror or exc}"
+    return None

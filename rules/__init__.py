@@ -1,0 +1,1 @@
+"""Built-in nofslint rules, one per module (installed as ``nofslint.rules``)."""
