@@ -149,7 +149,7 @@ class _Extractor:
         self.table = table
         self.facts = FileFacts(rel, hashlib.sha256(raw).hexdigest())
         self.func_nodes: list[Node] = []
-        self._gfp_vars: dict[int, list[tuple[int, str, str, str]] | None] = {}
+        self._gfp_vars: dict[int, list[tuple[int, str, str, str, bool]] | None] = {}
 
     def run(self) -> FileFacts:
         _masked, tree = parse_source(self.raw)
@@ -283,7 +283,7 @@ class _Extractor:
         for name in names:
             values: list[Mask] = []
             declared = False
-            for start, var, op, value in events:
+            for start, var, op, value, definite in events:
                 if var != name or start >= offset:
                     continue
                 if op == "param":
@@ -293,47 +293,66 @@ class _Extractor:
                     declared = True
                     continue
                 declared = True
-                new = self.table.eval(f"({value})", extra=self.facts.gfp_macros,
-                                      variables={name: tuple(values) or (UNKNOWN,)})
+                prev = tuple(values) or (UNKNOWN,)
                 if op == "=":
-                    values = _merge(values, new) if values else list(new)
-                else:  # |= or &=: the update may or may not have happened
-                    prev = tuple(values) or (UNKNOWN,)
-                    upd = self.table.eval(f"({name}) {op[0]} ({value})",
+                    new = self.table.eval(f"({value})", extra=self.facts.gfp_macros,
+                                          variables={name: prev})
+                else:
+                    new = self.table.eval(f"({name}) {op[0]} ({value})",
                                           extra=self.facts.gfp_macros, variables={name: prev})
-                    values = _merge(values, upd)
+                # Straight-line code replaces the value; a branch may or may not run.
+                values = list(new) if definite or not values else _merge(values, new)
             if declared:
                 out[name] = tuple(values) or (UNKNOWN,)
         return out
 
-    def _gfp_events(self, fidx: int) -> list[tuple[int, str, str, str]]:
+    def _gfp_events(self, fidx: int) -> list[tuple[int, str, str, str, bool]]:
         if fidx in self._gfp_vars:
             return self._gfp_vars[fidx] or []
         node = self.func_nodes[fidx]
         declared: set[str] = set()
-        events: list[tuple[int, str, str, str]] = []
+        events: list[tuple[int, str, str, str, bool]] = []
         for pattern, caps in _matches(_GFP_VAR_QUERY, node):
             name = _text(self.raw, caps["name"][0])
             if pattern in (0, 1, 2):
                 if _text(self.raw, caps["type"][0]) != "gfp_t":
                     continue
                 declared.add(name)
+                at = caps["name"][0].start_byte
                 if pattern == 2:
-                    events.append((caps["name"][0].start_byte, name, "param", ""))
+                    events.append((at, name, "param", "", True))
                 else:
-                    events.append((caps["name"][0].start_byte, name, "decl", ""))
+                    events.append((at, name, "decl", "", True))
                     if pattern == 0:
-                        events.append((caps["value"][0].start_byte, name, "=",
-                                       _text(self.raw, caps["value"][0])))
+                        value = caps["value"][0]
+                        events.append((value.start_byte, name, "=", _text(self.raw, value),
+                                       _straight_line(value, node)))
             else:
                 assign = caps["assign"][0]
                 op_node = assign.child_by_field_name("operator")
                 op = op_node.text.decode() if op_node is not None and op_node.text else "="
                 if op in ("=", "|=", "&="):
-                    events.append((assign.start_byte, name, op, _text(self.raw, caps["value"][0])))
+                    events.append((assign.start_byte, name, op, _text(self.raw, caps["value"][0]),
+                                   _straight_line(assign, node)))
         events = sorted(e for e in events if e[1] in declared)
         self._gfp_vars[fidx] = events
         return events
+
+
+_STRAIGHT = frozenset({"expression_statement", "compound_statement", "declaration",
+                       "init_declarator", "assignment_expression", "parenthesized_expression",
+                       "comma_expression"})
+
+
+def _straight_line(node: Node, func: Node) -> bool:
+    """True when nothing between node and the function body is a branch or loop."""
+    body = func.child_by_field_name("body")
+    cur = node.parent
+    while cur is not None and cur != body:
+        if cur.type not in _STRAIGHT:
+            return False
+        cur = cur.parent
+    return cur is not None
 
 
 def _merge(values: list[Mask], new: tuple[Mask, ...]) -> list[Mask]:

@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 
 from nofslint import __version__
 from nofslint.engine import RunResult
+from nofslint.rule import Finding
+
+
+def display_path(finding: Finding) -> str:
+    """The path as the user can open it from here (editors jump to it)."""
+    if finding.file is None:
+        return finding.path
+    rel = os.path.relpath(finding.file)
+    return finding.file.as_posix() if rel.startswith("..") else rel
 
 
 def text(result: RunResult) -> str:
-    lines = [f"{f.path}:{f.line}:{f.column}: {f.severity}: {f.message} [{f.rule}]"
+    lines = [f"{display_path(f)}:{f.line}:{f.column}: {f.severity}: {f.message} [{f.rule}]"
              for f in result.findings]
     lines.append(summary(result))
     return "\n".join(lines) + "\n"

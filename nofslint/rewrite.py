@@ -197,7 +197,8 @@ class ScopeWrap:
             sep = "" if rtype.endswith("*") else " "
             self._decls.append(f"{rtype}{sep}{value};")
             inner = [f"{value} = {self._patched(raw, expr.start_byte, expr.end_byte)};"]
-        return self._wrap(raw, stmt, inner, [f"return {value};"])
+        tail = raw[stmt.end_byte:_stmt_end(raw, stmt.end_byte)].decode("utf-8", "replace")
+        return self._wrap(raw, stmt, inner, [f"return {value};{tail}"])
 
     def _declaration(self, raw: bytes, body: Node, decl: Node, call: Node) -> list[Edit] | None:
         inits = [c for c in decl.named_children if c.type == "init_declarator"]

@@ -74,7 +74,8 @@ class Finding:
     edits: list[Edit] = field(default_factory=list, repr=False, compare=False)
 
     def sort_key(self) -> tuple:
-        return (self.path, self.line, self.column, self.rule, self.message)
+        where = self.file.as_posix() if self.file is not None else self.path
+        return (where, self.line, self.column, self.rule, self.message)
 
     def to_json(self) -> dict[str, Any]:
         return {

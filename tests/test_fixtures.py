@@ -1,0 +1,70 @@
+"""Tests generated from fixtures/: every expectation, every golden fix."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from fixture_support import declared_clean, expectations, fixture_files, rule_of
+
+from nofslint.engine import run
+from nofslint.fixes import apply_edits, error_score, merge
+from nofslint.parse import parse_source
+from nofslint.registry import builtin_rules, select_rules
+
+FILES = fixture_files()
+IDS = [str(p.relative_to(p.parents[len(p.parts) - p.parts.index("fixtures") - 2]))
+       for p in FILES]
+
+
+def _findings(path: Path, rules: list[str] | None = None, version: tuple | None = None):
+    selected = select_rules(builtin_rules(), rules or ["ALL"], None)
+    return run([path], selected, version, jobs=1)
+
+
+def test_there_are_fixtures_for_every_rule() -> None:
+    rules = set(builtin_rules())
+    covered = {rule_of(p) for p in FILES}
+    assert rules <= covered, f"rules without fixtures: {sorted(rules - covered)}"
+
+
+@pytest.mark.parametrize("path", FILES, ids=IDS)
+def test_fixture_expectations(path: Path) -> None:
+    expected = expectations(path)
+    assert expected or declared_clean(path), f"{path.name}: no expect: and not 'fixture: clean'"
+    result = _findings(path)
+    assert not result.errors, result.errors
+    got = Counter((f.line, f.rule) for f in result.findings)
+    assert got == expected, "\n".join(
+        [f"missing: line {ln} [{r}]" for (ln, r) in expected - got]
+        + [f"unexpected: line {ln} [{r}]: " + next(f.message for f in result.findings
+                                                  if (f.line, f.rule) == (ln, r))
+           for (ln, r) in got - expected])
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if p.with_name(p.name + ".fixed").exists()],
+                         ids=lambda p: p.name)
+def test_fixture_fixes(path: Path) -> None:
+    raw = path.read_bytes()
+    result = _findings(path)
+    edits, dropped = merge(f.edits for f in result.findings if f.edits)
+    assert not dropped, "fixes in one file must merge without conflicts"
+    fixed = apply_edits(raw, edits)
+    golden = path.with_name(path.name + ".fixed").read_bytes()
+    assert fixed.decode() == golden.decode()
+    # A fix never makes the file parse worse...
+    assert error_score(parse_source(fixed)[1]) <= error_score(parse_source(raw)[1])
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if p.with_name(p.name + ".fixed").exists()],
+                         ids=lambda p: p.name)
+def test_fixed_fixture_is_clean(tmp_path: Path, path: Path) -> None:
+    """...and the golden file itself draws no finding from the fixed rule."""
+    root = next(p for p in path.parents if (p / "Makefile").exists())
+    copy = tmp_path / path.relative_to(root)
+    copy.parent.mkdir(parents=True)
+    (tmp_path / "Makefile").write_bytes((root / "Makefile").read_bytes())
+    copy.write_bytes(path.with_name(path.name + ".fixed").read_bytes())
+    result = _findings(copy, [rule_of(path)])
+    assert [f.line for f in result.findings] == []
