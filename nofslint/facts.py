@@ -17,7 +17,7 @@ from tree_sitter import Node, QueryCursor
 
 from nofslint.allocators import ALLOCATORS, SCOPE_CALLS
 from nofslint.gfp import UNKNOWN, GfpTable, Mask, read_defines
-from nofslint.parse import function_error_counts, parse_source, query
+from nofslint.parse import parse_source, query
 from nofslint.tree import KernelTree
 
 _MAIN_QUERY = """
@@ -159,7 +159,6 @@ class _Extractor:
             # From the raw text: masking may blank a #define in an #else branch.
             defines = read_defines(self.raw.decode("utf-8", "replace"), lambda n: True)
             facts.gfp_macros = {k: v for k, v in defines.items() if "GFP" in v or "gfp" in v}
-        _, facts.functions_with_errors = function_error_counts(tree)
         funcs: list[tuple[int, Node]] = []
         raw_calls: list[tuple[Node, Node, Node]] = []
         for pattern, caps in _matches(_MAIN_QUERY, root):
@@ -177,6 +176,7 @@ class _Extractor:
                 body_start=body.start_byte if body is not None else node.start_byte,
                 has_error=node.has_error))
             self.func_nodes.append(node)
+        facts.functions_with_errors = sum(1 for f in facts.functions if f.has_error)
         starts = [f.start for f in facts.functions]
         raw_calls.sort(key=lambda c: c[0].start_byte)
         pending_allocs: list[tuple[int, Node, Node]] = []

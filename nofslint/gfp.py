@@ -42,7 +42,9 @@ BUILTIN_DEFINES: dict[str, str] = {
 }
 
 # Composites a fix may use to spell a mask, largest first.
-_SPELLINGS = ("GFP_KERNEL_ACCOUNT", "GFP_KERNEL", "GFP_NOFS", "GFP_NOIO", "GFP_ATOMIC", "GFP_NOWAIT")
+_SPELLINGS = (
+    "GFP_KERNEL_ACCOUNT", "GFP_KERNEL", "GFP_NOFS", "GFP_NOIO", "GFP_ATOMIC", "GFP_NOWAIT",
+)
 
 MAX_ALTERNATIVES = 8
 
@@ -141,7 +143,8 @@ def _and(a: _Value, b: _Value) -> Mask:
     return Mask(a.flags & b.flags, True, a.cleared | b.cleared)
 
 
-_TOKEN = re.compile(r"\s*(?:([A-Za-z_]\w*)|(0[xX][0-9a-fA-F]+|\d+)[uUlL]*|(\|\||&&|<<|>>|[|&~!^()?:,]))")
+_TOKEN = re.compile(
+    r"\s*(?:([A-Za-z_]\w*)|(0[xX][0-9a-fA-F]+|\d+)[uUlL]*|(\|\||&&|<<|>>|[|&~!^()?:,]))")
 
 
 def tokenize(text: str) -> list[str] | None:

@@ -229,7 +229,8 @@ class ScopeWrap:
             last = run[-1]
             later = run[run.index(decl) + 1:]
         for other in later:
-            if re.search(rb"\b%s\b" % re.escape(name.encode()), raw[other.start_byte:other.end_byte]):
+            word = rb"\b" + re.escape(name.encode()) + rb"\b"
+            if re.search(word, raw[other.start_byte:other.end_byte]):
                 return None
         strip = Edit(declarator.end_byte, value.end_byte, "")
         inner = [f"{name} = {self._patched(raw, value.start_byte, value.end_byte)};"]

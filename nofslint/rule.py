@@ -140,7 +140,7 @@ class Rule:
         return parse_doc_sections(cls.__doc__ or "")
 
 
-_HEADING = re.compile(r"^(%s):?\s*$" % "|".join(re.escape(s) for s in DOC_SECTIONS), re.M)
+_HEADING = re.compile(r"^({}):?\s*$".format("|".join(re.escape(s) for s in DOC_SECTIONS)), re.M)
 
 
 def parse_doc_sections(doc: str) -> dict[str, str]:

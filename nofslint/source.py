@@ -20,9 +20,8 @@ def read_source(path: Path) -> bytes:
             raise SourceError("is a directory")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise SourceError(
-                f"file too large ({size // (1024 * 1024)} MiB > {MAX_FILE_BYTES // (1024 * 1024)} MiB)"
-            )
+            mib = 1024 * 1024
+            raise SourceError(f"file too large ({size // mib} MiB > {MAX_FILE_BYTES // mib} MiB)")
         with open(path, "rb") as fh:
             data = fh.read(MAX_FILE_BYTES + 1)
     except SourceError:
