@@ -19,6 +19,7 @@ from pathlib import Path
 
 from nofslint.facts import FileFacts, extract
 from nofslint.fixes import FileFix, build_fixes
+from nofslint.index import TreeIndex
 from nofslint.parse import function_error_counts, parse_source
 from nofslint.rule import FileContext, Finding, Rule
 from nofslint.source import SourceError, read_source
@@ -108,6 +109,8 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
     result = RunResult(files=len(tasks))
     trees: dict[tuple[str, tuple[int, int]], KernelTree] = {}
     local = [r for r in rules if r.scope == "local"]
+    whole = [r for r in rules if r.scope == "tree"]
+    index = TreeIndex() if whole else None
     for (path_text, tree), outcome in zip(tasks, parallel_map(_facts_task, tasks, jobs, progress),
                                           strict=True):
         trees.setdefault((str(tree.root), tree.version), tree)
@@ -116,6 +119,8 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
             result.errors.append(error)
             continue
         ctx = FileContext(facts, tree, Path(path_text))
+        if index is not None:
+            index.add(facts, tree, ctx.file)
         for rule in local:
             try:
                 result.findings.extend(rule.check_file(ctx))
@@ -123,6 +128,13 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
                 detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
                 result.errors.append(FileError(facts.path, f"internal error in rule {rule.id}: "
                                                f"{detail}", True))
+    for rule in whole:
+        try:
+            result.findings.extend(rule.check_tree(index))
+        except Exception as exc:  # noqa: BLE001 - one rule's bug must not hide the rest
+            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            result.errors.append(FileError("<tree>", f"internal error in rule {rule.id}: "
+                                           f"{detail}", True))
     result.trees = list(trees.values())
     result.findings.sort(key=Finding.sort_key)
     result.errors.sort(key=lambda e: (e.path, e.reason))

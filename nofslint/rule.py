@@ -21,6 +21,7 @@ from nofslint.tree import KernelTree
 
 if TYPE_CHECKING:
     from nofslint.fixes import FixSource
+    from nofslint.index import TreeIndex
 
 SEVERITIES = ("error", "warning", "info")
 DOC_SECTIONS = ("What it does", "Why is this bad", "Example", "Fix", "References")
@@ -116,7 +117,7 @@ class Rule:
     def check_file(self, ctx: FileContext) -> Iterable[Finding]:
         return ()
 
-    def check_tree(self, index: Any, trees: Any) -> Iterable[Finding]:
+    def check_tree(self, index: TreeIndex) -> Iterable[Finding]:
         return ()
 
     # -- helpers for subclasses -------------------------------------------------
