@@ -23,7 +23,16 @@ from nofslint.tree import KernelTree
 _MAIN_QUERY = """
 (function_definition declarator: (_) @decl body: (compound_statement) @body) @func
 (call_expression function: (identifier) @callee arguments: (argument_list) @args) @call
+(initializer_pair designator: (field_designator (field_identifier) @field)
+  value: [(identifier) @fn (pointer_expression argument: (identifier) @fn)]) @pair
+(assignment_expression left: (field_expression field: (field_identifier) @field)
+  right: [(identifier) @fn (pointer_expression argument: (identifier) @fn)]) @assign
 """
+# Files with neither a function body nor an initializer list hold nothing but
+# declarations and macros (43% of v6.12's bytes: generated register headers):
+# their macros are read from the text and they are not parsed at all.
+_HAS_CODE = re.compile(rb"\)\s*\{|=\s*\{")
+_GFPISH = re.compile(r"\bGFP_|\b__GFP_")
 _GFP_VAR_QUERY = """
 (declaration type: (type_identifier) @type
   declarator: (init_declarator declarator: (identifier) @name value: (_) @value))
@@ -59,6 +68,21 @@ class Call:
     end_line: int
     end_column: int
     args: list[tuple[int, int]] | None = None  # byte spans, kept for calls rules read
+    # Arguments that carry a gfp mask: (index, the values it may have). Masks
+    # may hold "$pN" atoms: the caller's N-th parameter flows in unchanged.
+    gfp_args: list[tuple[int, list[Mask]]] | None = None
+
+
+@dataclass
+class OpsEntry:
+    """A function stored in an ops table: ``.field = fn`` or ``x->field = fn``."""
+
+    struct: str | None  # the initialised struct type, None when not known
+    field: str
+    target: str  # the function (or whatever identifier) stored
+    function: int  # where an assignment happens; -1 for a static initializer
+    line: int
+    column: int
 
 
 @dataclass
@@ -70,6 +94,7 @@ class Allocation:
     mask_text: str | None  # the gfp argument as written (None: implicit mask)
     masks: list[Mask]  # every value the mask may have
     scope: str | None  # 'nofs'/'noio' scope active here within the function
+    order: int | None = None  # constant page order, for page allocators
 
 
 @dataclass
@@ -92,6 +117,7 @@ class FileFacts:
     calls: list[Call] = field(default_factory=list)
     allocations: list[Allocation] = field(default_factory=list)
     scopes: list[ScopeEvent] = field(default_factory=list)
+    ops: list[OpsEntry] = field(default_factory=list)
     gfp_macros: dict[str, str] = field(default_factory=dict)
     functions_with_errors: int = 0
 
@@ -152,20 +178,26 @@ class _Extractor:
         self._gfp_vars: dict[int, list[tuple[int, str, str, str, bool]] | None] = {}
 
     def run(self) -> FileFacts:
-        _masked, tree = parse_source(self.raw)
-        root = tree.root_node
         facts = self.facts
         if b"GFP" in self.raw:
             # From the raw text: masking may blank a #define in an #else branch.
             defines = read_defines(self.raw.decode("utf-8", "replace"), lambda n: True)
             facts.gfp_macros = {k: v for k, v in defines.items() if "GFP" in v or "gfp" in v}
+        if not _HAS_CODE.search(self.raw):
+            return facts
+        _masked, tree = parse_source(self.raw)
+        root = tree.root_node
         funcs: list[tuple[int, Node]] = []
         raw_calls: list[tuple[Node, Node, Node]] = []
+        raw_ops: list[tuple[Node, Node, Node, bool]] = []
         for pattern, caps in _matches(_MAIN_QUERY, root):
             if pattern == 0:
                 funcs.append((caps["func"][0].start_byte, caps["func"][0]))
-            else:
+            elif pattern == 1:
                 raw_calls.append((caps["call"][0], caps["callee"][0], caps["args"][0]))
+            else:
+                node = caps["pair"][0] if pattern == 2 else caps["assign"][0]
+                raw_ops.append((node, caps["field"][0], caps["fn"][0], pattern == 2))
         funcs.sort(key=lambda x: x[0])
         for _, node in funcs:
             body = node.child_by_field_name("body")
@@ -187,10 +219,12 @@ class _Extractor:
             record = Call(callee, fidx, call.start_byte, call.end_byte, sp[0] + 1, sp[1] + 1,
                           ep[0] + 1, ep[1] + 1)
             interesting = callee in ALLOCATORS or callee in SCOPE_CALLS
-            if interesting:
+            if interesting or (fidx >= 0 and self._carries_gfp(fidx, args)):
                 record.args = [(a.start_byte, a.end_byte) for a in args.named_children
                                if a.type != "comment"]
             facts.calls.append(record)
+            if not interesting and record.args is not None:
+                self._gfp_arguments(record)
             if callee in SCOPE_CALLS:
                 op, kind = SCOPE_CALLS[callee]
                 if kind == "flags":
@@ -205,7 +239,41 @@ class _Extractor:
         facts.scopes.sort(key=lambda e: e.start)
         for index, call, _args in pending_allocs:
             self._allocation(index, call)
+        for node, field_node, fn_node, initializer in sorted(raw_ops, key=lambda o: o[0].start_byte):
+            sp = fn_node.start_point
+            struct = _initialized_struct(node) if initializer else None
+            fidx = self._function_index(starts, node.start_byte)
+            facts.ops.append(OpsEntry(struct, _text(self.raw, field_node), _text(self.raw, fn_node),
+                                      fidx if not initializer else -1, sp[0] + 1, sp[1] + 1))
         return facts
+
+    def _carries_gfp(self, fidx: int, args: Node) -> bool:
+        """Whether a call's arguments mention a mask or one of the function's gfp_t names."""
+        text = self.raw[args.start_byte:args.end_byte]
+        if b"GFP" in text:
+            return True
+        names = self._gfp_names(fidx)
+        return bool(names) and any(n.encode() in text for n in names)
+
+    def _gfp_names(self, fidx: int) -> set[str]:
+        func = self.facts.functions[fidx]
+        if b"gfp_t" not in self.raw[func.start:func.end]:
+            return set()
+        return {e[1] for e in self._gfp_events(fidx)}
+
+    def _gfp_arguments(self, call: Call) -> None:
+        names = self._gfp_names(call.function)
+        out: list[tuple[int, list[Mask]]] = []
+        for i, (s, e) in enumerate(call.args or []):
+            text = self.raw[s:e].decode("utf-8", "replace")
+            if not (_GFPISH.search(text) or any(re.search(rf"\b{re.escape(n)}\b", text)
+                                                for n in names)):
+                continue
+            variables = self._variables_at(call.function, call.start, text)
+            masks = self.table.eval(text, extra=self.facts.gfp_macros, variables=variables)
+            if any(m.flags or m.cleared for m in masks):
+                out.append((i, list(masks)))
+        call.gfp_args = out or None
 
     def _function_index(self, starts: list[int], offset: int) -> int:
         i = bisect.bisect_right(starts, offset) - 1
@@ -287,7 +355,7 @@ class _Extractor:
                 if var != name or start >= offset:
                     continue
                 if op == "param":
-                    declared, values = True, [UNKNOWN]
+                    declared, values = True, [Mask(frozenset({value}), True)]
                     continue
                 if op == "decl":
                     declared = True
@@ -320,7 +388,10 @@ class _Extractor:
                 declared.add(name)
                 at = caps["name"][0].start_byte
                 if pattern == 2:
-                    events.append((at, name, "param", "", True))
+                    index = _param_index(caps["name"][0], node)
+                    if index is None:
+                        continue
+                    events.append((at, name, "param", f"$p{index}", True))
                 else:
                     events.append((at, name, "decl", "", True))
                     if pattern == 0:
@@ -337,6 +408,46 @@ class _Extractor:
         events = sorted(e for e in events if e[1] in declared)
         self._gfp_vars[fidx] = events
         return events
+
+
+def _initialized_struct(pair: Node) -> str | None:
+    """The struct type a designated initializer fills, when it is written there."""
+    lst = pair.parent
+    holder = lst.parent if lst is not None else None
+    if holder is None:
+        return None
+    if holder.type == "init_declarator":
+        holder = holder.parent
+        type_node = holder.child_by_field_name("type") if holder is not None else None
+    elif holder.type == "compound_literal_expression":
+        desc = holder.child_by_field_name("type")
+        type_node = desc.child_by_field_name("type") if desc is not None else None
+    else:
+        return None
+    if type_node is None or type_node.type != "struct_specifier":
+        return None
+    name = type_node.child_by_field_name("name")
+    return name.text.decode("utf-8", "replace") if name is not None and name.text else None
+
+
+def _param_index(name: Node, func: Node) -> int | None:
+    """Position of a parameter of ``func`` itself (not of a nested function pointer)."""
+    param = name.parent
+    plist = param.parent if param is not None else None
+    if plist is None or plist.type != "parameter_list":
+        return None
+    decl = plist.parent
+    if decl is None or decl.type != "function_declarator":
+        return None
+    cur = decl.parent
+    while cur is not None and cur.type in ("pointer_declarator", "parenthesized_declarator",
+                                          "attributed_declarator"):
+        cur = cur.parent
+    if cur != func:
+        return None
+    params = [c for c in plist.named_children if c.type in ("parameter_declaration",
+                                                             "variadic_parameter")]
+    return next((i for i, c in enumerate(params) if c == param), None)
 
 
 _STRAIGHT = frozenset({"expression_statement", "compound_statement", "declaration",

@@ -144,7 +144,8 @@ def _and(a: _Value, b: _Value) -> Mask:
 
 
 _TOKEN = re.compile(
-    r"\s*(?:([A-Za-z_]\w*)|(0[xX][0-9a-fA-F]+|\d+)[uUlL]*|(\|\||&&|<<|>>|[|&~!^()?:,]))")
+    r"\s*(?:([A-Za-z_]\w*)|(0[xX][0-9a-fA-F]+|\d+)[uUlL]*"
+    r"|(\|\||&&|<<|>>|->|[|&~!^()?:,]|[^\s\w]))")
 
 
 def tokenize(text: str) -> list[str] | None:
@@ -223,6 +224,16 @@ class _Parser:
             return self.unary()
         return self.primary()
 
+    def _skip_postfix(self) -> None:
+        while self.peek() in ("->", ".", "["):
+            if self.take() == "[":
+                depth = 1
+                while depth:
+                    t = self.take()
+                    depth += (t == "[") - (t == "]")
+            elif self.peek() is not None:
+                self.take()
+
     def _is_cast(self) -> bool:
         j = self.i + 1
         while j < len(self.toks) and self.toks[j] in _CAST_WORDS:
@@ -246,6 +257,11 @@ class _Parser:
                     depth += (t == "(") - (t == ")")
                     if depth == 0:
                         break
+                if self.peek() in ("->", ".", "["):
+                    self._skip_postfix()
+                return (UNKNOWN,)
+            if self.peek() in ("->", ".", "["):  # a field or element: opaque
+                self._skip_postfix()
                 return (UNKNOWN,)
             resolved = self.resolve(tok)
             return resolved if resolved is not None else (UNKNOWN,)

@@ -88,3 +88,14 @@ def test_tree_header_is_preferred(tmp_path: Path) -> None:
     assert table.source == "include/linux/gfp_types.h"
     assert table.eval("GFP_NOFS")[0].kind == "kernel"
     assert GfpTable.for_tree(tmp_path / "missing").source.startswith("built-in")
+
+
+def test_fields_and_helper_calls_are_opaque_values() -> None:
+    (mask,) = TABLE.eval("sb->s_gfp | __GFP_NOFAIL")
+    assert mask.unknown and mask.has(NOFAIL) is True
+    param = Mask(frozenset({"$p3"}), True)
+    (flow,) = TABLE.eval("gfp | mapping_gfp_constraint(bdev->bd_mapping, ~__GFP_FS)",
+                         variables={"gfp": (param,)})
+    assert "$p3" in flow.flags
+    assert TABLE.eval("a[i].gfp")[0].unknown
+    assert TABLE.eval("x + y")[0].unknown
