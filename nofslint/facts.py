@@ -239,7 +239,8 @@ class _Extractor:
         facts.scopes.sort(key=lambda e: e.start)
         for index, call, _args in pending_allocs:
             self._allocation(index, call)
-        for node, field_node, fn_node, initializer in sorted(raw_ops, key=lambda o: o[0].start_byte):
+        raw_ops.sort(key=lambda o: o[0].start_byte)
+        for node, field_node, fn_node, initializer in raw_ops:
             sp = fn_node.start_point
             struct = _initialized_struct(node) if initializer else None
             fidx = self._function_index(starts, node.start_byte)
