@@ -16,15 +16,17 @@ class Allocator:
     family: str
     mask_arg: int | None
     implicit: str | None = None
+    order_arg: int | None = None  # page allocators: which argument is the order
 
 
 def _table() -> dict[str, Allocator]:
     table: dict[str, Allocator] = {}
 
-    def add(family: str, mask_arg: int | None, *names: str, implicit: str | None = None) -> None:
+    def add(family: str, mask_arg: int | None, *names: str, implicit: str | None = None,
+            order_arg: int | None = None) -> None:
         for name in names:
-            table[name] = Allocator(family, mask_arg, implicit)
-            table[name + "_noprof"] = Allocator(family, mask_arg, implicit)
+            table[name] = Allocator(family, mask_arg, implicit, order_arg)
+            table[name + "_noprof"] = Allocator(family, mask_arg, implicit, order_arg)
 
     # vmalloc: page tables were GFP_KERNEL until v5.17.
     add("vmalloc", 1, "__vmalloc")
@@ -45,9 +47,10 @@ def _table() -> dict[str, Allocator]:
         "kmalloc_track_caller")
     add("slab", 2, "kcalloc", "kmalloc_array", "krealloc", "kmemdup", "kcalloc_node",
         "kmalloc_array_node", "kmem_cache_alloc_node", "krealloc_array", "kmemdup_nul")
-    add("page", 0, "alloc_pages", "alloc_page", "__get_free_pages", "__get_free_page",
-        "get_zeroed_page", "folio_alloc", "__folio_alloc")
-    add("page", 1, "alloc_pages_node", "__alloc_pages_node")
+    add("page", 0, "alloc_page", "__get_free_page", "get_zeroed_page")
+    add("page", 0, "alloc_pages", "__get_free_pages", "folio_alloc", "__folio_alloc",
+        "__alloc_pages", "folio_alloc_node", order_arg=1)
+    add("page", 1, "alloc_pages_node", "__alloc_pages_node", order_arg=2)
     return table
 
 
@@ -62,3 +65,19 @@ SCOPE_CALLS: dict[str, tuple[str, str]] = {
     "memalloc_noio_restore": ("restore", "noio"),
     "memalloc_flags_restore": ("restore", "flags"),
 }
+
+# The allocator's own implementation: page allocator, slab, vmalloc, per-cpu,
+# reclaim and compaction, and the debugging hooks they call. An allocation
+# *goes* there; it is not a path through which a caller allocates (reclaim
+# recursing into itself is what PF_MEMALLOC prevents). Whole-tree analyses do
+# not follow calls into these files; the API call site is the allocation.
+ALLOCATOR_INTERNALS: tuple[str, ...] = (
+    "mm/page_alloc.c", "mm/slub.c", "mm/slab.c", "mm/slob.c", "mm/slab_common.c",
+    "mm/vmalloc.c", "mm/percpu.c", "mm/mempolicy.c", "mm/vmscan.c", "mm/compaction.c",
+    "mm/page_owner.c", "mm/page_ext.c", "mm/kmemleak.c", "mm/kasan/", "mm/kfence/",
+    "mm/kmsan/", "mm/failslab.c", "mm/fail_page_alloc.c", "lib/alloc_tag.c",
+)
+
+
+def is_allocator_internal(path: str) -> bool:
+    return path.startswith(ALLOCATOR_INTERNALS)

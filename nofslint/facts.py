@@ -23,6 +23,8 @@ from nofslint.tree import KernelTree
 _MAIN_QUERY = """
 (function_definition declarator: (_) @decl body: (compound_statement) @body) @func
 (call_expression function: (identifier) @callee arguments: (argument_list) @args) @call
+(call_expression function: (field_expression field: (field_identifier) @callee)
+  arguments: (argument_list) @args) @call
 (initializer_pair designator: (field_designator (field_identifier) @field)
   value: [(identifier) @fn (pointer_expression argument: (identifier) @fn)]) @pair
 (assignment_expression left: (field_expression field: (field_identifier) @field)
@@ -59,7 +61,7 @@ class Function:
 
 @dataclass
 class Call:
-    callee: str
+    callee: str  # "->field" for an indirect call through a struct field
     function: int  # index into FileFacts.functions, -1 outside any function
     start: int
     end: int
@@ -193,11 +195,11 @@ class _Extractor:
         for pattern, caps in _matches(_MAIN_QUERY, root):
             if pattern == 0:
                 funcs.append((caps["func"][0].start_byte, caps["func"][0]))
-            elif pattern == 1:
+            elif pattern in (1, 2):
                 raw_calls.append((caps["call"][0], caps["callee"][0], caps["args"][0]))
             else:
-                node = caps["pair"][0] if pattern == 2 else caps["assign"][0]
-                raw_ops.append((node, caps["field"][0], caps["fn"][0], pattern == 2))
+                node = caps["pair"][0] if pattern == 3 else caps["assign"][0]
+                raw_ops.append((node, caps["field"][0], caps["fn"][0], pattern == 3))
         funcs.sort(key=lambda x: x[0])
         for _, node in funcs:
             body = node.child_by_field_name("body")
@@ -214,6 +216,8 @@ class _Extractor:
         pending_allocs: list[tuple[int, Node, Node]] = []
         for call, callee_node, args in raw_calls:
             callee = callee_node.text.decode("utf-8", "replace") if callee_node.text else ""
+            if callee_node.type == "field_identifier":
+                callee = "->" + callee  # an indirect call through a struct field
             fidx = self._function_index(starts, call.start_byte)
             sp, ep = call.start_point, call.end_point
             record = Call(callee, fidx, call.start_byte, call.end_byte, sp[0] + 1, sp[1] + 1,
@@ -316,8 +320,12 @@ class _Extractor:
                 return  # a macro of the same name with other arguments: not the API
             variables = self._variables_at(call.function, call.start, text)
             masks = list(self.table.eval(text, extra=facts.gfp_macros, variables=variables))
+        order = None
+        if spec.order_arg is not None:
+            order_text = self._arg_text(call, spec.order_arg)
+            order = _constant(order_text, facts.gfp_macros, self.raw) if order_text else None
         facts.allocations.append(Allocation(index, call.callee, spec.family, arg, text, masks,
-                                            self._scope_at(call.function, call.start)))
+                                            self._scope_at(call.function, call.start), order))
 
     def _scope_at(self, fidx: int, offset: int) -> str | None:
         """The NOFS/NOIO scope open at offset, replaying the function's events in order."""
@@ -341,39 +349,35 @@ class _Extractor:
         return "noio" if "noio" in kinds else "nofs" if "nofs" in kinds else None
 
     def _variables_at(self, fidx: int, offset: int, text: str) -> dict[str, tuple[Mask, ...]]:
-        """Values local gfp_t variables named in ``text`` may hold at ``offset``."""
+        """Values the function's gfp_t variables named in ``text`` may hold at ``offset``.
+
+        All variables are replayed together in source order, so ``a = b | X``
+        sees what ``b`` holds there (parameters are symbolic ``$pN`` atoms).
+        """
         if fidx < 0 or b"gfp_t" not in self.raw:
             return {}
-        names = set(re.findall(r"[A-Za-z_]\w*", text))
         events = self._gfp_events(fidx)
+        names = set(re.findall(r"[A-Za-z_]\w*", text))
         if not events or not names & {e[1] for e in events}:
             return {}
-        out: dict[str, tuple[Mask, ...]] = {}
-        for name in names:
-            values: list[Mask] = []
-            declared = False
-            for start, var, op, value, definite in events:
-                if var != name or start >= offset:
-                    continue
-                if op == "param":
-                    declared, values = True, [Mask(frozenset({value}), True)]
-                    continue
-                if op == "decl":
-                    declared = True
-                    continue
-                declared = True
-                prev = tuple(values) or (UNKNOWN,)
-                if op == "=":
-                    new = self.table.eval(f"({value})", extra=self.facts.gfp_macros,
-                                          variables={name: prev})
-                else:
-                    new = self.table.eval(f"({name}) {op[0]} ({value})",
-                                          extra=self.facts.gfp_macros, variables={name: prev})
-                # Straight-line code replaces the value; a branch may or may not run.
-                values = list(new) if definite or not values else _merge(values, new)
-            if declared:
-                out[name] = tuple(values) or (UNKNOWN,)
-        return out
+        env: dict[str, list[Mask]] = {}
+        macros = self.facts.gfp_macros
+        for start, var, op, value, definite in events:
+            if start >= offset:
+                break
+            if op == "param":
+                env[var] = [Mask(frozenset({value}), True)]
+                continue
+            if op == "decl":
+                env.setdefault(var, [])
+                continue
+            current = {k: tuple(v) or (UNKNOWN,) for k, v in env.items()}
+            expr = f"({value})" if op == "=" else f"({var}) {op[0]} ({value})"
+            new = self.table.eval(expr, extra=macros, variables=current)
+            values = env.get(var, [])
+            # Straight-line code replaces the value; a branch may or may not run.
+            env[var] = list(new) if definite or not values else _merge(values, new)
+        return {k: tuple(v) or (UNKNOWN,) for k, v in env.items() if k in names}
 
     def _gfp_events(self, fidx: int) -> list[tuple[int, str, str, str, bool]]:
         if fidx in self._gfp_vars:
@@ -409,6 +413,24 @@ class _Extractor:
         events = sorted(e for e in events if e[1] in declared)
         self._gfp_vars[fidx] = events
         return events
+
+
+def _constant(text: str, macros: dict[str, str], raw: bytes) -> int | None:
+    """A small integer constant: a literal or a file-local #define of one."""
+    text = text.strip().strip("()").strip()
+    for _ in range(3):
+        try:
+            return int(text.rstrip("uUlL"), 0)
+        except ValueError:
+            pass
+        if not re.fullmatch(r"[A-Za-z_]\w*", text):
+            return None
+        m = re.search(rb"^[ \t]*#[ \t]*define[ \t]+" + text.encode() + rb"[ \t]+\(?(\w+)\)?[ \t]*$",
+                      raw, re.M)
+        if m is None:
+            return None
+        text = m.group(1).decode()
+    return None
 
 
 def _initialized_struct(pair: Node) -> str | None:

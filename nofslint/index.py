@@ -1,17 +1,34 @@
-"""The whole-tree index: every file's facts, linked by symbol.
+"""The whole-tree index: every file's facts, linked.
 
 Built only when a whole-tree rule runs. Static functions resolve within
-their own file; other definitions are global by name.
+their own file; other definitions are global by name (a v6.10+ ``foo`` call
+also reaches ``foo_noprof``, the alloc-tagging definition behind the macro).
+Indirect calls ``x->field(...)`` reach the functions stored in that field of
+an ops table, but only when every table with that field has the same struct
+type (a field name shared by unrelated structs would link unrelated code)
+and the table's function lives in the calling file's own directory: a
+dispatch in generic code (mm/, fs/notify/) reaches every implementation,
+which is no chain at all.
 """
 
 from __future__ import annotations
 
+import posixpath
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TypeVar
 
-from nofslint.facts import FileFacts, Function
+from nofslint.facts import Call, FileFacts, Function, OpsEntry
 from nofslint.tree import KernelTree
+
+T = TypeVar("T")
+Ref = tuple[int, int]  # (file index, function index)
+CallRef = tuple[int, int]  # (file index, call index)
+
+_NOPROF = "_noprof"
 
 
 @dataclass
@@ -24,26 +41,133 @@ class IndexedFile:
 @dataclass
 class TreeIndex:
     files: list[IndexedFile] = field(default_factory=list)
-    # name -> [(file index, function index)] for non-static definitions
-    globals: dict[str, list[tuple[int, int]]] = field(default_factory=lambda: defaultdict(list))
-    # (file index, name) -> function index for static definitions
+    # name -> definitions that are not static
+    globals: dict[str, list[Ref]] = field(default_factory=lambda: defaultdict(list))
+    # (file index, name) -> function index, for static definitions
     statics: dict[tuple[int, str], int] = field(default_factory=dict)
+
+    _memo: dict[str, object] = field(default_factory=dict)
+
+    def memo(self, key: str, build: Callable[[], T]) -> T:
+        """Compute an analysis (a summary) once per run, shared by the rules."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]  # type: ignore[return-value]
 
     def add(self, facts: FileFacts, tree: KernelTree, file: Path) -> None:
         fidx = len(self.files)
         self.files.append(IndexedFile(facts, tree, file))
+        header = facts.path.endswith(".h")
         for i, func in enumerate(facts.functions):
-            if func.static:
+            if func.static and not header:
                 self.statics.setdefault((fidx, func.name), i)
             else:
+                # A static inline in a header belongs to every file that includes it.
                 self.globals[func.name].append((fidx, i))
 
-    def resolve(self, file_index: int, name: str) -> list[tuple[int, int]]:
-        """Definitions a call to ``name`` from the given file may reach."""
-        local = self.statics.get((file_index, name))
-        if local is not None:
-            return [(file_index, local)]
-        return list(self.globals.get(name, ()))
+    # -- symbols -----------------------------------------------------------------------
+    def resolve(self, file_index: int, name: str) -> list[Ref]:
+        """Definitions a direct call to ``name`` from the given file may reach."""
+        for candidate in (name, name + _NOPROF):
+            local = self.statics.get((file_index, candidate))
+            if local is not None:
+                return [(file_index, local)]
+            found = self.globals.get(candidate)
+            if found:
+                return list(found)
+        return []
 
-    def function(self, ref: tuple[int, int]) -> Function:
+    def function(self, ref: Ref) -> Function:
         return self.files[ref[0]].facts.functions[ref[1]]
+
+    def call(self, ref: CallRef) -> Call:
+        return self.files[ref[0]].facts.calls[ref[1]]
+
+    def path(self, file_index: int) -> str:
+        return self.files[file_index].facts.path
+
+    # -- ops tables --------------------------------------------------------------------
+    @cached_property
+    def ops(self) -> list[tuple[int, OpsEntry]]:
+        return [(fi, op) for fi, f in enumerate(self.files) for op in f.facts.ops]
+
+    @cached_property
+    def _field_structs(self) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = defaultdict(set)
+        for _, op in self.ops:
+            if op.struct:
+                out[op.field].add(op.struct)
+        return out
+
+    def field_struct(self, name: str) -> str | None:
+        """The one struct type tables store ``name`` in, or None if ambiguous/unknown."""
+        structs = self._field_structs.get(name, set())
+        return next(iter(structs)) if len(structs) == 1 else None
+
+    def ops_entries(self, struct: str, name: str) -> Iterator[tuple[int, OpsEntry]]:
+        """Table entries for struct.field; untyped stores match by field name."""
+        for fi, op in self.ops:
+            if op.field == name and (op.struct == struct or (
+                    op.struct is None and self.field_struct(name) in (None, struct))):
+                yield fi, op
+
+    @cached_property
+    def _stored_in(self) -> dict[Ref, set[str]]:
+        """Functions stored in ops-table fields: ref -> field names."""
+        out: dict[Ref, set[str]] = defaultdict(set)
+        for fi, op in self.ops:
+            for ref in self.resolve(fi, op.target):
+                out[ref].add(op.field)
+        return out
+
+    # -- call graph (reverse) ------------------------------------------------------------
+    @cached_property
+    def _calls_by_name(self) -> dict[str, list[CallRef]]:
+        out: dict[str, list[CallRef]] = defaultdict(list)
+        for fi, f in enumerate(self.files):
+            for ci, call in enumerate(f.facts.calls):
+                if call.function >= 0:
+                    out[call.callee].append((fi, ci))
+        return out
+
+    def calls_in(self, ref: Ref) -> list[int]:
+        """Indexes of the calls made inside one function, in source order."""
+        return self._calls_by_function.get(ref, [])
+
+    @cached_property
+    def _calls_by_function(self) -> dict[Ref, list[int]]:
+        out: dict[Ref, list[int]] = defaultdict(list)
+        for fi, f in enumerate(self.files):
+            for ci, call in enumerate(f.facts.calls):
+                if call.function >= 0:
+                    out[(fi, call.function)].append(ci)
+        return out
+
+    def callees(self, site: CallRef) -> list[Ref]:
+        """Functions a call site may reach: direct by name, or through an ops field."""
+        call = self.call(site)
+        if not call.callee.startswith("->"):
+            return self.resolve(site[0], call.callee)
+        fld = call.callee[2:]
+        if self.field_struct(fld) is None:
+            return []
+        home = posixpath.dirname(self.path(site[0]))
+        return [ref for ref, fields in self._stored_in.items()
+                if fld in fields and posixpath.dirname(self.path(ref[0])) == home]
+
+    def callers(self, ref: Ref) -> Iterator[CallRef]:
+        """Call sites that may call the function ``ref`` (directly or through a table)."""
+        func = self.function(ref)
+        names = [func.name]
+        if func.name.endswith(_NOPROF):
+            names.append(func.name[: -len(_NOPROF)])
+        for name in names:
+            for site in self._calls_by_name.get(name, ()):
+                if ref in self.resolve(site[0], name):
+                    yield site
+        home = posixpath.dirname(self.path(ref[0]))
+        for fld in self._stored_in.get(ref, ()):
+            if self.field_struct(fld) is not None:
+                for site in self._calls_by_name.get("->" + fld, ()):
+                    if posixpath.dirname(self.path(site[0])) == home:
+                        yield site

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,16 @@ def _findings(path: Path, rules: list[str] | None = None, version: tuple | None 
     return run([path], selected, version, jobs=1)
 
 
+def _tree_root(path: Path) -> Path:
+    return next(p for p in path.parents if (p / "Makefile").exists())
+
+
+@cache
+def _tree_run(root: Path):
+    """Each fixture tree is linted once, whole, so whole-tree rules see every file."""
+    return _findings(root)
+
+
 def test_there_are_fixtures_for_every_rule() -> None:
     rules = set(builtin_rules())
     covered = {rule_of(p) for p in FILES}
@@ -33,12 +44,13 @@ def test_there_are_fixtures_for_every_rule() -> None:
 def test_fixture_expectations(path: Path) -> None:
     expected = expectations(path)
     assert expected or declared_clean(path), f"{path.name}: no expect: and not 'fixture: clean'"
-    result = _findings(path)
+    result = _tree_run(_tree_root(path))
     assert not result.errors, result.errors
-    got = Counter((f.line, f.rule) for f in result.findings)
+    mine = [f for f in result.findings if f.file == path]
+    got = Counter((f.line, f.rule) for f in mine)
     assert got == expected, "\n".join(
         [f"missing: line {ln} [{r}]" for (ln, r) in expected - got]
-        + [f"unexpected: line {ln} [{r}]: " + next(f.message for f in result.findings
+        + [f"unexpected: line {ln} [{r}]: " + next(f.message for f in mine
                                                   if (f.line, f.rule) == (ln, r))
            for (ln, r) in got - expected])
 
@@ -47,8 +59,8 @@ def test_fixture_expectations(path: Path) -> None:
                          ids=lambda p: p.name)
 def test_fixture_fixes(path: Path) -> None:
     raw = path.read_bytes()
-    result = _findings(path)
-    edits, dropped = merge(f.edits for f in result.findings if f.edits)
+    result = _tree_run(_tree_root(path))
+    edits, dropped = merge(f.edits for f in result.findings if f.edits and f.file == path)
     assert not dropped, "fixes in one file must merge without conflicts"
     fixed = apply_edits(raw, edits)
     golden = path.with_name(path.name + ".fixed").read_bytes()
@@ -61,7 +73,7 @@ def test_fixture_fixes(path: Path) -> None:
                          ids=lambda p: p.name)
 def test_fixed_fixture_is_clean(tmp_path: Path, path: Path) -> None:
     """...and the golden file itself draws no finding from the fixed rule."""
-    root = next(p for p in path.parents if (p / "Makefile").exists())
+    root = _tree_root(path)
     copy = tmp_path / path.relative_to(root)
     copy.parent.mkdir(parents=True)
     (tmp_path / "Makefile").write_bytes((root / "Makefile").read_bytes())

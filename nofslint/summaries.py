@@ -1,0 +1,103 @@
+"""Per-function summaries computed over the whole tree.
+
+``NofailSummary`` answers "may this function allocate with __GFP_NOFAIL?"
+with the allocation site that proves it. It is computed backwards from the
+allocation sites in breadth-first order, so each function keeps its shortest
+chain. A function either always reaches a NOFAIL allocation, or does so when
+its N-th (gfp_t) parameter carries __GFP_NOFAIL: helpers that OR the flag in
+and pass it down (buffer-head readers) are followed through every call. The
+allocator's own implementation is not followed (see ALLOCATOR_INTERNALS).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from nofslint.allocators import is_allocator_internal
+from nofslint.gfp import NOFAIL, Mask
+from nofslint.index import CallRef, Ref, TreeIndex
+
+ALWAYS = -1  # the state "always allocates with NOFAIL"; >= 0 means "when parameter N has it"
+
+
+@dataclass(frozen=True)
+class Proof:
+    """One step of a chain: the call in this function that leads on."""
+
+    site: CallRef  # the allocation, or the call to ``next``
+    next: Ref | None  # the callee that carries on (None: site is the allocation)
+    next_state: int  # ALWAYS or the callee's parameter index
+    length: int
+
+
+def nofail_states(masks: list[Mask]) -> set[int]:
+    """States a mask argument puts its receiver in: NOFAIL always, or via parameters."""
+    out: set[int] = set()
+    for m in masks:
+        if m.has(NOFAIL) is True:
+            out.add(ALWAYS)
+        elif NOFAIL not in m.cleared:
+            out.update(int(a[2:]) for a in m.flags if a.startswith("$p"))
+    return out
+
+
+class NofailSummary:
+    def __init__(self, index: TreeIndex) -> None:
+        self.index = index
+        self.proofs: dict[tuple[Ref, int], Proof] = {}
+        self._compute()
+
+    def always(self, ref: Ref) -> Proof | None:
+        return self.proofs.get((ref, ALWAYS))
+
+    def _compute(self) -> None:
+        queue: deque[tuple[Ref, int]] = deque()
+        index = self.index
+        internal = [is_allocator_internal(f.facts.path) for f in index.files]
+        for fi, entry in enumerate(index.files):
+            facts = entry.facts
+            if internal[fi]:
+                continue
+            for alloc in facts.allocations:
+                call = facts.calls[alloc.call]
+                if call.function < 0:
+                    continue
+                ref = (fi, call.function)
+                for state in sorted(nofail_states(alloc.masks)):
+                    key = (ref, state)
+                    if key not in self.proofs:
+                        self.proofs[key] = Proof((fi, alloc.call), None, ALWAYS, 0)
+                        queue.append(key)
+        while queue:
+            ref, state = queue.popleft()
+            length = self.proofs[(ref, state)].length
+            for site in index.callers(ref):
+                if internal[site[0]]:
+                    continue
+                call = index.call(site)
+                caller = (site[0], call.function)
+                if state == ALWAYS:
+                    new_states = {ALWAYS}
+                else:
+                    masks = next((m for i, m in (call.gfp_args or []) if i == state), None)
+                    if masks is None:
+                        continue
+                    new_states = nofail_states(masks)
+                for new in new_states:
+                    key = (caller, new)
+                    if key not in self.proofs:
+                        self.proofs[key] = Proof(site, ref, state, length + 1)
+                        queue.append(key)
+
+    def chain(self, ref: Ref, state: int = ALWAYS) -> list[tuple[Ref, CallRef]]:
+        """(function, call site) steps from ``ref`` down to the allocation."""
+        steps: list[tuple[Ref, CallRef]] = []
+        seen: set[tuple[Ref, int]] = set()
+        key: tuple[Ref, int] | None = (ref, state)
+        while key is not None and key not in seen and key in self.proofs:
+            seen.add(key)
+            proof = self.proofs[key]
+            steps.append((key[0], proof.site))
+            key = (proof.next, proof.next_state) if proof.next is not None else None
+        return steps

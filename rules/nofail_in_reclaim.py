@@ -1,0 +1,166 @@
+"""nofail-in-reclaim: __GFP_NOFAIL allocations reachable from memory-reclaim entry points."""
+
+from __future__ import annotations
+
+import posixpath
+from collections import deque
+from collections.abc import Iterator
+
+from nofslint.facts import Call
+from nofslint.index import CallRef, Ref, TreeIndex
+from nofslint.reclaim import EntryPoint, entry_points
+from nofslint.rule import Finding, Rule, TraceStep
+from nofslint.summaries import ALWAYS, NofailSummary, nofail_states
+
+
+class NofailInReclaim(Rule):
+    """A __GFP_NOFAIL allocation is reachable from a memory-reclaim entry point.
+
+    What it does
+        Resolves the ops tables reclaim calls through (super_operations
+        .evict_inode/.destroy_inode/.free_inode/.drop_inode, shrinker
+        .scan_objects/.count_objects, dentry_operations .d_release/.d_iput,
+        address_space_operations .release_folio/.invalidate_folio/.free_folio,
+        and .writepage where the tree's pageout() still calls it), both as
+        designated initializers and as ``x->field = fn`` assignments, then follows
+        the whole-tree call graph to allocations whose mask has __GFP_NOFAIL:
+        written directly, through a macro or a gfp_t variable, or added by a helper
+        that ORs the flag into the mask it passes down. Clearing the flag
+        (``gfp & ~__GFP_NOFAIL``) stops the chain; testing it is not an allocation.
+        The finding sits on the last call the entry point's own subsystem makes on
+        the way (or on the allocation when the chain stays inside it); the trace runs
+        from the ops-table initializer to the allocation, shortest chain first.
+
+    Why is this bad
+        Reclaim runs these callbacks from inside an allocation that is already
+        short of memory, with PF_MEMALLOC set. A __GFP_NOFAIL allocation there
+        cannot fail and cannot make progress by reclaiming: it loops, and if the
+        memory it waits for is held by the reclaim it runs under, it deadlocks.
+        The page allocator warns about it. "Anything that does IO or blocking memory
+        allocation from evict() context is a deadlock vector."
+
+    Example
+        static const struct super_operations foo_sops = {
+                .evict_inode = foo_evict_inode,
+        };
+        static void foo_evict_inode(struct inode *inode)
+        {
+                struct buffer_head *bh = sb_bread(inode->i_sb, FOO_I(inode)->blk);
+                ...
+
+    Fix
+        Defer the work out of the reclaim path (to a workqueue or to the next
+        transaction), preallocate outside it, or allocate without __GFP_NOFAIL and
+        handle failure. There is no mechanical rewrite.
+
+    References
+        include/linux/gfp_types.h (__GFP_NOFAIL: "new users should be evaluated
+        carefully"); mm/page_alloc.c (warning on __GFP_NOFAIL from PF_MEMALLOC);
+        Documentation/core-api/memory-allocation.rst;
+        "Filesystem reclaim & memory allocation BOF", LSF/MM/BPF 2025, linux-fsdevel
+        (Dave Chinner, Matthew Wilcox).
+    """
+
+    id = "nofail-in-reclaim"
+    severity = "warning"
+    scope = "tree"
+
+    def check_tree(self, index: TreeIndex) -> Iterator[Finding]:
+        summary = index.memo("nofail", lambda: NofailSummary(index))
+        tables: dict[object, dict[tuple[str, str], EntryPoint]] = {}
+        best: dict[CallRef, Finding] = {}
+        for fi, op in index.ops:
+            tree = index.files[fi].tree
+            entries = tables.setdefault(tree.root, entry_points(tree.root))
+            entry = self._entry(index, entries, op.struct, op.field)
+            if entry is None:
+                continue
+            for ref in index.resolve(fi, op.target):
+                if summary.always(ref) is None:
+                    continue
+                for site, chain in self._sites(index, summary, ref):
+                    finding = self._finding(index, entry, fi, op.line, site, chain)
+                    known = best.get(site)
+                    if known is None or len(finding.trace) < len(known.trace):
+                        best[site] = finding
+        yield from best.values()
+
+    @staticmethod
+    def _entry(index: TreeIndex, entries: dict[tuple[str, str], EntryPoint],
+               struct: str | None, field: str) -> EntryPoint | None:
+        if struct is not None:
+            return entries.get((struct, field))
+        # An assignment (shrinker->scan_objects = fn): the field names the table.
+        for (s, f), entry in entries.items():
+            if f == field and index.field_struct(field) in (None, s):
+                return entry
+        return None
+
+    @staticmethod
+    def _sites(index: TreeIndex, summary: NofailSummary,
+               entry: Ref) -> Iterator[tuple[CallRef, list[tuple[Ref, CallRef]]]]:
+        """Every call in the entry's own directory that leads to a NOFAIL allocation.
+
+        Breadth-first over (function, state) inside the directory, so each site
+        comes with the shortest way there; a call that leaves the directory is
+        the finding, and the summary's chain says how it reaches the allocation.
+        """
+        home = posixpath.dirname(index.path(entry[0]))
+        start = (entry, ALWAYS)
+        paths: dict[tuple[Ref, int], list[tuple[Ref, CallRef]]] = {start: []}
+        queue = deque([start])
+        reported: set[CallRef] = set()
+        while queue:
+            ref, state = queue.popleft()
+            path = paths[(ref, state)]
+            facts = index.files[ref[0]].facts
+            allocs = {a.call: a for a in facts.allocations}
+            for ci in index.calls_in(ref):
+                site = (ref[0], ci)
+                alloc = allocs.get(ci)
+                if alloc is not None:
+                    if state in nofail_states(alloc.masks) and site not in reported:
+                        reported.add(site)
+                        yield site, [*path, (ref, site)]
+                    continue
+                call = facts.calls[ci]
+                for callee in index.callees(site):
+                    for new in _callee_states(summary, call, callee, state):
+                        inside = posixpath.dirname(index.path(callee[0])) == home
+                        if inside:
+                            key = (callee, new)
+                            if key not in paths:
+                                paths[key] = [*path, (ref, site)]
+                                queue.append(key)
+                        elif site not in reported:
+                            reported.add(site)
+                            yield site, [*path, (ref, site), *summary.chain(callee, new)]
+
+    def _finding(self, index: TreeIndex, entry: EntryPoint, op_file: int, op_line: int,
+                 site: CallRef, chain: list[tuple[Ref, CallRef]]) -> Finding:
+        names = [index.function(ref).name for ref, _ in chain]
+        alloc = index.call(chain[-1][1])
+        shown = names if len(names) <= 6 else names[:3] + ["…"] + names[-2:]
+        message = (f"__GFP_NOFAIL allocation {alloc.callee}() reachable from "
+                   f"{entry.struct}.{entry.field} ({entry.why}) via {' → '.join(shown)}")
+        trace = [TraceStep(f"{entry.struct}.{entry.field}", index.path(op_file), op_line)]
+        trace += [TraceStep(index.function(ref).name, index.path(ref[0]),
+                            index.call(call_site).line) for ref, call_site in chain]
+        call = index.call(site)
+        where = index.files[site[0]]
+        owner = next(ref for ref, call_site in chain if call_site == site)
+        return Finding(
+            rule=self.id, severity=self.severity, path=where.facts.path, line=call.line,
+            column=call.column, end_line=call.end_line, end_column=call.end_column,
+            function=index.function(owner).name, message=message, trace=trace, file=where.file)
+
+
+def _callee_states(summary: NofailSummary, call: Call, callee: Ref, state: int) -> set[int]:
+    """States the callee runs in: NOFAIL always, or via its parameter J."""
+    out: set[int] = set()
+    if state == ALWAYS and summary.proofs.get((callee, ALWAYS)) is not None:
+        out.add(ALWAYS)
+    for j, masks in call.gfp_args or []:
+        if state in nofail_states(masks) and (callee, j) in summary.proofs:
+            out.add(j)
+    return out
