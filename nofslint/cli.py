@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from nofslint import __version__, report
+from nofslint.cache import default_root as default_cache_root
 from nofslint.engine import default_jobs, run, stats
 from nofslint.fixes import apply_fix, write_atomic
 from nofslint.registry import RuleError, builtin_rules, select_rules
@@ -95,9 +96,13 @@ def main() -> None:
 @click.option("--fix", "apply", is_flag=True, help="Apply the proposed fixes to the files.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which trees and versions were used.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the facts cache.")
+@click.option("--cache-dir", metavar="DIR", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the facts cache lives [default: $XDG_CACHE_HOME/nofslint].")
 def check(paths: tuple[str, ...], select: tuple[str, ...], ignore: tuple[str, ...], fmt: str,
           output: str | None, kernel_version: tuple[int, int] | None, jobs: int | None,
-          show_diff: bool, apply: bool, exit_zero: bool, verbose: bool) -> None:
+          show_diff: bool, apply: bool, exit_zero: bool, verbose: bool, no_cache: bool,
+          cache_dir: Path | None) -> None:
     """Lint kernel C files or trees (default: the current directory)."""
     if show_diff and apply:
         raise click.UsageError("--diff and --fix are exclusive: --diff shows, --fix writes")
@@ -106,7 +111,9 @@ def check(paths: tuple[str, ...], select: tuple[str, ...], ignore: tuple[str, ..
         rules = select_rules(builtin_rules(), _split(select), _split(ignore))
     except RuleError as exc:
         raise click.UsageError(str(exc)) from None
-    result = run(targets, rules, kernel_version, jobs or default_jobs(), progress=_progress())
+    cache_root = None if no_cache else (cache_dir or default_cache_root())
+    result = run(targets, rules, kernel_version, jobs or default_jobs(), progress=_progress(),
+                 cache_root=cache_root)
 
     if verbose:
         for tree in result.trees:

@@ -15,8 +15,10 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
+from nofslint.cache import FactsCache
 from nofslint.facts import FileFacts, extract
 from nofslint.fixes import FileFix, build_fixes
 from nofslint.index import TreeIndex
@@ -57,16 +59,29 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-Task = tuple[str, KernelTree]
+Task = tuple[str, KernelTree, str | None]  # (file, its tree, cache root or None)
+
+
+@lru_cache(maxsize=64)
+def _cache_for(cache_root: str, tree: KernelTree) -> FactsCache:
+    return FactsCache(Path(cache_root), tree.root, tree.gfp_table().fingerprint())
 
 
 def _facts_task(task: Task) -> tuple[FileFacts | None, FileError | None]:
-    path_text, tree = task
+    path_text, tree, cache_root = task
     path = Path(path_text)
     rel = tree.relpath(path)
     try:
         raw = read_source(path)
-        return extract(raw, rel, tree), None
+        if cache_root is None:
+            return extract(raw, rel, tree), None
+        cache = _cache_for(cache_root, tree)
+        key = cache.key(raw)
+        facts = cache.load(key, rel)
+        if facts is None:
+            facts = extract(raw, rel, tree)
+            cache.store(key, facts)
+        return facts, None
     except SourceError as exc:
         return None, FileError(rel, str(exc))
     except RecursionError:
@@ -94,25 +109,29 @@ def parallel_map(func: Callable[[Task], object], tasks: list[Task], jobs: int,
                 progress(i, len(tasks))
 
 
-def plan(paths: Iterable[Path], version: tuple[int, int] | None) -> list[Task]:
+def plan(paths: Iterable[Path], version: tuple[int, int] | None,
+         cache_root: Path | None = None) -> list[Task]:
     tasks: list[Task] = []
+    root = str(cache_root) if cache_root is not None else None
     for path in discover(paths):
         absolute = path.absolute()
-        tasks.append((str(absolute), tree_for(absolute, version)))
+        tasks.append((str(absolute), tree_for(absolute, version), root))
     return tasks
 
 
 def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = None,
         jobs: int = 1, want_fixes: bool = True,
-        progress: Callable[[int, int], None] | None = None) -> RunResult:
-    tasks = plan(paths, version)
+        progress: Callable[[int, int], None] | None = None,
+        cache_root: Path | None = None) -> RunResult:
+    """Lint ``paths``; ``cache_root`` enables the facts cache (None: no cache)."""
+    tasks = plan(paths, version, cache_root)
     result = RunResult(files=len(tasks))
     trees: dict[tuple[str, tuple[int, int]], KernelTree] = {}
     local = [r for r in rules if r.scope == "local"]
     whole = [r for r in rules if r.scope == "tree"]
     index = TreeIndex() if whole else None
-    for (path_text, tree), outcome in zip(tasks, parallel_map(_facts_task, tasks, jobs, progress),
-                                          strict=True):
+    for (path_text, tree, _), outcome in zip(tasks, parallel_map(_facts_task, tasks, jobs,
+                                                                 progress), strict=True):
         trees.setdefault((str(tree.root), tree.version), tree)
         facts, error = outcome  # type: ignore[misc]
         if error is not None:
@@ -136,6 +155,9 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
             result.errors.append(FileError("<tree>", f"internal error in rule {rule.id}: "
                                            f"{detail}", True))
     result.trees = list(trees.values())
+    if cache_root is not None:
+        for tree in result.trees:
+            _cache_for(str(cache_root), tree).prune()
     result.findings.sort(key=Finding.sort_key)
     result.errors.sort(key=lambda e: (e.path, e.reason))
     if want_fixes:

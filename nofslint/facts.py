@@ -47,7 +47,7 @@ _PFLAGS_QUERY = """
 """
 
 
-@dataclass
+@dataclass(slots=True)
 class Function:
     name: str
     static: bool
@@ -59,7 +59,7 @@ class Function:
     has_error: bool
 
 
-@dataclass
+@dataclass(slots=True)
 class Call:
     callee: str  # "->field" for an indirect call through a struct field
     function: int  # index into FileFacts.functions, -1 outside any function
@@ -75,7 +75,7 @@ class Call:
     gfp_args: list[tuple[int, list[Mask]]] | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class OpsEntry:
     """A function stored in an ops table: ``.field = fn`` or ``x->field = fn``."""
 
@@ -87,7 +87,7 @@ class OpsEntry:
     column: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Allocation:
     call: int  # index into FileFacts.calls
     allocator: str
@@ -99,7 +99,7 @@ class Allocation:
     order: int | None = None  # constant page order, for page allocators
 
 
-@dataclass
+@dataclass(slots=True)
 class ScopeEvent:
     """A memalloc_*_save/restore call or a direct ``current->flags`` change."""
 
@@ -125,6 +125,39 @@ class FileFacts:
 
     def function_at(self, index: int) -> Function | None:
         return self.functions[index] if 0 <= index < len(self.functions) else None
+
+    # Plain tuples of str/int/bool only: what the cache stores (marshal, no code).
+    def to_data(self) -> tuple:
+        def masks(ms: list[Mask]) -> list[tuple]:
+            return [(tuple(sorted(m.flags)), m.unknown, tuple(sorted(m.cleared))) for m in ms]
+
+        return (
+            self.path, self.sha256, self.functions_with_errors, self.gfp_macros,
+            [(f.name, f.static, f.start, f.end, f.line, f.end_line, f.body_start, f.has_error)
+             for f in self.functions],
+            [(c.callee, c.function, c.start, c.end, c.line, c.column, c.end_line, c.end_column,
+              c.args, None if c.gfp_args is None else [(i, masks(m)) for i, m in c.gfp_args])
+             for c in self.calls],
+            [(a.call, a.allocator, a.family, a.mask_arg, a.mask_text, masks(a.masks), a.scope,
+              a.order) for a in self.allocations],
+            [(e.function, e.start, e.line, e.op, e.kind, e.target) for e in self.scopes],
+            [(o.struct, o.field, o.target, o.function, o.line, o.column) for o in self.ops],
+        )
+
+    @classmethod
+    def from_data(cls, data: tuple) -> FileFacts:
+        def masks(ms: list[tuple]) -> list[Mask]:
+            return [Mask(frozenset(f), bool(u), frozenset(c)) for f, u, c in ms]
+
+        path, sha, bad, macros, funcs, calls, allocs, scopes, ops = data
+        out = cls(path, sha, functions_with_errors=bad, gfp_macros=dict(macros))
+        out.functions = [Function(*f) for f in funcs]
+        out.calls = [Call(*c[:8], c[8], None if c[9] is None else [(i, masks(m)) for i, m in c[9]])
+                     for c in calls]
+        out.allocations = [Allocation(*a[:5], masks(a[5]), a[6], a[7]) for a in allocs]
+        out.scopes = [ScopeEvent(*e) for e in scopes]
+        out.ops = [OpsEntry(*o) for o in ops]
+        return out
 
 
 def _text(raw: bytes, node: Node) -> str:

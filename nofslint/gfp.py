@@ -300,6 +300,13 @@ class GfpTable:
     source: str = "built-in (v6.12)"
     _cache: dict[str, tuple[Mask, ...]] = field(default_factory=dict, repr=False)
 
+    def fingerprint(self) -> str:
+        """Identifies the definitions (cached facts hold masks evaluated with them)."""
+        import hashlib
+
+        text = "\n".join(f"{k}={v}" for k, v in sorted(self.defines.items()))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
     def lookup(self, name: str) -> tuple[Mask, ...] | None:
         if name in self._cache:
             return self._cache[name]
