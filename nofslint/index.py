@@ -25,6 +25,10 @@ from nofslint.facts import Call, FileFacts, Function, OpsEntry
 from nofslint.tree import KernelTree
 
 T = TypeVar("T")
+
+# Userspace code that lives in the kernel tree: never part of the kernel's call graph.
+USERSPACE_DIRS = ("tools/", "scripts/", "samples/", "usr/", "Documentation/")
+DEFAULT_ARCH = "x86"
 Ref = tuple[int, int]  # (file index, function index)
 CallRef = tuple[int, int]  # (file index, call index)
 
@@ -45,6 +49,11 @@ class TreeIndex:
     globals: dict[str, list[Ref]] = field(default_factory=lambda: defaultdict(list))
     # (file index, name) -> function index, for static definitions
     statics: dict[tuple[int, str], int] = field(default_factory=dict)
+    # (arch or userspace area, name) -> definitions visible only from that area
+    areas: dict[tuple[str, str], list[Ref]] = field(default_factory=lambda: defaultdict(list))
+    # The architecture whose arch/ code the generic kernel links against.
+    arch: str = DEFAULT_ARCH
+    _file_area: list[str | None] = field(default_factory=list)
 
     _memo: dict[str, object] = field(default_factory=dict)
 
@@ -54,13 +63,30 @@ class TreeIndex:
             self._memo[key] = build()
         return self._memo[key]  # type: ignore[return-value]
 
+    def area(self, path: str) -> str | None:
+        """None for code linked into the kernel being analysed; else the area it is private to.
+
+        Like a build, the graph links one architecture: other arch/ trees and
+        userspace code (tools/, scripts/...) only see their own definitions.
+        """
+        if path.startswith(USERSPACE_DIRS):
+            return path.split("/", 1)[0]
+        if path.startswith("arch/"):
+            arch = path.split("/", 2)[1] if path.count("/") >= 2 else ""
+            return None if arch == self.arch else f"arch/{arch}"
+        return None
+
     def add(self, facts: FileFacts, tree: KernelTree, file: Path) -> None:
         fidx = len(self.files)
         self.files.append(IndexedFile(facts, tree, file))
+        area = self.area(facts.path)
+        self._file_area.append(area)
         header = facts.path.endswith(".h")
         for i, func in enumerate(facts.functions):
             if func.static and not header:
                 self.statics.setdefault((fidx, func.name), i)
+            elif area is not None:
+                self.areas[(area, func.name)].append((fidx, i))
             else:
                 # A static inline in a header belongs to every file that includes it.
                 self.globals[func.name].append((fidx, i))
@@ -68,10 +94,17 @@ class TreeIndex:
     # -- symbols -----------------------------------------------------------------------
     def resolve(self, file_index: int, name: str) -> list[Ref]:
         """Definitions a direct call to ``name`` from the given file may reach."""
+        area = self._file_area[file_index]
         for candidate in (name, name + _NOPROF):
             local = self.statics.get((file_index, candidate))
             if local is not None:
                 return [(file_index, local)]
+            if area is not None:
+                found = self.areas.get((area, candidate))
+                if found:
+                    return list(found)
+                if area in ("tools", "scripts", "samples", "usr", "Documentation"):
+                    continue  # userspace never calls into the kernel
             found = self.globals.get(candidate)
             if found:
                 return list(found)

@@ -10,7 +10,7 @@ from nofslint.facts import Call
 from nofslint.index import CallRef, Ref, TreeIndex
 from nofslint.reclaim import EntryPoint, entry_points
 from nofslint.rule import Finding, Rule, TraceStep
-from nofslint.summaries import ALWAYS, NofailSummary, nofail_states
+from nofslint.summaries import ALWAYS, MAX_CHAIN, NofailSummary, nofail_states
 
 
 class NofailInReclaim(Rule):
@@ -30,6 +30,10 @@ class NofailInReclaim(Rule):
         The finding sits on the last call the entry point's own subsystem makes on
         the way (or on the allocation when the chain stays inside it); the trace runs
         from the ops-table initializer to the allocation, shortest chain first.
+        Like a build, the call graph links one architecture (x86) and no userspace
+        code (tools/, scripts/, samples/), and chains longer than 20 calls are not
+        reported: over the whole kernel, generic code connects almost anything
+        within 50 calls.
 
     Why is this bad
         Reclaim runs these callbacks from inside an allocation that is already
@@ -113,6 +117,8 @@ class NofailInReclaim(Rule):
         while queue:
             ref, state = queue.popleft()
             path = paths[(ref, state)]
+            if len(path) >= MAX_CHAIN:
+                continue
             facts = index.files[ref[0]].facts
             allocs = {a.call: a for a in facts.allocations}
             for ci in index.calls_in(ref):
@@ -133,8 +139,10 @@ class NofailInReclaim(Rule):
                                 paths[key] = [*path, (ref, site)]
                                 queue.append(key)
                         elif site not in reported:
-                            reported.add(site)
-                            yield site, [*path, (ref, site), *summary.chain(callee, new)]
+                            tail = summary.chain(callee, new)
+                            if len(path) + 1 + len(tail) <= MAX_CHAIN:
+                                reported.add(site)
+                                yield site, [*path, (ref, site), *tail]
 
     def _finding(self, index: TreeIndex, entry: EntryPoint, op_file: int, op_line: int,
                  site: CallRef, chain: list[tuple[Ref, CallRef]]) -> Finding:
