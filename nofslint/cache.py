@@ -21,7 +21,7 @@ from pathlib import Path
 from nofslint import __version__
 from nofslint.facts import FileFacts
 
-SCHEMA = 3  # bump when FileFacts.to_data changes shape
+SCHEMA = 4  # bump when FileFacts.to_data changes shape
 _MAGIC = "nofslint-facts"
 # Entries not used for this long are pruned at the end of a run.
 MAX_AGE_SECONDS = 30 * 24 * 3600
@@ -41,6 +41,61 @@ class FactsCache:
         # The salt covers what facts depend on besides the file: the version of
         # nofslint and the tree's GFP definitions.
         self.salt = f"{_MAGIC}:{SCHEMA}:{__version__}:{salt}"
+        self._manifest_path = self.dir / ("manifest-" + hashlib.sha256(
+            self.salt.encode()).hexdigest()[:16])
+        self._manifest: dict[str, tuple[int, int, int, str]] | None = None
+        self._seen: dict[str, tuple[int, int, int, str]] = {}
+
+    # -- the stat manifest: unchanged files are neither read nor hashed -----------
+    @staticmethod
+    def stat_key(path: Path) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return st.st_size, st.st_mtime_ns, st.st_ino
+
+    def _load_manifest(self) -> dict[str, tuple[int, int, int, str]]:
+        if self._manifest is None:
+            try:
+                data = marshal.loads(self._manifest_path.read_bytes())
+                ok = isinstance(data, dict) and all(
+                    isinstance(v, tuple) and len(v) == 4 for v in data.values())
+                self._manifest = data if ok else {}
+            except Exception:  # noqa: BLE001 - a damaged manifest is an empty one
+                self._manifest = {}
+        return self._manifest
+
+    def lookup(self, path: Path, rel: str) -> bytes | None:
+        """The cached facts payload of a file whose size, mtime and inode are unchanged."""
+        stat = self.stat_key(path)
+        entry = self._load_manifest().get(rel)
+        if stat is None or entry is None or entry[:3] != stat:
+            return None
+        payload = self.load_payload(entry[3], rel)
+        if payload is not None:
+            self._seen[rel] = entry
+        return payload
+
+    def remember(self, rel: str, stat: tuple[int, int, int] | None, key: str) -> None:
+        if stat is not None:
+            self._seen[rel] = (*stat, key)
+
+    def save_manifest(self) -> None:
+        """Record this run's files (others, from earlier runs of subtrees, are kept)."""
+        if not self._seen:
+            return
+        manifest = dict(self._load_manifest())
+        manifest.update(self._seen)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                marshal.dump(manifest, fh)
+            os.replace(tmp, self._manifest_path)
+            self._manifest = manifest
+        except OSError:
+            pass
 
     def key(self, raw: bytes) -> str:
         return hashlib.sha256(self.salt.encode() + b"\0" + raw).hexdigest()
@@ -48,34 +103,44 @@ class FactsCache:
     def _path(self, key: str) -> Path:
         return self.dir / key[:2] / key
 
-    def load(self, key: str, rel: str) -> FileFacts | None:
+    def load_payload(self, key: str, rel: str) -> bytes | None:
+        """The entry's facts as marshal bytes, checked; None for a miss or any damage."""
         path = self._path(key)
         try:
             with open(path, "rb") as fh:
-                data = marshal.load(fh)
+                data = marshal.loads(fh.read())
             magic, stored_key, stored_rel, payload = data
             if magic != _MAGIC or stored_key != key or stored_rel != rel:
                 return None
-            facts = FileFacts.from_data(payload)
+            if not isinstance(payload, bytes):
+                return None
+            FileFacts.check_data(marshal.loads(payload))
         except Exception:  # noqa: BLE001 - any damage is a miss, never trusted
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # recently used: kept by pruning
-        return facts
+        return payload
 
-    def store(self, key: str, facts: FileFacts) -> None:
+    def load(self, key: str, rel: str) -> FileFacts | None:
+        payload = self.load_payload(key, rel)
+        return FileFacts.from_data(marshal.loads(payload)) if payload is not None else None
+
+    def store(self, key: str, facts: FileFacts) -> bytes:
+        """Write the entry; returns the facts payload (marshal bytes) either way."""
+        payload = marshal.dumps(facts.to_data())
         path = self._path(key)
         tmp: str | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
-                marshal.dump((_MAGIC, key, facts.path, facts.to_data()), fh)
+                marshal.dump((_MAGIC, key, facts.path, payload), fh)
             os.replace(tmp, path)
         except (OSError, ValueError):
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+        return payload
 
     def prune(self, max_age: float = MAX_AGE_SECONDS) -> int:
         """Delete entries unused for ``max_age`` seconds; returns how many."""
@@ -84,7 +149,7 @@ class FactsCache:
         if not self.dir.is_dir():
             return 0
         for shard in self.dir.iterdir():
-            if not shard.is_dir():
+            if not shard.is_dir() or len(shard.name) != 2:
                 continue
             for entry in shard.iterdir():
                 try:

@@ -8,6 +8,7 @@ naming it; every other file's findings are still reported.
 
 from __future__ import annotations
 
+import marshal
 import multiprocessing
 import os
 import sys
@@ -67,28 +68,70 @@ def _cache_for(cache_root: str, tree: KernelTree) -> FactsCache:
     return FactsCache(Path(cache_root), tree.root, tree.gfp_table().fingerprint())
 
 
-def _facts_task(task: Task) -> tuple[FileFacts | None, FileError | None]:
+def _facts_task(task: Task) -> tuple[bytes | None, FileError | None, tuple | None]:
+    """Worker: facts of one file as marshal bytes (cheap to send back), from cache or parse.
+
+    Returns (payload, error, manifest entry for the cache).
+    """
     path_text, tree, cache_root = task
     path = Path(path_text)
     rel = tree.relpath(path)
     try:
-        raw = read_source(path)
         if cache_root is None:
-            return extract(raw, rel, tree), None
+            raw = read_source(path)
+            return marshal.dumps(extract(raw, rel, tree).to_data()), None, None
         cache = _cache_for(cache_root, tree)
+        stat = cache.stat_key(path)
+        raw = read_source(path)
         key = cache.key(raw)
-        facts = cache.load(key, rel)
-        if facts is None:
-            facts = extract(raw, rel, tree)
-            cache.store(key, facts)
-        return facts, None
+        payload = cache.load_payload(key, rel)
+        if payload is None:
+            payload = cache.store(key, extract(raw, rel, tree))
+        return payload, None, (rel, stat, key)
     except SourceError as exc:
-        return None, FileError(rel, str(exc))
+        return None, FileError(rel, str(exc)), None
     except RecursionError:
-        return None, FileError(rel, "nesting too deep to analyse")
+        return None, FileError(rel, "nesting too deep to analyse"), None
     except Exception as exc:  # noqa: BLE001 - isolate one file's failure, report it
         detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return None, FileError(rel, f"internal error while extracting facts: {detail}", True)
+        return None, FileError(rel, f"internal error while extracting facts: {detail}", True), None
+
+
+def load_facts(tasks: list[Task], jobs: int,
+               progress: Callable[[int, int], None] | None = None
+               ) -> Iterator[tuple[FileFacts | None, FileError | None]]:
+    """Facts of every task, in task order: unchanged files straight from the cache
+    (by size, mtime and inode, without reading them), the rest from workers."""
+    payloads: list[tuple[bytes | None, FileError | None]] = [(None, None)] * len(tasks)
+    todo: list[int] = []
+    for i, (path_text, tree, cache_root) in enumerate(tasks):
+        if cache_root is not None:
+            path = Path(path_text)
+            hit = _cache_for(cache_root, tree).lookup(path, tree.relpath(path))
+            if hit is not None:
+                payloads[i] = (hit, None)
+                continue
+        todo.append(i)
+    work = [tasks[i] for i in todo]
+    for i, (payload, error, seen) in zip(todo, parallel_map(_facts_task, work, jobs, progress),
+                                         strict=True):
+        payloads[i] = (payload, error)
+        if seen is not None:
+            _, tree, cache_root = tasks[i]
+            _cache_for(cache_root, tree).remember(*seen)  # type: ignore[arg-type]
+    for (_, tree, cache_root) in {(t[1], t[2]): t for t in tasks}.values():
+        if cache_root is not None:
+            _cache_for(cache_root, tree).save_manifest()
+    for i, (payload, error) in enumerate(payloads):
+        if payload is None:
+            yield None, error
+            continue
+        try:
+            yield FileFacts.from_data(marshal.loads(payload)), None
+        except Exception as exc:  # noqa: BLE001 - checked in the worker; never crash here
+            rel = tasks[i][1].relpath(Path(tasks[i][0]))
+            yield None, FileError(rel, f"internal error loading facts: {exc}", True)
+        payloads[i] = (None, None)  # let the bytes go
 
 
 def parallel_map(func: Callable[[Task], object], tasks: list[Task], jobs: int,
@@ -130,10 +173,9 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
     local = [r for r in rules if r.scope == "local"]
     whole = [r for r in rules if r.scope == "tree"]
     index = TreeIndex() if whole else None
-    for (path_text, tree, _), outcome in zip(tasks, parallel_map(_facts_task, tasks, jobs,
-                                                                 progress), strict=True):
+    for (path_text, tree, _), (facts, error) in zip(tasks, load_facts(tasks, jobs, progress),
+                                                    strict=True):
         trees.setdefault((str(tree.root), tree.version), tree)
-        facts, error = outcome  # type: ignore[misc]
         if error is not None:
             result.errors.append(error)
             continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from tree_sitter import Node, QueryCursor
@@ -111,12 +112,60 @@ class ScopeEvent:
     target: str | None  # variable saved into / restored from; None when discarded
 
 
+class LazyCalls(Sequence[Call]):
+    """Calls loaded from the cache, turned into objects only when a rule reads one.
+
+    A warm whole-tree run holds millions of calls; the link stage needs only
+    their callee and enclosing function (``heads``), which stay plain tuples.
+    """
+
+    __slots__ = ("_raw", "_items")
+
+    def __init__(self, raw: list[tuple]) -> None:
+        self._raw = raw
+        self._items: dict[int, Call] = {}
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._raw)))]
+        if index < 0:
+            index += len(self._raw)
+        item = self._items.get(index)
+        if item is None:
+            c = self._raw[index]
+            item = Call(*c[:8], c[8], None if c[9] is None else
+                        [(i, _masks_from(m)) for i, m in c[9]])
+            self._items[index] = item
+        return item
+
+    def heads(self) -> Iterator[tuple[str, int]]:
+        for c in self._raw:
+            yield c[0], c[1]
+
+    def raw(self) -> list[tuple]:
+        return self._raw
+
+
+def _masks_from(ms: list[tuple]) -> list[Mask]:
+    return [Mask(frozenset(f), bool(u), frozenset(c)) for f, u, c in ms]
+
+
+def call_heads(calls: Sequence[Call]) -> Iterator[tuple[str, int]]:
+    """(callee, function index) of every call, without building Call objects."""
+    if isinstance(calls, LazyCalls):
+        return calls.heads()
+    return ((c.callee, c.function) for c in calls)
+
+
 @dataclass
 class FileFacts:
     path: str  # relative to the tree root
     sha256: str
     functions: list[Function] = field(default_factory=list)
-    calls: list[Call] = field(default_factory=list)
+    calls: list[Call] | LazyCalls = field(default_factory=list)
     allocations: list[Allocation] = field(default_factory=list)
     scopes: list[ScopeEvent] = field(default_factory=list)
     ops: list[OpsEntry] = field(default_factory=list)
@@ -131,30 +180,42 @@ class FileFacts:
         def masks(ms: list[Mask]) -> list[tuple]:
             return [(tuple(sorted(m.flags)), m.unknown, tuple(sorted(m.cleared))) for m in ms]
 
+        calls = self.calls.raw() if isinstance(self.calls, LazyCalls) else [
+            (c.callee, c.function, c.start, c.end, c.line, c.column, c.end_line, c.end_column,
+             c.args, None if c.gfp_args is None else [(i, masks(m)) for i, m in c.gfp_args])
+            for c in self.calls]
         return (
             self.path, self.sha256, self.functions_with_errors, self.gfp_macros,
             [(f.name, f.static, f.start, f.end, f.line, f.end_line, f.body_start, f.has_error)
              for f in self.functions],
-            [(c.callee, c.function, c.start, c.end, c.line, c.column, c.end_line, c.end_column,
-              c.args, None if c.gfp_args is None else [(i, masks(m)) for i, m in c.gfp_args])
-             for c in self.calls],
+            calls,
             [(a.call, a.allocator, a.family, a.mask_arg, a.mask_text, masks(a.masks), a.scope,
               a.order) for a in self.allocations],
             [(e.function, e.start, e.line, e.op, e.kind, e.target) for e in self.scopes],
             [(o.struct, o.field, o.target, o.function, o.line, o.column) for o in self.ops],
         )
 
+    @staticmethod
+    def check_data(data: object) -> None:
+        """Raise unless ``data`` has the shape to_data() makes: cache entries are not trusted."""
+        if not (isinstance(data, tuple) and len(data) == 9 and isinstance(data[0], str)
+                and isinstance(data[3], dict)
+                and all(isinstance(x, list) for x in data[4:])):
+            raise ValueError("not nofslint facts")
+        for f in data[4]:
+            if not (isinstance(f, tuple) and len(f) == 8):
+                raise ValueError("bad function")
+        for c in data[5]:
+            if not (isinstance(c, tuple) and len(c) == 10 and isinstance(c[0], str)):
+                raise ValueError("bad call")
+
     @classmethod
     def from_data(cls, data: tuple) -> FileFacts:
-        def masks(ms: list[tuple]) -> list[Mask]:
-            return [Mask(frozenset(f), bool(u), frozenset(c)) for f, u, c in ms]
-
         path, sha, bad, macros, funcs, calls, allocs, scopes, ops = data
         out = cls(path, sha, functions_with_errors=bad, gfp_macros=dict(macros))
         out.functions = [Function(*f) for f in funcs]
-        out.calls = [Call(*c[:8], c[8], None if c[9] is None else [(i, masks(m)) for i, m in c[9]])
-                     for c in calls]
-        out.allocations = [Allocation(*a[:5], masks(a[5]), a[6], a[7]) for a in allocs]
+        out.calls = LazyCalls(calls)
+        out.allocations = [Allocation(*a[:5], _masks_from(a[5]), a[6], a[7]) for a in allocs]
         out.scopes = [ScopeEvent(*e) for e in scopes]
         out.ops = [OpsEntry(*o) for o in ops]
         return out

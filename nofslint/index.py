@@ -21,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
-from nofslint.facts import Call, FileFacts, Function, OpsEntry
+from nofslint.facts import Call, FileFacts, Function, OpsEntry, call_heads
 from nofslint.tree import KernelTree
 
 T = TypeVar("T")
@@ -158,9 +158,9 @@ class TreeIndex:
     def _calls_by_name(self) -> dict[str, list[CallRef]]:
         out: dict[str, list[CallRef]] = defaultdict(list)
         for fi, f in enumerate(self.files):
-            for ci, call in enumerate(f.facts.calls):
-                if call.function >= 0:
-                    out[call.callee].append((fi, ci))
+            for ci, (callee, function) in enumerate(call_heads(f.facts.calls)):
+                if function >= 0:
+                    out[callee].append((fi, ci))
         return out
 
     def calls_in(self, ref: Ref) -> list[int]:
@@ -171,9 +171,9 @@ class TreeIndex:
     def _calls_by_function(self) -> dict[Ref, list[int]]:
         out: dict[Ref, list[int]] = defaultdict(list)
         for fi, f in enumerate(self.files):
-            for ci, call in enumerate(f.facts.calls):
-                if call.function >= 0:
-                    out[(fi, call.function)].append(ci)
+            for ci, (_, function) in enumerate(call_heads(f.facts.calls)):
+                if function >= 0:
+                    out[(fi, function)].append(ci)
         return out
 
     def callees(self, site: CallRef) -> list[Ref]:

@@ -34,6 +34,7 @@ def parse_version(text: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+@lru_cache(maxsize=4096)
 def makefile_version(makefile: Path) -> tuple[int, int] | None:
     try:
         with open(makefile, "rb") as fh:
@@ -82,7 +83,13 @@ def find_root(directory: Path) -> Path | None:
 
 
 def tree_for(path: Path, override: tuple[int, int] | None) -> KernelTree:
-    root = find_root(path if path.is_dir() else path.parent)
+    """The tree a file (or directory) belongs to."""
+    return _tree_for_dir(path if path.is_dir() else path.parent, override)
+
+
+@lru_cache(maxsize=4096)
+def _tree_for_dir(directory: Path, override: tuple[int, int] | None) -> KernelTree:
+    root = find_root(directory)
     if override is not None:
         return KernelTree(root, override, "--kernel-version")
     if root is not None:

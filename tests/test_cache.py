@@ -24,7 +24,8 @@ def _run(tree: Path, cache: Path | None):
 
 
 def _entries(cache: Path) -> list[Path]:
-    return sorted(p for p in cache.rglob("*") if p.is_file())
+    """Facts entries (sharded by the first two hex digits), not the manifest."""
+    return sorted(p for p in cache.rglob("*") if p.is_file() and len(p.parent.name) == 2)
 
 
 @pytest.fixture
@@ -45,6 +46,16 @@ def test_warm_equals_cold_and_uses_the_cache(tree: Path, tmp_path: Path,
     import nofslint.engine as engine
 
     monkeypatch.setattr(engine, "extract", lambda *a: pytest.fail("re-extracted a cached file"))
+    # ...nor read the sources: size, mtime and inode say they are unchanged.
+    monkeypatch.setattr(engine, "read_source", lambda *a: pytest.fail("read an unchanged file"))
+    assert _run(tree, cache) == cold
+
+
+def test_a_damaged_manifest_is_harmless(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cold = _run(tree, cache)
+    for manifest in cache.rglob("manifest-*"):
+        manifest.write_bytes(b"\xffgarbage")
     assert _run(tree, cache) == cold
 
 
