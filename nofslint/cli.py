@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -43,7 +44,7 @@ def _paths(values: tuple[str, ...]) -> list[Path]:
     return paths
 
 
-def _progress() -> object:
+def _progress() -> Callable[[int, int], None] | None:
     if not sys.stderr.isatty():
         return None
 
@@ -62,15 +63,9 @@ def _emit(text: str, output: str | None) -> None:
         click.echo(text, nl=False)
         return
     try:
-        write_atomic_new(Path(output), text.encode())
+        write_atomic(Path(output), text.encode())
     except OSError as exc:
         raise click.UsageError(f"cannot write --output {output}: {exc.strerror or exc}") from None
-
-
-def write_atomic_new(path: Path, data: bytes) -> None:
-    if not path.exists():
-        path.touch(mode=0o644)
-    write_atomic(path, data)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -167,6 +162,3 @@ def stats_command(paths: tuple[str, ...], fmt: str, jobs: int | None) -> None:
     for key, value in result.to_json().items():
         click.echo(f"{key:>22}: {value}")
 
-
-def run_main() -> None:  # pragma: no cover - console entry for python -m
-    main()

@@ -8,6 +8,7 @@ earlier one keeps its own diff but stays out of the combined one.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import tempfile
@@ -140,8 +141,13 @@ def build_fixes(findings: list[Finding]) -> tuple[list[FileFix], list[str]]:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Replace a file in one rename, keeping its mode; never half-written."""
-    mode = path.stat().st_mode & 0o7777
+    """Write a file in one rename, keeping an existing file's mode; never half-written."""
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".nofslint", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -151,17 +157,9 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        with _suppress():
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-class _suppress:  # noqa: N801 - used like contextlib.suppress, without the import cost
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True
 
 
 def apply_fix(fix: FileFix) -> str | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from tree_sitter import Node
 
 from nofslint.fixes import FixSource
+from nofslint.parse import captures
 from nofslint.rule import Edit
 
 _BRACELESS_PARENTS = {"if_statement", "else_clause", "while_statement", "for_statement",
@@ -62,8 +63,6 @@ def _stmt_end(raw: bytes, end: int) -> int:
 
 
 def _has_exit(node: Node) -> bool:
-    from nofslint.parse import captures
-
     return bool(captures(_EXITS, node))
 
 
