@@ -64,7 +64,8 @@ def floor(files: list[str], jobs: int) -> tuple[float, int]:
 
 def check(root: Path, cache: Path, jobs: int) -> tuple[float, int, int]:
     """(seconds, findings, peak RSS in KiB of the check and its workers)."""
-    exe = shutil.which("nofslint") or sys.exit("nofslint is not installed (pip install .)")
+    exe = (shutil.which("nofslint", path=str(Path(sys.executable).parent))
+           or shutil.which("nofslint") or sys.exit("nofslint is not installed (pip install .)"))
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
     proc = subprocess.run([exe, "check", str(root), "--format", "json", "--jobs", str(jobs),

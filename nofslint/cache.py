@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import marshal
 import os
 import tempfile
@@ -65,6 +66,12 @@ class FactsCache:
             except Exception:  # noqa: BLE001 - a damaged manifest is an empty one
                 self._manifest = {}
         return self._manifest
+
+    def known_key(self, path: Path, rel: str) -> str | None:
+        """The content key recorded for a file whose size, mtime and inode are unchanged."""
+        stat = self.stat_key(path)
+        entry = self._load_manifest().get(rel)
+        return entry[3] if stat is not None and entry is not None and entry[:3] == stat else None
 
     def lookup(self, path: Path, rel: str) -> bytes | None:
         """The cached facts payload of a file whose size, mtime and inode are unchanged."""
@@ -159,3 +166,55 @@ class FactsCache:
                 except OSError:
                     continue
         return removed
+
+
+class ResultCache:
+    """Whole-run results, reused when not one input changed.
+
+    The key covers every file's path and content key (from the stat
+    manifests), the rules run, the version override and nofslint's version,
+    so any edit, added or removed file, or other option is a miss.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.dir = root / "results"
+
+    @staticmethod
+    def signature(parts: list[str]) -> str:
+        digest = hashlib.sha256(f"{_MAGIC}:{SCHEMA}:{__version__}".encode())
+        for part in parts:
+            digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
+        return digest.hexdigest()
+
+    def load(self, signature: str) -> dict | None:
+        path = self.dir / signature
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("signature") != signature:
+                return None
+        except Exception:  # noqa: BLE001 - damaged results are a miss
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)
+        return data
+
+    def store(self, signature: str, data: dict) -> None:
+        tmp: str | None = None
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({**data, "signature": signature}, fh)
+            os.replace(tmp, self.dir / signature)
+        except (OSError, ValueError, TypeError):
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+
+    def prune(self, max_age: float = MAX_AGE_SECONDS) -> None:
+        cutoff = time.time() - max_age
+        with contextlib.suppress(OSError):
+            for entry in self.dir.iterdir():
+                with contextlib.suppress(OSError):
+                    if entry.stat().st_mtime < cutoff:
+                        entry.unlink()

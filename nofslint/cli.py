@@ -108,7 +108,7 @@ def check(paths: tuple[str, ...], select: tuple[str, ...], ignore: tuple[str, ..
         raise click.UsageError(str(exc)) from None
     cache_root = None if no_cache else (cache_dir or default_cache_root())
     result = run(targets, rules, kernel_version, jobs or default_jobs(), progress=_progress(),
-                 cache_root=cache_root)
+                 cache_root=cache_root, reuse_results=not (show_diff or apply))
 
     if verbose:
         for tree in result.trees:

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from nofslint.cache import FactsCache
+from nofslint.cache import FactsCache, ResultCache
 from nofslint.facts import FileFacts, extract
 from nofslint.fixes import FileFix, build_fixes
 from nofslint.index import TreeIndex
 from nofslint.parse import function_error_counts, parse_source
-from nofslint.rule import FileContext, Finding, Rule
+from nofslint.rule import FileContext, Finding, Rule, TraceStep
 from nofslint.source import SourceError, read_source
 from nofslint.tree import KernelTree, discover, tree_for
 
@@ -162,12 +162,64 @@ def plan(paths: Iterable[Path], version: tuple[int, int] | None,
     return tasks
 
 
+def _run_signature(tasks: list[Task], rules: list[Rule],
+                   version: tuple[int, int] | None) -> str | None:
+    """Identifies a run whose every input is unchanged; None when any file changed."""
+    parts = [",".join(sorted(r.id for r in rules)), repr(version)]
+    for path_text, tree, cache_root in tasks:
+        if cache_root is None:
+            return None
+        path = Path(path_text)
+        key = _cache_for(cache_root, tree).known_key(path, tree.relpath(path))
+        if key is None:
+            return None
+        parts.append(f"{path_text}\0{key}\0{tree.version_text}")
+    return ResultCache.signature(parts)
+
+
+def _from_saved(data: dict) -> RunResult:
+    result = RunResult(files=data["files"])
+    result.trees = [KernelTree(Path(t[0]) if t[0] else None, (t[1], t[2]), t[3])
+                    for t in data["trees"]]
+    result.errors = [FileError(**e) for e in data["errors"]]
+    for f in data["findings"]:
+        trace = [TraceStep(**t) for t in f.pop("trace")]
+        file = f.pop("file")
+        result.findings.append(Finding(**f, trace=trace, file=Path(file) if file else None))
+    return result
+
+
+def _to_saved(result: RunResult) -> dict:
+    return {
+        "files": result.files,
+        "trees": [[str(t.root) if t.root else None, *t.version, t.version_source]
+                  for t in result.trees],
+        "errors": [e.to_json() for e in result.errors],
+        "findings": [{**f.to_json(), "file": str(f.file) if f.file else None}
+                     for f in result.findings],
+    }
+
+
 def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = None,
         jobs: int = 1, want_fixes: bool = True,
         progress: Callable[[int, int], None] | None = None,
-        cache_root: Path | None = None) -> RunResult:
-    """Lint ``paths``; ``cache_root`` enables the facts cache (None: no cache)."""
+        cache_root: Path | None = None, reuse_results: bool = False) -> RunResult:
+    """Lint ``paths``; ``cache_root`` enables the facts cache (None: no cache).
+
+    With ``reuse_results`` a run whose inputs are all unchanged returns the
+    saved findings of the identical earlier run (fix diffs included, but no
+    edits: callers that apply fixes must not ask for it).
+    """
     tasks = plan(paths, version, cache_root)
+    signature = None
+    if cache_root is not None and reuse_results and tasks:
+        signature = _run_signature(tasks, rules, version)
+        saved = ResultCache(cache_root).load(signature) if signature else None
+        if saved is not None:
+            try:
+                return _from_saved(saved)
+            except (KeyError, TypeError, ValueError):
+                pass  # a damaged record: run for real
     result = RunResult(files=len(tasks))
     trees: dict[tuple[str, tuple[int, int]], KernelTree] = {}
     local = [r for r in rules if r.scope == "local"]
@@ -204,6 +256,12 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
     result.errors.sort(key=lambda e: (e.path, e.reason))
     if want_fixes:
         result.fixes, result.fix_problems = build_fixes(result.findings)
+    if cache_root is not None and reuse_results and not result.internal_errors:
+        signature = _run_signature(tasks, rules, version)
+        if signature is not None:
+            results = ResultCache(cache_root)
+            results.store(signature, _to_saved(result))
+            results.prune()
     return result
 
 

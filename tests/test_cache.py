@@ -112,3 +112,47 @@ def test_cache_is_per_version_and_table(tmp_path: Path) -> None:
     a = FactsCache(tmp_path, Path("/t"), "table-a")
     b = FactsCache(tmp_path, Path("/t"), "table-b")
     assert a.key(b"int x;") != b.key(b"int x;")
+
+
+def _run_reusing(tree: Path, cache: Path, rules: list[str] | None = None):
+    selected = select_rules(builtin_rules(), rules or ["ALL"], None)
+    result = run([tree], selected, jobs=1, cache_root=cache, reuse_results=True)
+    return [f.to_json() for f in result.findings], result
+
+
+def test_unchanged_run_reuses_results(tree: Path, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    first, _ = _run_reusing(tree, cache)
+    import nofslint.engine as engine
+
+    real = engine.load_facts
+    monkeypatch.setattr(engine, "load_facts", lambda *a, **k: pytest.fail("facts loaded"))
+    again, result = _run_reusing(tree, cache)
+    assert again == first and result.files == len(list(tree.rglob("*.c")))
+    assert all(f.file is not None and f.file.exists() for f in result.findings)
+    # Other rules, or any edit, and the run is real again.
+    monkeypatch.setattr(engine, "load_facts", real)
+    only, _ = _run_reusing(tree, cache, ["nofail-high-order"])
+    assert only == []
+    target = tree / "fs" / "demofs" / "inode.c"
+    target.write_text(target.read_text().replace("kmalloc(64, gfp);", "kmalloc(64, GFP_NOFS);"))
+    edited, _ = _run_reusing(tree, cache)
+    assert len(edited) == len(first) - 1
+
+
+def test_diff_and_fix_never_reuse_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from nofslint.cli import main
+
+    dest = tmp_path / "linux"
+    shutil.copytree(FIXTURES / "vmalloc-nofs" / "linux-5.10", dest)
+    cache = tmp_path / "cache"
+    args = ["check", str(dest), "--cache-dir", str(cache)]
+    CliRunner().invoke(main, args)
+    import nofslint.engine as engine
+
+    monkeypatch.setattr(engine, "_from_saved", lambda d: pytest.fail("reused for --diff"))
+    diff = CliRunner().invoke(main, [*args, "--diff"])
+    assert diff.exit_code == 1 and diff.stdout.startswith("--- a/")
