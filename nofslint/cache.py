@@ -22,7 +22,7 @@ from pathlib import Path
 from nofslint import __version__
 from nofslint.facts import FileFacts
 
-SCHEMA = 4  # bump when FileFacts.to_data changes shape
+SCHEMA = 5  # bump when FileFacts.to_data changes shape
 _MAGIC = "nofslint-facts"
 # Entries not used for this long are pruned at the end of a run.
 MAX_AGE_SECONDS = 30 * 24 * 3600
@@ -73,16 +73,16 @@ class FactsCache:
         entry = self._load_manifest().get(rel)
         return entry[3] if stat is not None and entry is not None and entry[:3] == stat else None
 
-    def lookup(self, path: Path, rel: str) -> bytes | None:
-        """The cached facts payload of a file whose size, mtime and inode are unchanged."""
+    def lookup(self, path: Path, rel: str) -> tuple | None:
+        """The cached facts data of a file whose size, mtime and inode are unchanged."""
         stat = self.stat_key(path)
         entry = self._load_manifest().get(rel)
         if stat is None or entry is None or entry[:3] != stat:
             return None
-        payload = self.load_payload(entry[3], rel)
-        if payload is not None:
+        data = self.load_data(entry[3], rel)
+        if data is not None:
             self._seen[rel] = entry
-        return payload
+        return data
 
     def remember(self, rel: str, stat: tuple[int, int, int] | None, key: str) -> None:
         if stat is not None:
@@ -110,44 +110,42 @@ class FactsCache:
     def _path(self, key: str) -> Path:
         return self.dir / key[:2] / key
 
-    def load_payload(self, key: str, rel: str) -> bytes | None:
-        """The entry's facts as marshal bytes, checked; None for a miss or any damage."""
+    def load_data(self, key: str, rel: str) -> tuple | None:
+        """The entry's facts data (FileFacts.to_data() shape), checked; None for a miss
+        or any damage."""
         path = self._path(key)
         try:
             with open(path, "rb") as fh:
-                data = marshal.loads(fh.read())
-            magic, stored_key, stored_rel, payload = data
+                magic, stored_key, stored_rel, data = marshal.loads(fh.read())
             if magic != _MAGIC or stored_key != key or stored_rel != rel:
                 return None
-            if not isinstance(payload, bytes):
-                return None
-            FileFacts.check_data(marshal.loads(payload))
+            FileFacts.check_data(data)
         except Exception:  # noqa: BLE001 - any damage is a miss, never trusted
             return None
         with contextlib.suppress(OSError):
             os.utime(path)  # recently used: kept by pruning
-        return payload
+        return data
 
     def load(self, key: str, rel: str) -> FileFacts | None:
-        payload = self.load_payload(key, rel)
-        return FileFacts.from_data(marshal.loads(payload)) if payload is not None else None
+        data = self.load_data(key, rel)
+        return FileFacts.from_data(data) if data is not None else None
 
-    def store(self, key: str, facts: FileFacts) -> bytes:
-        """Write the entry; returns the facts payload (marshal bytes) either way."""
-        payload = marshal.dumps(facts.to_data())
+    def store(self, key: str, facts: FileFacts) -> tuple:
+        """Write the entry; returns the facts data either way."""
+        data = facts.to_data()
         path = self._path(key)
         tmp: str | None = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
-                marshal.dump((_MAGIC, key, facts.path, payload), fh)
+                marshal.dump((_MAGIC, key, facts.path, data), fh)
             os.replace(tmp, path)
         except (OSError, ValueError):
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
-        return payload
+        return data
 
     def prune(self, max_age: float = MAX_AGE_SECONDS) -> int:
         """Delete entries unused for ``max_age`` seconds; returns how many."""

@@ -84,10 +84,10 @@ def _facts_task(task: Task) -> tuple[bytes | None, FileError | None, tuple | Non
         stat = cache.stat_key(path)
         raw = read_source(path)
         key = cache.key(raw)
-        payload = cache.load_payload(key, rel)
-        if payload is None:
-            payload = cache.store(key, extract(raw, rel, tree))
-        return payload, None, (rel, stat, key)
+        data = cache.load_data(key, rel)
+        if data is None:
+            data = cache.store(key, extract(raw, rel, tree))
+        return marshal.dumps(data), None, (rel, stat, key)
     except SourceError as exc:
         return None, FileError(rel, str(exc)), None
     except RecursionError:
@@ -102,7 +102,8 @@ def load_facts(tasks: list[Task], jobs: int,
                ) -> Iterator[tuple[FileFacts | None, FileError | None]]:
     """Facts of every task, in task order: unchanged files straight from the cache
     (by size, mtime and inode, without reading them), the rest from workers."""
-    payloads: list[tuple[bytes | None, FileError | None]] = [(None, None)] * len(tasks)
+    # Facts data (already decoded) for cache hits, marshal bytes from workers.
+    payloads: list[tuple[tuple | bytes | None, FileError | None]] = [(None, None)] * len(tasks)
     todo: list[int] = []
     for i, (path_text, tree, cache_root) in enumerate(tasks):
         if cache_root is not None:
@@ -127,7 +128,8 @@ def load_facts(tasks: list[Task], jobs: int,
             yield None, error
             continue
         try:
-            yield FileFacts.from_data(marshal.loads(payload)), None
+            data = marshal.loads(payload) if isinstance(payload, bytes) else payload
+            yield FileFacts.from_data(data), None
         except Exception as exc:  # noqa: BLE001 - checked in the worker; never crash here
             rel = tasks[i][1].relpath(Path(tasks[i][0]))
             yield None, FileError(rel, f"internal error loading facts: {exc}", True)

@@ -272,6 +272,7 @@ class _Extractor:
         self.facts = FileFacts(rel, hashlib.sha256(raw).hexdigest())
         self.func_nodes: list[Node] = []
         self._gfp_vars: dict[int, list[tuple[int, str, str, str, bool]] | None] = {}
+        self._names: dict[int, set[str]] = {}
 
     def run(self) -> FileFacts:
         facts = self.facts
@@ -355,10 +356,12 @@ class _Extractor:
         return bool(names) and any(n.encode() in text for n in names)
 
     def _gfp_names(self, fidx: int) -> set[str]:
-        func = self.facts.functions[fidx]
-        if b"gfp_t" not in self.raw[func.start:func.end]:
-            return set()
-        return {e[1] for e in self._gfp_events(fidx)}
+        names = self._names.get(fidx)
+        if names is None:
+            func = self.facts.functions[fidx]
+            has = self.raw.find(b"gfp_t", func.start, func.end) >= 0
+            names = self._names[fidx] = {e[1] for e in self._gfp_events(fidx)} if has else set()
+        return names
 
     def _gfp_arguments(self, call: Call) -> None:
         names = self._gfp_names(call.function)

@@ -9,6 +9,7 @@ in one of these slots can run with PF_MEMALLOC set, from any allocation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 
@@ -55,6 +56,7 @@ def reclaim_calls_writepage(root: Path | None) -> bool:
     return "a_ops->writepage(" in text
 
 
+@lru_cache(maxsize=16)
 def entry_points(root: Path | None) -> dict[tuple[str, str], EntryPoint]:
     entries = list(ENTRY_POINTS)
     if reclaim_calls_writepage(root):

@@ -71,11 +71,9 @@ class NofailInReclaim(Rule):
 
     def check_tree(self, index: TreeIndex) -> Iterator[Finding]:
         summary = index.memo("nofail", lambda: NofailSummary(index))
-        tables: dict[object, dict[tuple[str, str], EntryPoint]] = {}
         best: dict[CallRef, Finding] = {}
         for fi, op in index.ops:
-            tree = index.files[fi].tree
-            entries = tables.setdefault(tree.root, entry_points(tree.root))
+            entries = entry_points(index.files[fi].tree.root)
             entry = self._entry(index, entries, op.struct, op.field)
             if entry is None:
                 continue
