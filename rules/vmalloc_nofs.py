@@ -75,11 +75,13 @@ class VmallocNofs(Rule):
                 continue
             call = facts.calls[alloc.call]
             label = "GFP_NOIO" if kind == "noio" else "GFP_NOFS"
+            if len(alloc.masks) > 1:  # a variable or conditional that only may be NOFS/NOIO
+                label = f"{label} (its mask '{' '.join(alloc.mask_text.split())}' can be)"
             if alloc.family == "vmalloc":
                 why = (f"{alloc.allocator}() ignores {label} before v5.17: its page tables are "
                        "allocated with GFP_KERNEL, so reclaim can recurse into the filesystem")
             else:
-                why = (f"{alloc.allocator}() with a {label} mask never falls back to vmalloc "
+                why = (f"{alloc.allocator}() with {label} never falls back to vmalloc "
                        "before v5.17: large allocations fail")
             message = (f"{why}; use memalloc_{kind}_save() around a GFP_KERNEL allocation "
                        f"(tree is v{ctx.tree.version_text})")
