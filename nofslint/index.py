@@ -153,28 +153,26 @@ class TreeIndex:
                 out[ref].add(op.field)
         return out
 
-    # -- call graph (reverse) ------------------------------------------------------------
+    # -- call graph --------------------------------------------------------------------
     @cached_property
-    def _calls_by_name(self) -> dict[str, list[CallRef]]:
-        out: dict[str, list[CallRef]] = defaultdict(list)
+    def _call_tables(self) -> tuple[dict[str, list[CallRef]], dict[Ref, list[int]]]:
+        """One pass over every call: sites by callee name, and calls by enclosing function."""
+        by_name: dict[str, list[CallRef]] = defaultdict(list)
+        by_function: dict[Ref, list[int]] = defaultdict(list)
         for fi, f in enumerate(self.files):
             for ci, (callee, function) in enumerate(call_heads(f.facts.calls)):
                 if function >= 0:
-                    out[callee].append((fi, ci))
-        return out
+                    by_name[callee].append((fi, ci))
+                    by_function[(fi, function)].append(ci)
+        return by_name, by_function
+
+    @property
+    def _calls_by_name(self) -> dict[str, list[CallRef]]:
+        return self._call_tables[0]
 
     def calls_in(self, ref: Ref) -> list[int]:
         """Indexes of the calls made inside one function, in source order."""
-        return self._calls_by_function.get(ref, [])
-
-    @cached_property
-    def _calls_by_function(self) -> dict[Ref, list[int]]:
-        out: dict[Ref, list[int]] = defaultdict(list)
-        for fi, f in enumerate(self.files):
-            for ci, (_, function) in enumerate(call_heads(f.facts.calls)):
-                if function >= 0:
-                    out[(fi, function)].append(ci)
-        return out
+        return self._call_tables[1].get(ref, [])
 
     def callees(self, site: CallRef) -> list[Ref]:
         """Functions a call site may reach: direct by name, or through an ops field."""

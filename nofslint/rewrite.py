@@ -161,9 +161,9 @@ class ScopeWrap:
         return [f"/* {self.comment} */", self._save, *inner, self._restore]
 
     def _wrap(self, raw: bytes, stmt: Node, inner: list[str],
-              after: list[str] = ()) -> list[Edit] | None:  # type: ignore[assignment]
+              after: list[str] | None = None) -> list[Edit] | None:
         """Replace ``stmt`` by the scoped lines, adding braces where C needs them."""
-        lines = [*self._scoped(inner), *after]
+        lines = [*self._scoped(inner), *(after or [])]
         end = _stmt_end(raw, stmt.end_byte)
         if stmt.parent is not None and stmt.parent.type in _BRACELESS_PARENTS:
             header = stmt.prev_sibling
