@@ -278,7 +278,7 @@ class _Extractor:
         facts = self.facts
         if b"GFP" in self.raw:
             # From the raw text: masking may blank a #define in an #else branch.
-            defines = read_defines(self.raw.decode("utf-8", "replace"), lambda n: True)
+            defines = read_defines(self.raw, lambda n: True)
             facts.gfp_macros = {k: v for k, v in defines.items() if "GFP" in v or "gfp" in v}
         if not _HAS_CODE.search(self.raw):
             return facts

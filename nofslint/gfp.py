@@ -364,10 +364,10 @@ class GfpTable:
             for rel in ("include/linux/gfp_types.h", "include/linux/gfp.h"):
                 path = root / rel
                 try:
-                    text = path.read_text(encoding="utf-8", errors="replace")
+                    data = path.read_bytes()
                 except OSError:
                     continue
-                defines = read_defines(text, lambda n: n.startswith(("GFP_", "__GFP_")))
+                defines = read_defines(data, lambda n: n.startswith(("GFP_", "__GFP_")))
                 if "GFP_KERNEL" in defines and "GFP_NOFS" in defines:
                     return cls(defines=defines, source=rel)
         return cls()
@@ -376,10 +376,10 @@ class GfpTable:
 _DEFINE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)(?![\w(])[ \t]*((?:[^\n\\]|\\\n|\\)*)", re.M)
 
 
-def read_defines(text: str, want: Callable[[str], bool]) -> dict[str, str]:
+def read_defines(data: bytes, want: Callable[[str], bool]) -> dict[str, str]:
     """Object-like ``#define NAME body`` lines (continuations joined)."""
     out: dict[str, str] = {}
-    for m in _DEFINE.finditer(text.encode("utf-8", "replace")):
+    for m in _DEFINE.finditer(data):
         name = m.group(1).decode()
         if want(name):
             out[name] = m.group(2).decode("utf-8", "replace").replace("\\\n", " ").strip()
