@@ -22,7 +22,7 @@ from pathlib import Path
 from nofslint import __version__
 from nofslint.facts import FileFacts
 
-SCHEMA = 5  # bump when FileFacts.to_data changes shape
+SCHEMA = 6  # bump when FileFacts.to_data changes shape
 _MAGIC = "nofslint-facts"
 # Entries not used for this long are pruned at the end of a run.
 MAX_AGE_SECONDS = 30 * 24 * 3600

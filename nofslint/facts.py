@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from tree_sitter import Node, QueryCursor
 
 from nofslint.allocators import ALLOCATORS, SCOPE_CALLS
-from nofslint.gfp import UNKNOWN, GfpTable, Mask, read_defines
+from nofslint.gfp import UNKNOWN, GfpTable, Mask, read_defines, read_macros
 from nofslint.parse import parse_source, query
 from nofslint.tree import KernelTree
+from nofslint.workqueue_api import CREATORS, DECLARE_WORK, GENERIC_TYPES, SYSTEM, WORK_CALLS
 
 _MAIN_QUERY = """
 (function_definition declarator: (_) @decl body: (compound_statement) @body) @func
@@ -43,6 +44,16 @@ _GFP_VAR_QUERY = """
 (parameter_declaration type: (type_identifier) @type declarator: (identifier) @name)
 (assignment_expression left: (identifier) @name right: (_) @value) @assign
 """
+_DECLS_QUERY = """
+(parameter_declaration type: (_) @type declarator: (_) @decl)
+(declaration type: (_) @type declarator: (_) @decl)
+"""
+_ALIAS_QUERY = """
+(assignment_expression left: (_) @left right: (identifier) @right)
+"""
+# File-scope statics: a key for them is private to the file.
+_STATIC_NAME = re.compile(
+    rb"^static[ \t]+(?:const[ \t]+)?(?:struct[ \t]+)?\w+[ \t*]*(\w+)", re.M)
 _PFLAGS_QUERY = """
 (assignment_expression left: (field_expression) @left right: (_) @value) @assign
 """
@@ -112,6 +123,39 @@ class ScopeEvent:
     target: str | None  # variable saved into / restored from; None when discarded
 
 
+@dataclass(slots=True)
+class WqQueue:
+    """A workqueue created here: where it is stored and its flags as written.
+
+    ``store`` is a place key: ``g:name`` (a global), ``s:name`` (a static of
+    this file), ``f:struct.field`` or ``f:?.field`` when the struct type is not
+    known; None when the queue is not stored anywhere we can name.
+    """
+
+    api: str
+    call: int  # index into FileFacts.calls
+    store: str | None
+    name: str | None  # the format string, when it is a literal
+    flags_text: str | None  # None: the API takes no flags argument
+    flags_start: int
+    flags_end: int
+    line: int
+
+
+@dataclass(slots=True)
+class WqUse:
+    """A work bound to its function, queued on a queue, or a flush (place keys)."""
+
+    api: str
+    role: str  # 'bind' | 'queue' | 'flush'
+    call: int  # index into FileFacts.calls; -1 for DECLARE_WORK()
+    function: int
+    line: int
+    work: str | None
+    queue: str | None
+    target: str | None = None  # bind: the work function's name
+
+
 class LazyCalls(Sequence[Call]):
     """Calls loaded from the cache, turned into objects only when a rule reads one.
 
@@ -170,6 +214,10 @@ class FileFacts:
     scopes: list[ScopeEvent] = field(default_factory=list)
     ops: list[OpsEntry] = field(default_factory=list)
     gfp_macros: dict[str, str] = field(default_factory=dict)
+    wq_queues: list[WqQueue] = field(default_factory=list)
+    wq_uses: list[WqUse] = field(default_factory=list)
+    # Macros that spell workqueue flags: name -> (parameters or None, body).
+    wq_macros: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     functions_with_errors: int = 0
 
     def function_at(self, index: int) -> Function | None:
@@ -193,14 +241,19 @@ class FileFacts:
               a.order) for a in self.allocations],
             [(e.function, e.start, e.line, e.op, e.kind, e.target) for e in self.scopes],
             [(o.struct, o.field, o.target, o.function, o.line, o.column) for o in self.ops],
+            [(q.api, q.call, q.store, q.name, q.flags_text, q.flags_start, q.flags_end, q.line)
+             for q in self.wq_queues],
+            [(u.api, u.role, u.call, u.function, u.line, u.work, u.queue, u.target)
+             for u in self.wq_uses],
+            self.wq_macros,
         )
 
     @staticmethod
     def check_data(data: object) -> None:
         """Raise unless ``data`` has the shape to_data() makes: cache entries are not trusted."""
-        if not (isinstance(data, tuple) and len(data) == 9 and isinstance(data[0], str)
-                and isinstance(data[3], dict)
-                and all(isinstance(x, list) for x in data[4:])):
+        if not (isinstance(data, tuple) and len(data) == 12 and isinstance(data[0], str)
+                and isinstance(data[3], dict) and isinstance(data[11], dict)
+                and all(isinstance(x, list) for x in data[4:11])):
             raise ValueError("not nofslint facts")
         for f in data[4]:
             if not (isinstance(f, tuple) and len(f) == 8):
@@ -211,13 +264,16 @@ class FileFacts:
 
     @classmethod
     def from_data(cls, data: tuple) -> FileFacts:
-        path, sha, bad, macros, funcs, calls, allocs, scopes, ops = data
+        path, sha, bad, macros, funcs, calls, allocs, scopes, ops, queues, uses, wq_macros = data
         out = cls(path, sha, functions_with_errors=bad, gfp_macros=dict(macros))
         out.functions = [Function(*f) for f in funcs]
         out.calls = LazyCalls(calls)
         out.allocations = [Allocation(*a[:5], _masks_from(a[5]), a[6], a[7]) for a in allocs]
         out.scopes = [ScopeEvent(*e) for e in scopes]
         out.ops = [OpsEntry(*o) for o in ops]
+        out.wq_queues = [WqQueue(*q) for q in queues]
+        out.wq_uses = [WqUse(*u) for u in uses]
+        out.wq_macros = {k: tuple(v) for k, v in wq_macros.items()}  # type: ignore[misc]
         return out
 
 
@@ -273,6 +329,8 @@ class _Extractor:
         self.func_nodes: list[Node] = []
         self._gfp_vars: dict[int, list[tuple[int, str, str, str, bool]] | None] = {}
         self._names: dict[int, set[str]] = {}
+        self._decls: dict[int, dict[str, str | None]] = {}
+        self._statics: set[str] | None = None
 
     def run(self) -> FileFacts:
         facts = self.facts
@@ -280,6 +338,10 @@ class _Extractor:
             # From the raw text: masking may blank a #define in an #else branch.
             defines = read_defines(self.raw, lambda n: True)
             facts.gfp_macros = {k: v for k, v in defines.items() if "GFP" in v or "gfp" in v}
+        if b"WQ_" in self.raw:
+            facts.wq_macros = read_macros(self.raw, lambda name, body: "WQ_" in body)
+        if b"DECLARE_" in self.raw:
+            self._declared_works()
         if not _HAS_CODE.search(self.raw):
             return facts
         _masked, tree = parse_source(self.raw)
@@ -309,6 +371,7 @@ class _Extractor:
         starts = [f.start for f in facts.functions]
         raw_calls.sort(key=lambda c: c[0].start_byte)
         pending_allocs: list[tuple[int, Node, Node]] = []
+        pending_wq: list[tuple[int, Node]] = []
         for call, callee_node, args in raw_calls:
             callee = callee_node.text.decode("utf-8", "replace") if callee_node.text else ""
             if callee_node.type == "field_identifier":
@@ -317,7 +380,8 @@ class _Extractor:
             sp, ep = call.start_point, call.end_point
             record = Call(callee, fidx, call.start_byte, call.end_byte, sp[0] + 1, sp[1] + 1,
                           ep[0] + 1, ep[1] + 1)
-            interesting = callee in ALLOCATORS or callee in SCOPE_CALLS
+            workqueue = callee in WORK_CALLS or callee in CREATORS
+            interesting = callee in ALLOCATORS or callee in SCOPE_CALLS or workqueue
             if interesting or (fidx >= 0 and self._carries_gfp(fidx, args)):
                 record.args = [(a.start_byte, a.end_byte) for a in args.named_children
                                if a.type != "comment"]
@@ -333,11 +397,16 @@ class _Extractor:
                 facts.scopes.append(ScopeEvent(fidx, call.start_byte, sp[0] + 1, op, kind, target))
             elif callee in ALLOCATORS:
                 pending_allocs.append((len(facts.calls) - 1, call, args))
+            elif workqueue:
+                pending_wq.append((len(facts.calls) - 1, args))
         if b"PF_MEMALLOC_NO" in self.raw:
             self._pflag_events(root, starts)
         facts.scopes.sort(key=lambda e: e.start)
         for index, call, _args in pending_allocs:
             self._allocation(index, call)
+        for index, args in pending_wq:
+            self._workqueue_call(index, args)
+        facts.wq_uses.sort(key=lambda u: u.line)
         raw_ops.sort(key=lambda o: o[0].start_byte)
         for node, field_node, fn_node, initializer in raw_ops:
             sp = fn_node.start_point
@@ -346,6 +415,165 @@ class _Extractor:
             facts.ops.append(OpsEntry(struct, _text(self.raw, field_node), _text(self.raw, fn_node),
                                       fidx if not initializer else -1, sp[0] + 1, sp[1] + 1))
         return facts
+
+    # -- workqueues -----------------------------------------------------------------
+    def _declared_works(self) -> None:
+        """``DECLARE_WORK(name, fn)`` at file scope (a macro tree-sitter cannot see as a call)."""
+        for m in DECLARE_WORK.finditer(self.raw):
+            name, fn = m.group(2).decode(), m.group(3).decode()
+            line = self.raw.count(b"\n", 0, m.start()) + 1
+            key = ("s:" if m.group(1) else "g:") + name
+            self.facts.wq_uses.append(WqUse("DECLARE_WORK", "bind", -1, -1, line, key, None, fn))
+
+    def _workqueue_call(self, index: int, args: Node) -> None:
+        facts = self.facts
+        call = facts.calls[index]
+        nodes = [a for a in args.named_children if a.type != "comment"]
+        creator = CREATORS.get(call.callee)
+        if creator is not None:
+            if creator.flags_arg is not None and creator.flags_arg >= len(nodes):
+                return  # a macro of the same name with other arguments: not the API
+            flags = nodes[creator.flags_arg] if creator.flags_arg is not None else None
+            fmt = nodes[creator.fmt_arg] if creator.fmt_arg is not None else None
+            name = None
+            if fmt is not None and fmt.type == "string_literal":
+                name = _text(self.raw, fmt)[1:-1]
+            facts.wq_queues.append(WqQueue(
+                call.callee, index, self._stored_at(args.parent, call.function), name,
+                _text(self.raw, flags) if flags is not None else None,
+                flags.start_byte if flags is not None else call.end,
+                flags.end_byte if flags is not None else call.end, call.line))
+            return
+        api = WORK_CALLS[call.callee]
+        needed = max((a for a in (api.work_arg, api.queue_arg, api.fn_arg) if isinstance(a, int)),
+                     default=-1)
+        if needed >= len(nodes):
+            return
+        work = self._place(nodes[api.work_arg], call.function) if api.work_arg is not None \
+            else None
+        if api.queue_arg == SYSTEM:
+            queue: str | None = "g:system_wq"
+        elif isinstance(api.queue_arg, int):
+            queue = self._place(nodes[api.queue_arg], call.function)
+        else:
+            queue = None
+        target = None
+        if api.fn_arg is not None:
+            fn = _unwrap(nodes[api.fn_arg])
+            target = _text(self.raw, fn) if fn.type == "identifier" else None
+        if work is None and queue is None:
+            return
+        facts.wq_uses.append(WqUse(call.callee, api.role, index, call.function, call.line,
+                                   work, queue, target))
+
+    def _place(self, node: Node, fidx: int) -> str | None:
+        """The key of the storage an expression names: a global, a static, a struct field."""
+        node = _unwrap(node)
+        if node.type == "subscript_expression":
+            inner = node.child_by_field_name("argument")
+            return self._place(inner, fidx) if inner is not None else None
+        if node.type == "identifier":
+            name = _text(self.raw, node)
+            if fidx >= 0 and name in self._declarations(fidx):
+                return None  # a local or a parameter: names no particular item
+            return ("s:" if name in self._static_names() else "g:") + name
+        if node.type != "field_expression":
+            return None
+        base = node.child_by_field_name("argument")
+        field_node = node.child_by_field_name("field")
+        op = node.child_by_field_name("operator")
+        if base is None or field_node is None:
+            return None
+        name = _text(self.raw, field_node)
+        if name == "work" and op is not None and op.type == ".":
+            # The work_struct inside a delayed_work/rcu_work: the same item.
+            return self._place(base, fidx)
+        struct = self._type_of(base, fidx)
+        if struct in GENERIC_TYPES:
+            return None
+        return f"f:{struct or '?'}.{name}"
+
+    def _type_of(self, node: Node, fidx: int) -> str | None:
+        """The struct type of an expression, when a declaration or container_of() says it."""
+        node = _unwrap(node)
+        if node.type == "pointer_expression":
+            arg = node.child_by_field_name("argument")
+            return self._type_of(arg, fidx) if arg is not None else None
+        if node.type == "identifier" and fidx >= 0:
+            return self._declarations(fidx).get(_text(self.raw, node))
+        if node.type == "call_expression":
+            fn = node.child_by_field_name("function")
+            args = node.child_by_field_name("arguments")
+            if fn is not None and args is not None and _text(self.raw, fn).startswith(
+                    "container_of"):
+                parts = [a for a in args.named_children if a.type != "comment"]
+                if len(parts) == 3:
+                    # Masking blanks the ``struct`` of a type argument.
+                    words = _text(self.raw, parts[1]).split()
+                    if words and words[0] == "struct":
+                        words = words[1:]
+                    if len(words) == 1 and words[0].isidentifier():
+                        return words[0]
+        return None
+
+    def _declarations(self, fidx: int) -> dict[str, str | None]:
+        """Parameters and locals of a function: name -> struct (or typedef) name."""
+        decls = self._decls.get(fidx)
+        if decls is None:
+            decls = self._decls[fidx] = {}
+            for _, caps in _matches(_DECLS_QUERY, self.func_nodes[fidx]):
+                name = _declarator_name(caps["decl"][0])
+                if name is None:
+                    continue
+                type_node = caps["type"][0]
+                if type_node.type == "struct_specifier":
+                    tname = type_node.child_by_field_name("name")
+                    decls[name] = _text(self.raw, tname) if tname is not None else None
+                elif type_node.type == "type_identifier":
+                    decls[name] = _text(self.raw, type_node)
+                else:
+                    decls[name] = None
+        return decls
+
+    def _static_names(self) -> set[str]:
+        if self._statics is None:
+            self._statics = {m.group(1).decode() for m in _STATIC_NAME.finditer(self.raw)}
+            self._statics.update(m.group(2).decode() for m in DECLARE_WORK.finditer(self.raw)
+                                 if m.group(1))
+        return self._statics
+
+    def _stored_at(self, call: Node | None, fidx: int) -> str | None:
+        """Where a created queue goes: ``x->wq = alloc_workqueue(...)``, or via a local."""
+        node = call
+        while node is not None and node.parent is not None and node.parent.type in (
+                "parenthesized_expression", "cast_expression"):
+            node = node.parent
+        parent = node.parent if node is not None else None
+        if parent is None:
+            return None
+        local: str | None = None
+        if parent.type == "assignment_expression":
+            left = parent.child_by_field_name("left")
+            if left is None:
+                return None
+            left = _unwrap(left)
+            if left.type == "identifier" and fidx >= 0 and \
+                    _text(self.raw, left) in self._declarations(fidx):
+                local = _text(self.raw, left)
+            else:
+                return self._place(left, fidx)
+        elif parent.type == "init_declarator":
+            local = _declarator_name(parent.child_by_field_name("declarator"))
+        if local is None or fidx < 0 or node is None:
+            return None
+        # wq = alloc_workqueue(...); ...; x->wq = wq;
+        for _, caps in _matches(_ALIAS_QUERY, self.func_nodes[fidx]):
+            right = caps["right"][0]
+            if right.start_byte > node.end_byte and _text(self.raw, right) == local:
+                left = _unwrap(caps["left"][0])
+                if left.type != "identifier" or _text(self.raw, left) != local:
+                    return self._place(left, fidx)
+        return None
 
     def _carries_gfp(self, fidx: int, args: Node) -> bool:
         """Whether a call's arguments mention a mask or one of the function's gfp_t names."""
@@ -510,6 +738,23 @@ class _Extractor:
         events = sorted(e for e in events if e[1] in declared)
         self._gfp_vars[fidx] = events
         return events
+
+
+def _unwrap(node: Node) -> Node:
+    """Look through parentheses, casts and ``&``: they name the same storage."""
+    while True:
+        if node.type == "parenthesized_expression":
+            inner = next((c for c in node.named_children if c.type != "comment"), None)
+        elif node.type == "cast_expression":
+            inner = node.child_by_field_name("value")
+        elif node.type == "pointer_expression" and node.child_by_field_name("operator") is not \
+                None and node.child_by_field_name("operator").type == "&":
+            inner = node.child_by_field_name("argument")
+        else:
+            return node
+        if inner is None:
+            return node
+        node = inner
 
 
 def _constant(text: str, macros: dict[str, str], raw: bytes) -> int | None:

@@ -111,16 +111,18 @@ def build_fixes(findings: list[Finding]) -> tuple[list[FileFix], list[str]]:
     """Fill ``finding.fix`` and return the merged per-file fixes and any problems."""
     by_file: dict[Path, list[Finding]] = defaultdict(list)
     for f in findings:
-        if f.fix_builder is not None and f.file is not None:
-            by_file[f.file].append(f)
+        target = f.fix_file or f.file
+        if f.fix_builder is not None and target is not None:
+            by_file[target].append(f)
     file_fixes: list[FileFix] = []
     problems: list[str] = []
     for path in sorted(by_file):
         group = sorted(by_file[path], key=Finding.sort_key)
+        rel = group[0].fix_path or group[0].path
         try:
             raw = read_source(path)
         except SourceError as exc:
-            problems.append(f"{group[0].path}: cannot build fix: {exc}")
+            problems.append(f"{rel}: cannot build fix: {exc}")
             continue
         source = FixSource(raw)
         usable: list[Finding] = []
@@ -129,14 +131,14 @@ def build_fixes(findings: list[Finding]) -> tuple[list[FileFix], list[str]]:
             if not edits:
                 continue
             f.edits = edits
-            f.fix = unified_diff(f.path, raw, apply_edits(raw, edits))
+            f.fix = unified_diff(rel, raw, apply_edits(raw, edits))
             usable.append(f)
         if not usable:
             continue
         edits, dropped = merge(f.edits for f in usable)
         kept = [f for i, f in enumerate(usable) if i not in dropped]
         new = apply_edits(raw, edits)
-        file_fixes.append(FileFix(path, group[0].path, raw, new, kept))
+        file_fixes.append(FileFix(path, rel, raw, new, kept))
     return file_fixes, problems
 
 

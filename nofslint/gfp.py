@@ -384,3 +384,19 @@ def read_defines(data: bytes, want: Callable[[str], bool]) -> dict[str, str]:
         if want(name):
             out[name] = m.group(2).decode("utf-8", "replace").replace("\\\n", " ").strip()
     return out
+
+
+_MACRO = re.compile(
+    rb"^[ \t]*#[ \t]*define[ \t]+(\w+)(\([^)\n]*\))?[ \t]*((?:[^\n\\]|\\\n|\\)*)", re.M)
+
+
+def read_macros(data: bytes, want: Callable[[str, str], bool]) -> dict[str, tuple[str | None, str]]:
+    """Object- and function-like macros: name -> (parameter list or None, body)."""
+    out: dict[str, tuple[str | None, str]] = {}
+    for m in _MACRO.finditer(data):
+        name = m.group(1).decode()
+        body = m.group(3).decode("utf-8", "replace").replace("\\\n", " ").strip()
+        if want(name, body):
+            params = m.group(2).decode("utf-8", "replace")[1:-1] if m.group(2) else None
+            out.setdefault(name, (params, body))
+    return out

@@ -8,9 +8,15 @@ in one of these slots can run with PF_MEMALLOC set, from any allocation.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nofslint.facts import OpsEntry
+    from nofslint.index import TreeIndex
 
 
 @dataclass(frozen=True)
@@ -62,3 +68,20 @@ def entry_points(root: Path | None) -> dict[tuple[str, str], EntryPoint]:
     if reclaim_calls_writepage(root):
         entries.append(WRITEPAGE)
     return {(e.struct, e.field): e for e in entries}
+
+
+def reclaim_entries(index: TreeIndex) -> Iterator[tuple[int, OpsEntry, EntryPoint]]:
+    """Ops-table stores of the tree that put a function in a reclaim entry slot.
+
+    A typed initializer names its table; an assignment (``shrinker->scan_objects =
+    fn``) is matched by field name when no other struct has that field.
+    """
+    for fi, op in index.ops:
+        entries = entry_points(index.files[fi].tree.root)
+        if op.struct is not None:
+            entry = entries.get((op.struct, op.field))
+        else:
+            entry = next((e for (s, f), e in entries.items()
+                          if f == op.field and index.field_struct(op.field) in (None, s)), None)
+        if entry is not None:
+            yield fi, op, entry

@@ -73,6 +73,10 @@ class Finding:
     file: Path | None = field(default=None, repr=False, compare=False)
     fix_builder: FixBuilder | None = field(default=None, repr=False, compare=False)
     edits: list[Edit] = field(default_factory=list, repr=False, compare=False)
+    # A fix may belong in another file (the flushed queue's creation): where, and its
+    # path relative to the tree root for the diff. None: the finding's own file.
+    fix_file: Path | None = field(default=None, repr=False, compare=False)
+    fix_path: str | None = field(default=None, repr=False, compare=False)
 
     def sort_key(self) -> tuple:
         where = self.file.as_posix() if self.file is not None else self.path

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from nofslint.facts import Call
 from nofslint.index import CallRef, Ref, TreeIndex
-from nofslint.reclaim import EntryPoint, entry_points
+from nofslint.reclaim import EntryPoint, reclaim_entries
 from nofslint.rule import Finding, Rule, TraceStep
 from nofslint.summaries import ALWAYS, MAX_CHAIN, NofailSummary, nofail_states
 
@@ -72,11 +72,7 @@ class NofailInReclaim(Rule):
     def check_tree(self, index: TreeIndex) -> Iterator[Finding]:
         summary = index.memo("nofail", lambda: NofailSummary(index))
         best: dict[CallRef, Finding] = {}
-        for fi, op in index.ops:
-            entries = entry_points(index.files[fi].tree.root)
-            entry = self._entry(index, entries, op.struct, op.field)
-            if entry is None:
-                continue
+        for fi, op, entry in reclaim_entries(index):
             for ref in index.resolve(fi, op.target):
                 if summary.always(ref) is None:
                     continue
@@ -86,17 +82,6 @@ class NofailInReclaim(Rule):
                     if known is None or len(finding.trace) < len(known.trace):
                         best[site] = finding
         yield from best.values()
-
-    @staticmethod
-    def _entry(index: TreeIndex, entries: dict[tuple[str, str], EntryPoint],
-               struct: str | None, field: str) -> EntryPoint | None:
-        if struct is not None:
-            return entries.get((struct, field))
-        # An assignment (shrinker->scan_objects = fn): the field names the table.
-        for (s, f), entry in entries.items():
-            if f == field and index.field_struct(field) in (None, s):
-                return entry
-        return None
 
     @staticmethod
     def _sites(index: TreeIndex, summary: NofailSummary,

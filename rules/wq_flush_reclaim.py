@@ -1,0 +1,252 @@
+"""wq-flush-reclaim: a WQ_MEM_RECLAIM worker or reclaim flushes a queue without WQ_MEM_RECLAIM."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from nofslint.fixes import FixSource
+from nofslint.index import CallRef, Ref, TreeIndex
+from nofslint.reclaim import reclaim_entries
+from nofslint.rule import Edit, Finding, Rule, TraceStep
+from nofslint.summaries import MAX_CHAIN
+from nofslint.workqueue_api import RECLAIM
+from nofslint.workqueues import Key, Queue, Registry
+
+
+@dataclass(frozen=True)
+class Flusher:
+    """A context check_flush_dependency() warns for, and where it comes from."""
+
+    who: str  # "WQ_MEM_RECLAIM writeback:wb_workfn" / "PF_MEMALLOC task (...)"
+    origin: TraceStep  # where the work is queued / the function stored in the ops table
+
+
+@dataclass(frozen=True)
+class BadFlush:
+    site: CallRef
+    api: str
+    target: Queue  # the queue without WQ_MEM_RECLAIM that the flush waits on
+    work: Key | None  # the flushed work, for a work flush
+
+
+@dataclass(frozen=True)
+class AddReclaimFlag:
+    """Add WQ_MEM_RECLAIM to a queue's flags argument, if it still reads as expected."""
+
+    start: int
+    end: int
+    expected: str
+
+    def build(self, source: FixSource) -> list[Edit] | None:
+        if source.text(self.start, self.end) != self.expected:
+            return None
+        if self.expected.strip() == "0":
+            return [Edit(self.start, self.end, RECLAIM)]
+        return [Edit(self.end, self.end, f" | {RECLAIM}")]
+
+
+class WqFlushReclaim(Rule):
+    """A WQ_MEM_RECLAIM work item or a reclaim context flushes a queue without WQ_MEM_RECLAIM.
+
+    What it does
+        Finds statically what the kernel's check_flush_dependency() warns about
+        at run time. It builds the tree's queue registry (alloc_workqueue(),
+        alloc_ordered_workqueue(), the legacy create_*workqueue() and the system
+        queues, flags evaluated as sets through macros), binds works to their
+        functions (INIT_WORK(), INIT_DELAYED_WORK(), DECLARE_WORK(), ...) and to
+        the queues they are queued on (queue_work*(), queue_delayed_work*(),
+        mod_delayed_work*(), schedule_work(), ...), keying queues and works by
+        where they are stored: a global, or a struct type and field. The
+        flushers are work functions queued on a WQ_MEM_RECLAIM queue that is not
+        legacy, and the memory-reclaim entry points (they run as PF_MEMALLOC).
+        It follows the call graph from them to flush_work(),
+        flush_delayed_work(), flush_workqueue(), drain_workqueue() and
+        destroy_workqueue() whose queue, or the queue the flushed work is queued
+        on, lacks WQ_MEM_RECLAIM. The cancel path (cancel_work_sync(),
+        cancel_delayed_work_sync()) is exempt, as in the kernel. A work queued on
+        several queues counts if any of them lacks WQ_MEM_RECLAIM. The finding
+        sits on the flush; the trace runs from where the flusher's work is
+        queued to the flush. Queues passed as parameters, and flags the tree
+        computes at run time, are not guessed.
+
+    Why is this bad
+        A WQ_MEM_RECLAIM queue has a rescuer thread so that it makes progress
+        when no new worker can be created because memory is short. A work item
+        on it that waits for a queue without a rescuer gives that guarantee
+        away: under memory pressure the flushed work may never start, and
+        reclaim that waits on the flusher deadlocks. The kernel warns
+        "workqueue: WQ_MEM_RECLAIM %s:%ps is flushing !WQ_MEM_RECLAIM %s:%ps",
+        but only when the flush finds work pending, under load.
+
+    Example
+        mp->m_sync_workqueue = alloc_workqueue("xfs-sync/%s", WQ_FREEZABLE, 0, name);
+        ...
+        /* runs from writeback, on the WQ_MEM_RECLAIM "writeback" queue */
+        queue_work(mp->m_sync_workqueue, &mp->m_flush_inodes_work);
+        flush_work(&mp->m_flush_inodes_work);
+
+    Fix
+        Add WQ_MEM_RECLAIM to the flushed queue's flags (the usual upstream fix):
+        the diff edits the queue's alloc_workqueue() call when it is the only
+        one and its flags are written as WQ_* names. Work on a system queue
+        cannot be fixed that way: queue it on a WQ_MEM_RECLAIM queue of the
+        subsystem's own, or do not wait for it from reclaim.
+
+    References
+        kernel/workqueue.c (check_flush_dependency());
+        Documentation/core-api/workqueue.rst (WQ_MEM_RECLAIM: "All wq which might
+        be used in the memory reclaim paths MUST have this flag set");
+        "[PATCH] xfs: enable WQ_MEM_RECLAIM on m_sync_workqueue", linux-xfs,
+        July 2024 (Mike Snitzer, Dave Chinner).
+    """
+
+    id = "wq-flush-reclaim"
+    severity = "warning"
+    scope = "tree"
+    fixable = True
+
+    def check_tree(self, index: TreeIndex) -> Iterator[Finding]:
+        reg = index.memo("workqueues", lambda: Registry.build(index))
+        bad = self._bad_flushes(reg)
+        if not bad:
+            return
+        reach = _distances(index, {(s[0], index.call(s).function) for s in bad})
+        best: dict[CallRef, tuple[Flusher, list[tuple[Ref, CallRef]]]] = {}
+        others: dict[CallRef, set[str]] = {}
+        for start, flusher in self._flushers(index, reg):
+            if start not in reach:
+                continue
+            for site, chain in _walk(index, start, bad, reach):
+                others.setdefault(site, set()).add(flusher.who)
+                known = best.get(site)
+                if known is None or len(chain) < len(known[1]):
+                    best[site] = (flusher, chain)
+        for site, (flusher, chain) in best.items():
+            yield self._finding(index, reg, bad[site], flusher, chain, len(others[site]) - 1)
+
+    @staticmethod
+    def _bad_flushes(reg: Registry) -> dict[CallRef, BadFlush]:
+        out: dict[CallRef, BadFlush] = {}
+        for fi, use, targets, work in reg.flushes:
+            for key in targets:
+                queue = reg.lacks_reclaim(key)
+                if queue is not None:
+                    out[(fi, use.call)] = BadFlush((fi, use.call), use.api, queue, work)
+                    break
+        return out
+
+    @staticmethod
+    def _flushers(index: TreeIndex, reg: Registry) -> Iterator[tuple[Ref, Flusher]]:
+        seen: set[tuple[Ref, str]] = set()
+        for work, uses in sorted(reg.queued.items()):
+            for fi, use in uses:
+                queue = reg.runs_reclaim(reg.key(fi, use.queue) or ("?",))
+                if queue is None:
+                    continue
+                origin = TraceStep(f"{use.api}({reg.describe(work)}) on {queue.name}",
+                                   index.path(fi), use.line)
+                for ref, _, _ in reg.work_functions(work):
+                    who = f"WQ_MEM_RECLAIM {queue.name}:{index.function(ref).name}"
+                    if (ref, who) not in seen:
+                        seen.add((ref, who))
+                        yield ref, Flusher(who, origin)
+        for fi, op, entry in reclaim_entries(index):
+            label = f"{entry.struct}.{entry.field}"
+            for ref in index.resolve(fi, op.target):
+                who = f"PF_MEMALLOC task ({label}: {entry.why})"
+                if (ref, who) not in seen:
+                    seen.add((ref, who))
+                    yield ref, Flusher(who, TraceStep(label, index.path(fi), op.line))
+
+    def _finding(self, index: TreeIndex, reg: Registry, bad: BadFlush, flusher: Flusher,
+                 chain: list[tuple[Ref, CallRef]], others: int) -> Finding:
+        target = bad.target
+        what = target.name
+        if bad.work is not None:
+            fns = sorted({u.target for _, u in reg.binds.get(bad.work, ()) if u.target})
+            what += f":{fns[0]}" if len(fns) == 1 else f" ({reg.describe(bad.work)})"
+        names = [index.function(ref).name for ref, _ in chain]
+        shown = names if len(names) <= 6 else names[:3] + ["…"] + names[-2:]
+        message = f"{flusher.who} is flushing !WQ_MEM_RECLAIM {what}: {bad.api}()"
+        if len(names) > 1:
+            message += f" via {' → '.join(shown)}"
+        if others:
+            message += f" (and from {others} other reclaim context{'s' if others > 1 else ''})"
+        fix, where = self._fix(index, reg, target)
+        message += where
+        trace = [flusher.origin] + [
+            TraceStep(index.function(ref).name, index.path(ref[0]), index.call(s).line)
+            for ref, s in chain]
+        call = index.call(bad.site)
+        entry = index.files[bad.site[0]]
+        fix_entry = index.files[target.file] if fix is not None and target.file is not None \
+            else None
+        return Finding(
+            rule=self.id, severity=self.severity, path=entry.facts.path, line=call.line,
+            column=call.column, end_line=call.end_line, end_column=call.end_column,
+            function=index.function(chain[-1][0]).name, message=message, trace=trace,
+            file=entry.file, fix_builder=fix,
+            fix_file=fix_entry.file if fix_entry else None,
+            fix_path=fix_entry.facts.path if fix_entry else None)
+
+    @staticmethod
+    def _fix(index: TreeIndex, reg: Registry, target: Queue) -> tuple[AddReclaimFlag | None, str]:
+        """The fix, or why there is none (said in the message, with where the queue is made)."""
+        if target.system:
+            return None, (f"; {target.name} is a system workqueue: queue the work on a "
+                          f"{RECLAIM} queue of its own")
+        creations = [q for q in reg.queues[target.key] if q.file is not None]
+        places = ", ".join(f"{index.path(q.file)}:{q.fact.line}" for q in creations
+                           if q.file is not None and q.fact is not None)
+        if len(creations) != 1:
+            return None, f"; {reg.describe(target.key)} is created in {len(creations)} places " \
+                         f"({places}): add {RECLAIM} to the right one"
+        q = creations[0]
+        if q.fact is None or q.fact.flags_text is None or not q.literal:
+            return None, f"; add {RECLAIM} where the queue is created ({places})"
+        return AddReclaimFlag(q.fact.flags_start, q.fact.flags_end, q.fact.flags_text), \
+            f"; the queue is created at {places} (the fix adds {RECLAIM} there)"
+
+
+def _distances(index: TreeIndex, targets: set[Ref]) -> dict[Ref, int]:
+    """Calls from each function to the nearest bad flush, up to MAX_CHAIN (callers, backwards)."""
+    dist = dict.fromkeys(targets, 0)
+    queue = deque(sorted(targets))
+    while queue:
+        ref = queue.popleft()
+        d = dist[ref]
+        if d >= MAX_CHAIN:
+            continue
+        for site in index.callers(ref):
+            caller = (site[0], index.call(site).function)
+            if caller not in dist:
+                dist[caller] = d + 1
+                queue.append(caller)
+    return dist
+
+
+def _walk(index: TreeIndex, start: Ref, bad: dict[CallRef, BadFlush],
+          reach: dict[Ref, int]) -> Iterator[tuple[CallRef, list[tuple[Ref, CallRef]]]]:
+    """Bad flushes reachable from ``start``, each with its shortest chain.
+
+    Breadth-first, and only through functions that can still reach a bad flush
+    within MAX_CHAIN calls, so the walk stays small.
+    """
+    paths: dict[Ref, list[tuple[Ref, CallRef]]] = {start: []}
+    queue = deque([start])
+    while queue:
+        ref = queue.popleft()
+        path = paths[ref]
+        for ci in index.calls_in(ref):
+            site = (ref[0], ci)
+            if site in bad:
+                yield site, [*path, (ref, site)]
+                continue
+            for callee in index.callees(site):
+                d = reach.get(callee)
+                if d is None or callee in paths or len(path) + 1 + d > MAX_CHAIN:
+                    continue
+                paths[callee] = [*path, (ref, site)]
+                queue.append(callee)
