@@ -21,7 +21,7 @@ SYSTEM_WQ = "system_wq"
 
 @dataclass(frozen=True)
 class Creator:
-    fmt_arg: int | None  # the name's format string
+    fmt_arg: int | None  # the name (a format string for alloc_*workqueue())
     flags_arg: int | None  # None: the API takes no flags
     implicit: str  # flags the API adds itself
 
@@ -31,11 +31,11 @@ CREATORS: dict[str, Creator] = {
     "alloc_workqueue_lockdep_map": Creator(0, 1, ""),
     "alloc_ordered_workqueue": Creator(0, 1, "WQ_UNBOUND | __WQ_ORDERED"),
     "alloc_ordered_workqueue_lockdep_map": Creator(0, 1, "WQ_UNBOUND | __WQ_ORDERED"),
-    "create_workqueue": Creator(None, None, "__WQ_LEGACY | WQ_MEM_RECLAIM"),
+    "create_workqueue": Creator(0, None, "__WQ_LEGACY | WQ_MEM_RECLAIM"),
     "create_freezable_workqueue": Creator(
-        None, None, "__WQ_LEGACY | WQ_FREEZABLE | WQ_UNBOUND | WQ_MEM_RECLAIM"),
+        0, None, "__WQ_LEGACY | WQ_FREEZABLE | WQ_UNBOUND | WQ_MEM_RECLAIM"),
     "create_singlethread_workqueue": Creator(
-        None, None, "__WQ_LEGACY | WQ_MEM_RECLAIM | WQ_UNBOUND | __WQ_ORDERED"),
+        0, None, "__WQ_LEGACY | WQ_MEM_RECLAIM | WQ_UNBOUND | __WQ_ORDERED"),
 }
 
 

@@ -27,6 +27,8 @@ from nofslint.workqueue_api import CREATORS, LEGACY, RECLAIM, SYSTEM_QUEUES, WQ_
 Key = tuple[str, ...]
 Macro = tuple[str | None, str]
 MAX_EXPANSION = 8
+# printf conversions in a queue's name format: "%s" alone says nothing, so the key stands in
+_SPECIFIER = re.compile(r"%[-+ #0-9.*lhzjt]*[a-zA-Z%]")
 
 
 @dataclass
@@ -139,7 +141,8 @@ class Registry:
         reclaim, legacy = self._flag_states(text or "0", facts.wq_macros,
                                             posixpath.dirname(facts.path))
         literal = q.flags_text is not None and _literal(q.flags_text)
-        return Queue(key, q.name or self.describe(key), fi, q, reclaim, legacy, literal)
+        name = q.name if q.name and re.search(r"[A-Za-z]", _SPECIFIER.sub("", q.name)) else None
+        return Queue(key, name or self.describe(key), fi, q, reclaim, legacy, literal)
 
     # -- flags -------------------------------------------------------------------------
     def _flag_states(self, text: str, local: dict[str, Macro],

@@ -23,6 +23,7 @@ int foo_init(struct foo_dev *dev, int hi)
 	dev->b_wq = alloc_workqueue("foo-b", hi ? WQ_MEM_RECLAIM : 0, 0);
 	dev->c_wq = create_workqueue("foo-c");
 	wq = alloc_ordered_workqueue("foo-d/%s", 0, dev->name);
+	dev->e_wq = alloc_workqueue("%s", 0, 0, dev->name);
 	if (!wq)
 		return -ENOMEM;
 	dev->d_wq = wq;
@@ -58,7 +59,8 @@ def test_facts_key_queues_and_works_by_where_they_are_stored() -> None:
     facts = _facts()
     stores = {q.name: q.store for q in facts.wq_queues}
     assert stores == {"foo": "s:foo_wq", "foo-a": "f:foo_dev.a_wq", "foo-b": "f:foo_dev.b_wq",
-                      None: "f:foo_dev.c_wq", "foo-d/%s": "f:foo_dev.d_wq"}
+                      "foo-c": "f:foo_dev.c_wq", "foo-d/%s": "f:foo_dev.d_wq",
+                      "%s": "f:foo_dev.e_wq"}
     uses = [(u.api, u.work, u.queue, u.target) for u in facts.wq_uses]
     assert ("DECLARE_WORK", "s:foo_stats_work", None, "foo_stats_fn") in uses
     assert ("INIT_DELAYED_WORK", "f:foo_dev.dwork", None, "foo_dwork_fn") in uses
@@ -94,6 +96,10 @@ def test_flags_are_sets_through_macros() -> None:
     assert reg.runs_reclaim(("s", "0", "foo_wq")) is not None
     assert reg.runs_reclaim(("f", "foo_dev", "c_wq")) is None  # legacy never warns
     assert reg.lacks_reclaim(("f", "foo_dev", "b_wq")) is None  # not guessed
+    # Names as the kernel prints them; a format that is only "%s" says nothing.
+    names = {k[-1]: reg.queues[k][0].name for k in reg.queues if k[0] != "g"}
+    assert names["foo_wq"] == "foo" and names["d_wq"] == "foo-d/%s"
+    assert names["e_wq"] == "foo_dev.e_wq"
     # System queues are known even when the tree does not define them.
     assert reg.lacks_reclaim(("g", "system_wq")).name == "events"
 
