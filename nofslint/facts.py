@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 from tree_sitter import Node, QueryCursor
 
 from nofslint.allocators import ALLOCATORS, SCOPE_CALLS
+from nofslint.flow import Flow, build
 from nofslint.gfp import UNKNOWN, GfpTable, Mask, read_defines, read_macros
 from nofslint.parse import parse_source, query
+from nofslint.transactions import CLOSES, OPENS
 from nofslint.tree import KernelTree
 from nofslint.workqueue_api import CREATORS, DECLARE_WORK, GENERIC_TYPES, SYSTEM, WORK_CALLS
 
@@ -218,6 +220,8 @@ class FileFacts:
     wq_uses: list[WqUse] = field(default_factory=list)
     # Macros that spell workqueue flags: name -> (parameters or None, body).
     wq_macros: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    # Control flow of the functions that need paths: scope calls, transactions.
+    flows: list[Flow] = field(default_factory=list)
     functions_with_errors: int = 0
 
     def function_at(self, index: int) -> Function | None:
@@ -246,14 +250,15 @@ class FileFacts:
             [(u.api, u.role, u.call, u.function, u.line, u.work, u.queue, u.target)
              for u in self.wq_uses],
             self.wq_macros,
+            [f.to_data() for f in self.flows],
         )
 
     @staticmethod
     def check_data(data: object) -> None:
         """Raise unless ``data`` has the shape to_data() makes: cache entries are not trusted."""
-        if not (isinstance(data, tuple) and len(data) == 12 and isinstance(data[0], str)
+        if not (isinstance(data, tuple) and len(data) == 13 and isinstance(data[0], str)
                 and isinstance(data[3], dict) and isinstance(data[11], dict)
-                and all(isinstance(x, list) for x in data[4:11])):
+                and all(isinstance(x, list) for x in (*data[4:11], data[12]))):
             raise ValueError("not nofslint facts")
         for f in data[4]:
             if not (isinstance(f, tuple) and len(f) == 8):
@@ -264,7 +269,8 @@ class FileFacts:
 
     @classmethod
     def from_data(cls, data: tuple) -> FileFacts:
-        path, sha, bad, macros, funcs, calls, allocs, scopes, ops, queues, uses, wq_macros = data
+        (path, sha, bad, macros, funcs, calls, allocs, scopes, ops, queues, uses, wq_macros,
+         flows) = data
         out = cls(path, sha, functions_with_errors=bad, gfp_macros=dict(macros))
         out.functions = [Function(*f) for f in funcs]
         out.calls = LazyCalls(calls)
@@ -274,6 +280,7 @@ class FileFacts:
         out.wq_queues = [WqQueue(*q) for q in queues]
         out.wq_uses = [WqUse(*u) for u in uses]
         out.wq_macros = {k: tuple(v) for k, v in wq_macros.items()}  # type: ignore[misc]
+        out.flows = [Flow.from_data(f) for f in flows]
         return out
 
 
@@ -407,6 +414,7 @@ class _Extractor:
         for index, args in pending_wq:
             self._workqueue_call(index, args)
         facts.wq_uses.sort(key=lambda u: u.line)
+        self._flows()
         raw_ops.sort(key=lambda o: o[0].start_byte)
         for node, field_node, fn_node, initializer in raw_ops:
             sp = fn_node.start_point
@@ -415,6 +423,15 @@ class _Extractor:
             facts.ops.append(OpsEntry(struct, _text(self.raw, field_node), _text(self.raw, fn_node),
                                       fidx if not initializer else -1, sp[0] + 1, sp[1] + 1))
         return facts
+
+    def _flows(self) -> None:
+        facts = self.facts
+        wanted = {e.function for e in facts.scopes}
+        wanted.update(c.function for c in facts.calls if c.callee in OPENS or c.callee in CLOSES)
+        for fidx in sorted(f for f in wanted if f >= 0):
+            body = self.func_nodes[fidx].child_by_field_name("body")
+            if body is not None:
+                facts.flows.append(build(fidx, body, self.raw))
 
     # -- workqueues -----------------------------------------------------------------
     def _declared_works(self) -> None:

@@ -1,0 +1,41 @@
+"""Filesystem transactions whose start does not enter a NOFS scope.
+
+Inside these, a GFP_KERNEL allocation can enter direct reclaim, which can
+call back into the same filesystem (inode eviction, writeback, a shrinker)
+and wait on the transaction the caller holds open. Starts that already enter
+a NOFS scope are deliberately absent (DESIGN.md, "Scope API"): jbd2's
+``start_this_handle()`` (ext4, ocfs2) saves into ``handle->saved_alloc_context``,
+XFS ``xfs_trans_alloc()`` calls ``xfs_trans_set_context()``, bcachefs sets the
+task flag while a btree transaction holds locks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Transaction:
+    filesystem: str
+    opens: frozenset[str]
+    closes: frozenset[str]
+
+
+TRANSACTIONS: tuple[Transaction, ...] = (
+    Transaction("btrfs", frozenset({
+        "btrfs_start_transaction", "btrfs_start_transaction_fallback_global_rsv",
+        "btrfs_join_transaction", "btrfs_join_transaction_spacecache",
+        "btrfs_join_transaction_nostart", "btrfs_join_transaction_nolock",
+        "btrfs_attach_transaction", "btrfs_attach_transaction_barrier"}),
+        frozenset({"btrfs_end_transaction", "btrfs_end_transaction_throttle",
+                   "btrfs_end_transaction_nolock", "btrfs_commit_transaction"})),
+    Transaction("gfs2", frozenset({"gfs2_trans_begin", "__gfs2_trans_begin"}),
+                frozenset({"gfs2_trans_end"})),
+    Transaction("nilfs2", frozenset({"nilfs_transaction_begin"}),
+                frozenset({"nilfs_transaction_commit", "nilfs_transaction_abort"})),
+    Transaction("reiserfs", frozenset({"journal_begin", "journal_join", "journal_join_abort"}),
+                frozenset({"journal_end", "journal_end_sync"})),
+)
+
+OPENS: dict[str, str] = {name: t.filesystem for t in TRANSACTIONS for name in t.opens}
+CLOSES: dict[str, str] = {name: t.filesystem for t in TRANSACTIONS for name in t.closes}
