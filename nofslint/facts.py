@@ -314,6 +314,32 @@ def _pf_kind(text: str) -> str:
     return "other"
 
 
+def scope_at(scopes: list[ScopeEvent], fidx: int, offset: int) -> str | None:
+    """The NOFS/NOIO scope open at offset, replaying the function's events in source order.
+
+    Source order, not paths: good enough to ask "is this call inside a scope"
+    in a function that opens one around it (flow.py answers per path).
+    """
+    if fidx < 0:
+        return None
+    stack: list[tuple[str | None, str]] = []
+    for ev in scopes:
+        if ev.start >= offset:
+            break
+        if ev.function != fidx:
+            continue
+        if ev.op in ("save", "set"):
+            stack.append((ev.target if ev.op == "save" else "<pflags>", ev.kind))
+        else:
+            key = ev.target if ev.op == "restore" else "<pflags>"
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i][0] == key or (ev.op == "clear" and stack[i][1] == ev.kind):
+                    del stack[i]
+                    break
+    kinds = {kind for _, kind in stack}
+    return "noio" if "noio" in kinds else "nofs" if "nofs" in kinds else None
+
+
 def _save_target(call: Node, raw: bytes) -> str | None:
     parent = call.parent
     while parent is not None and parent.type == "parenthesized_expression":
@@ -670,25 +696,7 @@ class _Extractor:
                                             self._scope_at(call.function, call.start), order))
 
     def _scope_at(self, fidx: int, offset: int) -> str | None:
-        """The NOFS/NOIO scope open at offset, replaying the function's events in order."""
-        if fidx < 0:
-            return None
-        stack: list[tuple[str | None, str]] = []
-        for ev in self.facts.scopes:
-            if ev.start >= offset:
-                break
-            if ev.function != fidx:
-                continue
-            if ev.op in ("save", "set"):
-                stack.append((ev.target if ev.op == "save" else "<pflags>", ev.kind))
-            else:
-                key = ev.target if ev.op == "restore" else "<pflags>"
-                for i in range(len(stack) - 1, -1, -1):
-                    if stack[i][0] == key or (ev.op == "clear" and stack[i][1] == ev.kind):
-                        del stack[i]
-                        break
-        kinds = {kind for _, kind in stack}
-        return "noio" if "noio" in kinds else "nofs" if "nofs" in kinds else None
+        return scope_at(self.facts.scopes, fidx, offset)
 
     def _variables_at(self, fidx: int, offset: int, text: str) -> dict[str, tuple[Mask, ...]]:
         """Values the function's gfp_t variables named in ``text`` may hold at ``offset``.

@@ -173,7 +173,23 @@ class ScopeWrap:
             inner_ind = _indent(raw, stmt.start_byte) if _starts_line(raw, stmt.start_byte) \
                 else outer + "\t"
             text = " {\n" + "\n".join(inner_ind + ln for ln in lines) + "\n" + outer + "}"
-            return [Edit(header.end_byte, end, text)]
+            other = stmt.next_sibling
+            while other is not None and other.type == "comment":
+                other = other.next_sibling
+            if other is None or other.type != "else_clause":
+                return [Edit(header.end_byte, end, text)]
+            # Kernel style: "} else", and braces on both arms once one has them.
+            edits = [Edit(header.end_byte, other.start_byte, text + " ")]
+            arm = other.named_children[-1] if other.named_children else None
+            keyword = other.children[0]
+            if arm is not None and arm.type not in ("compound_statement", "if_statement"):
+                arm_end = _stmt_end(raw, arm.end_byte)
+                arm_ind = _indent(raw, arm.start_byte) if _starts_line(raw, arm.start_byte) \
+                    else outer + "\t"
+                edits.append(Edit(keyword.end_byte, arm_end, " {\n" + arm_ind
+                                  + raw[arm.start_byte:arm_end].decode("utf-8", "replace")
+                                  + "\n" + outer + "}"))
+            return edits
         if not _starts_line(raw, stmt.start_byte):
             return None
         ind = _indent(raw, stmt.start_byte)

@@ -1,5 +1,9 @@
 """Per-function summaries computed over the whole tree.
 
+``FsReclaimSummary`` answers "may this function allocate with a mask that
+enters filesystem reclaim (GFP_KERNEL-class), outside a NOFS/NOIO scope?",
+following callers within one directory (one filesystem).
+
 ``NofailSummary`` answers "may this function allocate with __GFP_NOFAIL?"
 with the allocation site that proves it. It is computed backwards from the
 allocation sites in breadth-first order, so each function keeps its shortest
@@ -11,10 +15,12 @@ allocator's own implementation is not followed (see ALLOCATOR_INTERNALS).
 
 from __future__ import annotations
 
+import posixpath
 from collections import deque
 from dataclasses import dataclass
 
 from nofslint.allocators import is_allocator_internal
+from nofslint.facts import scope_at
 from nofslint.gfp import NOFAIL, Mask
 from nofslint.index import CallRef, Ref, TreeIndex
 
@@ -48,15 +54,34 @@ def nofail_states(masks: list[Mask]) -> set[int]:
     return out
 
 
-class NofailSummary:
+class _Summary:
+    """Proofs by (function, state), each the first step of the shortest chain."""
+
     def __init__(self, index: TreeIndex) -> None:
         self.index = index
         self.proofs: dict[tuple[Ref, int], Proof] = {}
         self._compute()
 
+    def _compute(self) -> None:
+        raise NotImplementedError
+
     def always(self, ref: Ref) -> Proof | None:
         return self.proofs.get((ref, ALWAYS))
 
+    def chain(self, ref: Ref, state: int = ALWAYS) -> list[tuple[Ref, CallRef]]:
+        """(function, call site) steps from ``ref`` down to the allocation."""
+        steps: list[tuple[Ref, CallRef]] = []
+        seen: set[tuple[Ref, int]] = set()
+        key: tuple[Ref, int] | None = (ref, state)
+        while key is not None and key not in seen and key in self.proofs:
+            seen.add(key)
+            proof = self.proofs[key]
+            steps.append((key[0], proof.site))
+            key = (proof.next, proof.next_state) if proof.next is not None else None
+        return steps
+
+
+class NofailSummary(_Summary):
     def _compute(self) -> None:
         queue: deque[tuple[Ref, int]] = deque()
         index = self.index
@@ -98,14 +123,55 @@ class NofailSummary:
                         self.proofs[key] = Proof(site, ref, state, length + 1)
                         queue.append(key)
 
-    def chain(self, ref: Ref, state: int = ALWAYS) -> list[tuple[Ref, CallRef]]:
-        """(function, call site) steps from ``ref`` down to the allocation."""
-        steps: list[tuple[Ref, CallRef]] = []
-        seen: set[tuple[Ref, int]] = set()
-        key: tuple[Ref, int] | None = (ref, state)
-        while key is not None and key not in seen and key in self.proofs:
-            seen.add(key)
-            proof = self.proofs[key]
-            steps.append((key[0], proof.site))
-            key = (proof.next, proof.next_state) if proof.next is not None else None
-        return steps
+
+FS_CHAIN = 6  # calls from a function down to its GFP_KERNEL allocation, within one directory
+
+
+class FsReclaimSummary(_Summary):
+    """Functions that may allocate with a GFP_KERNEL-class mask outside any scope.
+
+    Seeds are allocations whose mask can block with __GFP_FS and __GFP_IO set
+    (``kmalloc(GFP_KERNEL)``, ``vmalloc()``) that no NOFS/NOIO scope opened
+    in their function covers; a caller inherits the property through a call
+    made outside a scope, when caller and callee live in the same directory
+    (``dirs``: the filesystems under review). Generic kernel code is not
+    followed: a filesystem's review is about the filesystem's own calls.
+    """
+
+    def __init__(self, index: TreeIndex, dirs: set[str]) -> None:
+        self.dirs = dirs
+        super().__init__(index)
+
+    def _compute(self) -> None:
+        index = self.index
+        queue: deque[Ref] = deque()
+        home = [posixpath.dirname(f.facts.path) for f in index.files]
+        for fi, entry in enumerate(index.files):
+            if home[fi] not in self.dirs:
+                continue
+            facts = entry.facts
+            for alloc in facts.allocations:
+                call = facts.calls[alloc.call]
+                if call.function < 0 or alloc.scope is not None:
+                    continue
+                if any(m.kind == "kernel" for m in alloc.masks):
+                    ref = (fi, call.function)
+                    if (ref, ALWAYS) not in self.proofs:
+                        self.proofs[(ref, ALWAYS)] = Proof((fi, alloc.call), None, ALWAYS, 0)
+                        queue.append(ref)
+        while queue:
+            ref = queue.popleft()
+            length = self.proofs[(ref, ALWAYS)].length
+            if length >= FS_CHAIN:
+                continue
+            for site in index.callers(ref):
+                if home[site[0]] != home[ref[0]]:
+                    continue
+                facts = index.files[site[0]].facts
+                call = facts.calls[site[1]]
+                if call.function < 0 or scope_at(facts.scopes, call.function, call.start):
+                    continue
+                key = ((site[0], call.function), ALWAYS)
+                if key not in self.proofs:
+                    self.proofs[key] = Proof(site, ref, ALWAYS, length + 1)
+                    queue.append(key[0])

@@ -90,3 +90,17 @@ def test_fixed_fixture_is_clean(tmp_path: Path, path: Path) -> None:
     after = _findings(tmp_path, [rule]).findings
     assert not [f.message for f in after if f.edits and (f.fix_file or f.file) == copy]
     assert len(after) == len(before) - len(fixed_here), [f.message for f in after]
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if p.with_name(p.name + ".fixed").exists()],
+                         ids=lambda p: p.name)
+def test_fixes_keep_scopes_balanced(tmp_path: Path, path: Path) -> None:
+    """Every scope a fix opens is closed on every path: nofs-scope-balance says so."""
+    root = _tree_root(path)
+    shutil.copytree(root, tmp_path, dirs_exist_ok=True)
+    copy = tmp_path / path.relative_to(root)
+    copy.write_bytes(path.with_name(path.name + ".fixed").read_bytes())
+    before = [f for f in _tree_run(root).findings
+              if f.rule == "nofs-scope-balance" and f.file == path]
+    after = [f for f in _findings(tmp_path, ["nofs-scope-balance"]).findings if f.file == copy]
+    assert len(after) <= len(before), [f.message for f in after]

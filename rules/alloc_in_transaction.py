@@ -1,0 +1,194 @@
+"""alloc-in-transaction: a GFP_KERNEL-class allocation while a filesystem transaction is open."""
+
+from __future__ import annotations
+
+import functools
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from nofslint.facts import Allocation, FileFacts, ScopeEvent
+from nofslint.flow import Walk
+from nofslint.index import TreeIndex
+from nofslint.rewrite import ScopeWrap
+from nofslint.rule import Finding, Rule, TraceStep
+from nofslint.summaries import FsReclaimSummary
+from nofslint.transactions import CLOSES, OPENS
+
+
+@dataclass(frozen=True)
+class _State:
+    opened: int  # offset of the call that opened the transaction; -1: none open
+    scopes: tuple[tuple[str, str], ...]  # open NOFS/NOIO scopes: (variable, kind)
+
+    @property
+    def exposed(self) -> bool:
+        return self.opened >= 0 and not any(k in ("nofs", "noio") for _, k in self.scopes)
+
+
+_CLOSED = _State(-1, ())
+
+
+class AllocInTransaction(Rule):
+    """GFP_KERNEL-class allocation inside an open btrfs/gfs2/nilfs2/reiserfs transaction.
+
+    What it does
+        Follows every path from a transaction start (``btrfs_start_transaction()``,
+        ``btrfs_join_transaction()``, ``gfs2_trans_begin()``,
+        ``nilfs_transaction_begin()``, reiserfs ``journal_begin()``) to its end
+        (``btrfs_end_transaction()``, ``btrfs_commit_transaction()``,
+        ``gfs2_trans_end()``, ``nilfs_transaction_commit()``/``_abort()``,
+        ``journal_end()``) and reports, on a path where no NOFS/NOIO scope is
+        active, an allocation whose mask can enter filesystem reclaim
+        (blocking, with ``__GFP_FS``: ``GFP_KERNEL``, ``GFP_USER``, the implicit
+        mask of ``vmalloc()``/``vzalloc()``), or a call to a function of the same
+        filesystem that makes such an allocation (whole-tree summary, up to 6
+        calls deep). An allocation after the commit is outside the window.
+
+    Why is this bad
+        Direct reclaim can call back into the filesystem (inode eviction,
+        writeback of dirty pages, the filesystem's shrinkers) and wait for the
+        transaction the task itself holds open: a deadlock under memory
+        pressure. These transaction starts do not enter a NOFS scope
+        themselves; jbd2 (ext4, ocfs2), XFS and bcachefs ones do and are not
+        checked.
+
+    Example
+        trans = btrfs_start_transaction(root, 1);
+        ...
+        buf = kmalloc(len, GFP_KERNEL);   /* reclaim may wait on trans */
+        ...
+        btrfs_end_transaction(trans);
+
+    Fix
+        Put the allocation (or the call that leads to it) in a
+        ``memalloc_nofs_save()``/``memalloc_nofs_restore()`` scope, as the
+        proposed diff does around the smallest statement that covers it; or
+        allocate before the transaction starts. Replacing ``GFP_KERNEL`` by
+        ``GFP_NOFS`` works too, but the scope API is what new code should use.
+
+    References
+        Documentation/core-api/gfp_mask-from-fs-io.rst; include/linux/sched/mm.h;
+        fs/jbd2/transaction.c (start_this_handle() saving a NOFS scope into the
+        handle: the pattern the other filesystems lack).
+    """
+
+    id = "alloc-in-transaction"
+    severity = "warning"
+    scope = "tree"
+    fixable = True
+
+    def check_tree(self, index: TreeIndex) -> Iterator[Finding]:
+        work: list[tuple[int, int]] = []  # (file, flow) pairs that open a transaction
+        dirs: set[str] = set()
+        for fi, entry in enumerate(index.files):
+            facts = entry.facts
+            opening = {c.function for c in facts.calls if c.callee in OPENS}
+            for li, flow in enumerate(facts.flows):
+                if flow.function in opening:
+                    work.append((fi, li))
+                    dirs.add(posixpath.dirname(facts.path))
+        if not work:
+            return
+        summary = index.memo("fs-reclaim:" + ",".join(sorted(dirs)),
+                             lambda: FsReclaimSummary(index, dirs))
+        for fi, li in work:
+            yield from self._check_flow(index, summary, fi, li)
+
+    def _check_flow(self, index: TreeIndex, summary: FsReclaimSummary, fi: int,
+                    li: int) -> Iterator[Finding]:
+        facts = index.files[fi].facts
+        flow = facts.flows[li]
+        fidx = flow.function
+        calls = index.calls_in((fi, fidx))
+        scopes = {e.start: e for e in facts.scopes if e.function == fidx}
+        events: list[tuple[int, object]] = sorted(
+            [(facts.calls[ci].start, ci) for ci in calls]
+            + [(s, e) for s, e in scopes.items() if e.op in ("set", "clear")],
+            key=lambda x: x[0])
+        walk: Walk[_State, object] = Walk(
+            flow, events, functools.partial(_step, facts=facts, scopes=scopes))
+        walk.run(_CLOSED)
+        if not walk.complete:
+            return
+        allocs = {a.call: a for a in facts.allocations}
+        home = posixpath.dirname(facts.path)
+        for ci in calls:
+            call = facts.calls[ci]
+            states = [s for s in walk.at.get(call.start, ()) if s.exposed]
+            if not states:
+                continue
+            opened = min(s.opened for s in states)
+            alloc = allocs.get(ci)
+            if alloc is not None:
+                if any(m.kind == "kernel" for m in alloc.masks):
+                    yield self._finding(index, fi, ci, opened, [], alloc)
+                continue
+            if call.callee in OPENS or call.callee in CLOSES:
+                continue
+            for callee in index.callees((fi, ci)):
+                if posixpath.dirname(index.path(callee[0])) != home:
+                    continue
+                if summary.always(callee) is not None:
+                    yield self._finding(index, fi, ci, opened, summary.chain(callee), None)
+                    break
+
+    def _finding(self, index: TreeIndex, fi: int, ci: int, opened: int,
+                 chain: list, alloc: Allocation | None) -> Finding:
+        entry = index.files[fi]
+        facts = entry.facts
+        call = facts.calls[ci]
+        opener = next(c for c in facts.calls if c.start == opened)
+        func = facts.function_at(call.function)
+        name = func.name if func is not None else None
+        fs = OPENS[opener.callee]
+        if alloc is not None:
+            what = f"{alloc.allocator}() with {_mask_label(alloc)}"
+        else:
+            last = index.call(chain[-1][1])
+            names = [index.function(ref).name for ref, _ in chain]
+            what = (f"{call.callee}() allocates with a GFP_KERNEL-class mask "
+                    f"({last.callee}() via {' → '.join(names)})")
+        message = (f"{what} while the {fs} transaction opened by {opener.callee}() at line "
+                   f"{opener.line} is open and no NOFS scope is active: reclaim can recurse "
+                   f"into {fs} and wait on this transaction")
+        trace = [TraceStep(name, facts.path, opener.line), TraceStep(name, facts.path, call.line)]
+        trace += [TraceStep(index.function(ref).name, index.path(ref[0]),
+                            index.call(site).line) for ref, site in chain]
+        return Finding(
+            rule=self.id, severity=self.severity, path=facts.path, line=call.line,
+            column=call.column, end_line=call.end_line, end_column=call.end_column,
+            function=name, message=message, trace=trace, file=entry.file,
+            fix_builder=ScopeWrap(call.start, call.end, "nofs",
+                                  comment=f"no reclaim into {fs} while its transaction is open"))
+
+
+def _mask_label(alloc: Allocation) -> str:
+    if alloc.mask_text is None:
+        return "its implicit GFP_KERNEL mask"
+    return " ".join(alloc.mask_text.split())
+
+
+def _step(state: _State, event: object, facts: FileFacts,
+          scopes: dict[int, ScopeEvent]) -> _State:
+    if isinstance(event, ScopeEvent):
+        ev = event
+    else:
+        call = facts.calls[event]  # type: ignore[index]
+        if call.callee in OPENS:
+            return state if state.opened >= 0 else _State(call.start, state.scopes)
+        if call.callee in CLOSES:
+            return _State(-1, state.scopes)
+        found = scopes.get(call.start)
+        if found is None:
+            return state
+        ev = found
+    if ev.op in ("save", "set"):
+        key = ev.target if ev.op == "save" and ev.target else "<pflags>"
+        return _State(state.opened, (*state.scopes, (key, ev.kind)))
+    key = ev.target if ev.op == "restore" and ev.target else "<pflags>"
+    for i in range(len(state.scopes) - 1, -1, -1):
+        name, kind = state.scopes[i]
+        if name == key or (ev.op == "clear" and kind == ev.kind):
+            return _State(state.opened, state.scopes[:i] + state.scopes[i + 1:])
+    return state
