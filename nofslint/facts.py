@@ -504,7 +504,7 @@ class _Extractor:
         if api.fn_arg is not None:
             fn = _unwrap(nodes[api.fn_arg])
             target = _text(self.raw, fn) if fn.type == "identifier" else None
-        if work is None and queue is None:
+        if work is None and queue is None and target is None:
             return
         facts.wq_uses.append(WqUse(call.callee, api.role, index, call.function, call.line,
                                    work, queue, target))

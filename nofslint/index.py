@@ -170,6 +170,10 @@ class TreeIndex:
     def _calls_by_name(self) -> dict[str, list[CallRef]]:
         return self._call_tables[0]
 
+    def sites_calling(self, name: str) -> list[CallRef]:
+        """Call sites whose callee is ``name`` (``->field`` for calls through a pointer)."""
+        return self._calls_by_name.get(name, [])
+
     def calls_in(self, ref: Ref) -> list[int]:
         """Indexes of the calls made inside one function, in source order."""
         return self._call_tables[1].get(ref, [])

@@ -66,6 +66,14 @@ def _has_exit(node: Node) -> bool:
     return bool(captures(_EXITS, node))
 
 
+_LOOPS = ("while_statement", "for_statement", "do_statement")
+
+
+def _leaves_loop(loop: Node) -> bool:
+    """A return or goto inside: a scope around the loop would not be restored."""
+    return bool(captures("(return_statement) @x (goto_statement) @x", loop))
+
+
 def _unique(base: str, used: set[str]) -> str:
     name, n = base, 2
     while name in used:
@@ -107,6 +115,7 @@ class ScopeWrap:
     comment: str
     mask: tuple[int, int] | None = None
     new_mask: str | None = None
+    around_loop: bool = False  # wrap the outermost loop holding the call (a worker's loop)
 
     def build(self, source: FixSource) -> list[Edit] | None:
         raw = source.raw
@@ -132,6 +141,12 @@ class ScopeWrap:
             stmt = stmt.parent
         if stmt is None or stmt.parent is None:
             return None
+        if self.around_loop:
+            loop = _outermost_loop(stmt, body)
+            if loop is not None and not _leaves_loop(loop):
+                edits = self._wrap(raw, loop, [raw[loop.start_byte:_stmt_end(
+                    raw, loop.end_byte)].decode("utf-8", "replace")])
+                return [*edits, *self._decl_edits(raw, body)] if edits is not None else None
         if stmt.type == "expression_statement":
             if _has_exit(stmt):
                 return None
@@ -315,6 +330,16 @@ class ScopeWrap:
             text = "\n\n" + "\n".join(ind + ln for ln in self._body_lines)
             edits.append(Edit(at, at, text, order=2))
         return edits
+
+
+def _outermost_loop(stmt: Node, body: Node) -> Node | None:
+    found = None
+    cur: Node | None = stmt
+    while cur is not None and cur != body:
+        if cur.type in _LOOPS:
+            found = cur
+        cur = cur.parent
+    return found
 
 
 def _leading_declarations(block: Node) -> list[Node]:

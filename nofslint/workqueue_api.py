@@ -47,7 +47,7 @@ class WorkCall:
     system queue the helper uses implicitly.
     """
 
-    role: str  # 'bind' | 'queue' | 'flush'
+    role: str  # 'bind' | 'queue' | 'flush' | 'thread' (a kthread's function)
     work_arg: int | None = None
     queue_arg: int | str | None = None
     fn_arg: int | None = None  # bind: the work function
@@ -60,6 +60,12 @@ WORK_CALLS: dict[str, WorkCall] = {
         "INIT_WORK", "INIT_WORK_ONSTACK", "INIT_WORK_ONSTACK_KEY", "INIT_DELAYED_WORK",
         "INIT_DELAYED_WORK_ONSTACK", "INIT_DEFERRABLE_WORK", "INIT_DEFERRABLE_WORK_ONSTACK",
         "INIT_RCU_WORK", "INIT_RCU_WORK_ONSTACK", "PREPARE_WORK", "PREPARE_DELAYED_WORK")},
+    # kthread_worker items: bound like works, never queued on a workqueue.
+    "kthread_init_work": WorkCall("bind", work_arg=0, fn_arg=1),
+    "kthread_init_delayed_work": WorkCall("bind", work_arg=0, fn_arg=1),
+    **{name: WorkCall("thread", fn_arg=0) for name in (
+        "kthread_create", "kthread_run", "kthread_create_on_node", "kthread_create_on_cpu",
+        "kthread_run_on_cpu")},
     "queue_work": WorkCall("queue", work_arg=1, queue_arg=0),
     "queue_work_on": WorkCall("queue", work_arg=2, queue_arg=1),
     "queue_work_node": WorkCall("queue", work_arg=2, queue_arg=1),

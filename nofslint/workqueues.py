@@ -190,6 +190,19 @@ class Registry:
                 out.append((ref, fi, use))
         return out
 
+    def workers(self) -> list[tuple[Ref, int, WqUse]]:
+        """Every function a kworker or a kthread runs, with the call that says so.
+
+        Work functions count whatever their work item is keyed by (a work on
+        the stack names no place, its function still runs in a worker).
+        """
+        out = []
+        for fi, entry in enumerate(self.index.files):
+            for use in entry.facts.wq_uses:
+                if use.role in ("bind", "thread") and use.target:
+                    out.extend((ref, fi, use) for ref in self.index.resolve(fi, use.target))
+        return out
+
     def site(self, fi: int, use: WqUse) -> CallRef:
         return (fi, use.call)
 

@@ -1,0 +1,166 @@
+"""backing-io-noio: a worker does file IO on a backing file without a NOIO scope."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+
+from nofslint.facts import WqUse, scope_at
+from nofslint.index import CallRef, Ref, TreeIndex
+from nofslint.rewrite import ScopeWrap
+from nofslint.rule import Finding, Rule, TraceStep
+from nofslint.workqueues import Registry
+
+# File IO entry points a stacked-IO backend uses on its backing file.
+SINKS = frozenset({
+    "vfs_iter_write", "vfs_iter_read", "vfs_iocb_iter_write", "vfs_iocb_iter_read",
+    "kernel_write", "kernel_read", "__kernel_write", "call_write_iter", "call_read_iter",
+    "->write_iter", "->read_iter",
+})
+MAX_DEPTH = 6  # calls from the worker to the file IO
+
+
+class BackingIoNoio(Rule):
+    """A work item or kthread reaches backing-file IO without PF_MEMALLOC_NOIO.
+
+    What it does
+        Starts from every function run by a kworker (``INIT_WORK()``,
+        ``DECLARE_WORK()``, ``kthread_init_work()`` and friends) or a kthread
+        (``kthread_run()``, ``kthread_create*()``), follows calls (through ops
+        tables, up to 6 deep) that are not made inside a NOIO scope, and reports
+        the first call that does file IO: ``vfs_iter_write()``/``vfs_iter_read()``,
+        ``vfs_iocb_iter_*()``, ``kernel_write()``/``kernel_read()``, or a
+        file's ``->write_iter``/``->read_iter``. A scope is
+        ``memalloc_noio_save()`` or ``current->flags |= PF_MEMALLOC_NOIO``
+        (the loop driver's worker: the clean example).
+
+    Why is this bad
+        A block driver or network filesystem that services IO by doing file IO
+        on a backing file (loop, userspace-backed targets, NFS localio) is
+        below the filesystem it serves. Without ``PF_MEMALLOC_NOIO`` (and
+        ``PF_LOCAL_THROTTLE``), the lower filesystem's allocations reclaim by
+        writing back the upper filesystem, whose IO waits on this very worker:
+        a deadlock under memory pressure (seeds 000 and 004).
+
+    Example
+        static void foo_rw_work(struct work_struct *work)
+        {
+                ...
+                ret = vfs_iter_write(backing, &iter, &pos, 0);
+
+    Fix
+        Run the worker's processing inside ``memalloc_noio_save()`` /
+        ``memalloc_noio_restore()`` (the proposed diff wraps the worker's
+        outermost loop, or the statement that leads to the IO), and set
+        ``PF_LOCAL_THROTTLE`` as loop does if dirty throttling matters.
+
+    References
+        drivers/block/loop.c (loop_process_work: PF_LOCAL_THROTTLE | PF_MEMALLOC_NOIO);
+        Documentation/core-api/gfp_mask-from-fs-io.rst; linux-fsdevel, "nfs: add
+        PF_MEMALLOC_NOIO to localio" discussion (Dave Chinner, 2024).
+    """
+
+    id = "backing-io-noio"
+    severity = "warning"
+    scope = "tree"
+    fixable = True
+
+    def check_tree(self, index: TreeIndex) -> Iterator[Finding]:
+        sinks = [site for name in sorted(SINKS) for site in index.sites_calling(name)
+                 if not _in_noio(index, site)]
+        if not sinks:
+            return
+        reach = _distances(index, sinks)
+        registry = index.memo("workqueues", lambda: Registry.build(index))
+        best: dict[CallRef, Finding] = {}
+        seen_workers: set[Ref] = set()
+        for ref, fi, use in sorted(registry.workers(), key=lambda w: (w[0], w[1], w[2].line)):
+            if ref in seen_workers:
+                continue
+            seen_workers.add(ref)
+            if ref not in reach:
+                continue
+            for site, chain in _reach(index, ref, reach):
+                finding = self._finding(index, ref, fi, use, site, chain)
+                known = best.get(site)
+                if known is None or len(finding.trace) < len(known.trace):
+                    best[site] = finding
+        yield from best.values()
+
+    def _finding(self, index: TreeIndex, worker: Ref, fi: int, use: WqUse, site: CallRef,
+                 chain: list[CallRef]) -> Finding:
+        call = index.call(site)
+        entry = index.files[site[0]]
+        owner = (site[0], call.function)
+        name = index.function(worker).name
+        kind = "kthread" if use.role == "thread" else "work function"
+        names = [index.function((s[0], index.call(s).function)).name for s in chain]
+        via = " → ".join(names) if len(names) <= 6 else " → ".join(names[:3] + ["…"] + names[-2:])
+        message = (f"{kind} {name}() ({use.api}() at {index.path(fi)}:{use.line}) does file IO "
+                   f"with {call.callee}() via {via} without a NOIO scope: "
+                   "reclaim in the backing filesystem can wait on IO this worker serves; "
+                   "use memalloc_noio_save() (and PF_LOCAL_THROTTLE) as loop does")
+        trace = [TraceStep(kind, index.path(fi), use.line)]
+        trace += [TraceStep(index.function((s[0], index.call(s).function)).name,
+                            index.path(s[0]), index.call(s).line) for s in chain]
+        first = index.call(chain[0])
+        fix = ScopeWrap(first.start, first.end, "noio", around_loop=True,
+                        comment="file IO for a stacked device: no reclaim into IO or the fs")
+        return Finding(
+            rule=self.id, severity=self.severity, path=entry.facts.path, line=call.line,
+            column=call.column, end_line=call.end_line, end_column=call.end_column,
+            function=index.function(owner).name, message=message, trace=trace,
+            file=entry.file, fix_builder=fix,
+            fix_file=index.files[chain[0][0]].file if chain[0][0] != site[0] else None,
+            fix_path=index.path(chain[0][0]) if chain[0][0] != site[0] else None)
+
+
+def _in_noio(index: TreeIndex, site: CallRef) -> bool:
+    facts = index.files[site[0]].facts
+    call = facts.calls[site[1]]
+    return scope_at(facts.scopes, call.function, call.start) == "noio"
+
+
+def _distances(index: TreeIndex, sinks: list[CallRef]) -> dict[Ref, int]:
+    """Calls from each function to the nearest file IO outside a NOIO scope (backwards)."""
+    dist: dict[Ref, int] = {}
+    for site in sinks:
+        dist[(site[0], index.call(site).function)] = 1
+    queue = deque(sorted(dist))
+    while queue:
+        ref = queue.popleft()
+        d = dist[ref]
+        if d >= MAX_DEPTH:
+            continue
+        for site in index.callers(ref):
+            caller = (site[0], index.call(site).function)
+            if caller not in dist and not _in_noio(index, site):
+                dist[caller] = d + 1
+                queue.append(caller)
+    return dist
+
+
+def _reach(index: TreeIndex, worker: Ref,
+           reach: dict[Ref, int]) -> Iterator[tuple[CallRef, list[CallRef]]]:
+    """Each file-IO call the worker reaches outside a NOIO scope, by the shortest chain."""
+    paths: dict[Ref, list[CallRef]] = {worker: []}
+    queue = deque([worker])
+    while queue:
+        ref = queue.popleft()
+        path = paths[ref]
+        if len(path) >= MAX_DEPTH:
+            continue
+        facts = index.files[ref[0]].facts
+        for ci in index.calls_in(ref):
+            call = facts.calls[ci]
+            if scope_at(facts.scopes, ref[1], call.start) == "noio":
+                continue
+            site = (ref[0], ci)
+            if call.callee in SINKS:
+                yield site, [*path, site]
+                continue
+            for callee in index.callees(site):
+                if callee not in paths and len(path) + 1 + reach.get(callee, MAX_DEPTH) \
+                        <= MAX_DEPTH:
+                    paths[callee] = [*path, site]
+                    queue.append(callee)
