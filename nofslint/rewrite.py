@@ -10,7 +10,7 @@ declarations, tabs are kept, and a one-line comment says why.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tree_sitter import Node
 
@@ -351,3 +351,113 @@ def _leading_declarations(block: Node) -> list[Node]:
             break
         run.append(child)
     return run
+
+
+@dataclass
+class SectionWrap(ScopeWrap):
+    """Fix: one scope over the statements holding several calls, masks rewritten inside.
+
+    The statements are the children of the innermost block holding every call,
+    from the first to the last. No fix when the range declares variables (the
+    scope would put code before declarations) or can leave the range other
+    than at its end (return, goto, a break or continue to a loop outside it).
+    """
+
+    calls: list[tuple[int, int]] = field(default_factory=list)
+    nofs_masks: list[tuple[int, int]] = field(default_factory=list)  # GFP_NOFS -> GFP_KERNEL
+
+    def build(self, source: FixSource) -> list[Edit] | None:
+        raw = source.raw
+        root = source.tree.root_node
+        nodes = [_exact(root, s, e, "call_expression") for s, e in self.calls]
+        if not nodes or any(n is None for n in nodes):
+            return None
+        func = _ancestor(nodes[0], "function_definition")  # type: ignore[arg-type]
+        body = func.child_by_field_name("body") if func is not None else None
+        if func is None or body is None:
+            return None
+        block = _common_block(nodes)  # type: ignore[arg-type]
+        if block is None:
+            return None
+        tops = [_child_of(n, block) for n in nodes]  # type: ignore[arg-type]
+        kids = [c for c in block.named_children if c.type != "comment"]
+        if any(t is None or t not in kids for t in tops):
+            return None
+        first = min(kids.index(t) for t in tops)  # type: ignore[arg-type]
+        last = max(kids.index(t) for t in tops)  # type: ignore[arg-type]
+        section = kids[first:last + 1]
+        if any(s.type in ("declaration", "labeled_statement") or _escapes(s, block)
+               for s in section) or not _starts_line(raw, section[0].start_byte):
+            return None
+        used = set(re.findall(r"[A-Za-z_]\w*", source.text(func.start_byte, func.end_byte)))
+        flag = _unique(f"{self.kind}_flag", used)
+        self._decls = [f"unsigned int {flag};"]
+        self._body_lines = None
+        self._save = f"{flag} = memalloc_{self.kind}_save();"
+        self._restore = f"memalloc_{self.kind}_restore({flag});"
+        start, end = section[0].start_byte, _stmt_end(raw, section[-1].end_byte)
+        ind = _indent(raw, start)
+        edits = [Edit(start, start, f"/* {self.comment} */\n{ind}{self._save}\n{ind}"),
+                 Edit(end, end, f"\n{ind}{self._restore}")]
+        for s, e in self.nofs_masks:
+            swap = NofsToKernel(s, e).build(source)
+            if swap is None or not start <= s < e <= end:
+                return None
+            edits.extend(swap)
+        return [*edits, *self._decl_edits(raw, body)]
+
+
+@dataclass
+class NofsToKernel:
+    """Fix: the mask's one ``GFP_NOFS`` becomes ``GFP_KERNEL`` (a scope covers it)."""
+
+    start: int
+    end: int
+
+    def build(self, source: FixSource) -> list[Edit] | None:
+        text = source.text(self.start, self.end)
+        found = list(re.finditer(r"\bGFP_NOFS\b", text))
+        if len(found) != 1 or "__GFP_FS" in text:
+            return None
+        at = self.start + len(text[:found[0].start()].encode())
+        return [Edit(at, at + len("GFP_NOFS"), "GFP_KERNEL")]
+
+
+def _common_block(nodes: list[Node]) -> Node | None:
+    chains = []
+    for n in nodes:
+        chain, cur = [], n.parent
+        while cur is not None:
+            if cur.type == "compound_statement":
+                chain.append(cur)
+            cur = cur.parent
+        chains.append(chain)
+    for block in chains[0]:
+        if all(any(b.id == block.id for b in c) for c in chains[1:]):
+            return block
+    return None
+
+
+def _child_of(node: Node, block: Node) -> Node | None:
+    cur: Node | None = node
+    while cur is not None and cur.parent is not None and cur.parent.id != block.id:
+        cur = cur.parent
+    return cur
+
+
+_JUMPS = "(return_statement) @x (goto_statement) @x (break_statement) @x (continue_statement) @x"
+
+
+def _escapes(stmt: Node, block: Node) -> bool:
+    """Can control leave ``stmt`` other than by falling through its end?"""
+    for node in captures(_JUMPS, stmt).get("x", []):
+        if node.type in ("return_statement", "goto_statement"):
+            return True
+        owners = ("while_statement", "for_statement", "do_statement") + (
+            ("switch_statement",) if node.type == "break_statement" else ())
+        cur = node.parent
+        while cur is not None and cur.id != stmt.id and cur.type not in owners:
+            cur = cur.parent
+        if cur is None or cur.id == stmt.id and stmt.type not in owners:
+            return True
+    return False

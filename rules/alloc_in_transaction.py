@@ -12,6 +12,7 @@ from nofslint.flow import Walk
 from nofslint.index import TreeIndex
 from nofslint.rewrite import ScopeWrap
 from nofslint.rule import Finding, Rule, TraceStep
+from nofslint.scopes import Stack, active, apply
 from nofslint.summaries import FsReclaimSummary
 from nofslint.transactions import CLOSES, OPENS
 
@@ -19,11 +20,11 @@ from nofslint.transactions import CLOSES, OPENS
 @dataclass(frozen=True)
 class _State:
     opened: int  # offset of the call that opened the transaction; -1: none open
-    scopes: tuple[tuple[str, str], ...]  # open NOFS/NOIO scopes: (variable, kind)
+    scopes: Stack  # open NOFS/NOIO scopes
 
     @property
     def exposed(self) -> bool:
-        return self.opened >= 0 and not any(k in ("nofs", "noio") for _, k in self.scopes)
+        return self.opened >= 0 and active(self.scopes) is None
 
 
 _CLOSED = _State(-1, ())
@@ -183,12 +184,4 @@ def _step(state: _State, event: object, facts: FileFacts,
         if found is None:
             return state
         ev = found
-    if ev.op in ("save", "set"):
-        key = ev.target if ev.op == "save" and ev.target else "<pflags>"
-        return _State(state.opened, (*state.scopes, (key, ev.kind)))
-    key = ev.target if ev.op == "restore" and ev.target else "<pflags>"
-    for i in range(len(state.scopes) - 1, -1, -1):
-        name, kind = state.scopes[i]
-        if name == key or (ev.op == "clear" and kind == ev.kind):
-            return _State(state.opened, state.scopes[:i] + state.scopes[i + 1:])
-    return state
+    return _State(state.opened, apply(state.scopes, ev))

@@ -31,8 +31,14 @@ def _tree_root(path: Path) -> Path:
 
 @cache
 def _tree_run(root: Path):
-    """Each fixture tree is linted once, whole, so whole-tree rules see every file."""
-    return _findings(root)
+    """Each fixture tree is linted once, whole, so whole-tree rules see every file.
+
+    With the default rules and the tree's own rule (advice rules are off by default).
+    """
+    rules = builtin_rules()
+    own = rule_of(root)
+    return _findings(root, sorted({r for r, cls in rules.items() if cls.enabled_by_default}
+                                  | {own}))
 
 
 def test_there_are_fixtures_for_every_rule() -> None:
