@@ -42,6 +42,7 @@ class Queue:
     reclaim: bool | None  # WQ_MEM_RECLAIM set on every path / on none / cannot tell
     legacy: bool | None
     literal: bool  # flags written as WQ_* names and | only: a fix can edit them
+    bh: bool | None = False  # WQ_BH: softirq queues take no WQ_MEM_RECLAIM (alloc fails)
 
     @property
     def system(self) -> bool:
@@ -128,8 +129,8 @@ class Registry:
         for name, (label, flags) in SYSTEM_QUEUES.items():
             key = ("g", name)
             if key not in self.queues:
-                reclaim, legacy = self._flag_states(flags, {}, "")
-                self.queues[key].append(Queue(key, label, None, None, reclaim, legacy, False))
+                reclaim, legacy, bh = self._flag_states(flags, {}, "")
+                self.queues[key].append(Queue(key, label, None, None, reclaim, legacy, False, bh))
 
     def queued_on(self, work: Key) -> list[tuple[int, WqUse]]:
         return self.queued.get(work, [])
@@ -138,15 +139,15 @@ class Registry:
         facts = self.index.files[fi].facts
         implicit = CREATORS[q.api].implicit
         text = " | ".join(t for t in (q.flags_text and f"({q.flags_text})", implicit) if t)
-        reclaim, legacy = self._flag_states(text or "0", facts.wq_macros,
+        reclaim, legacy, bh = self._flag_states(text or "0", facts.wq_macros,
                                             posixpath.dirname(facts.path))
         literal = q.flags_text is not None and _literal(q.flags_text)
         name = q.name if q.name and re.search(r"[A-Za-z]", _SPECIFIER.sub("", q.name)) else None
-        return Queue(key, name or self.describe(key), fi, q, reclaim, legacy, literal)
+        return Queue(key, name or self.describe(key), fi, q, reclaim, legacy, literal, bh)
 
     # -- flags -------------------------------------------------------------------------
     def _flag_states(self, text: str, local: dict[str, Macro],
-                     home: str) -> tuple[bool | None, bool | None]:
+                     home: str) -> tuple[bool | None, bool | None, bool | None]:
         def macro(name: str) -> Macro | None:
             if name in local:
                 return local[name]
@@ -170,7 +171,8 @@ class Registry:
                 seen.discard(name)
 
         masks = evaluate(_expand(text, macro), resolve)
-        return _all(m.has(RECLAIM) for m in masks), _all(m.has(LEGACY) for m in masks)
+        return (_all(m.has(RECLAIM) for m in masks), _all(m.has(LEGACY) for m in masks),
+                _all(m.has("WQ_BH") for m in masks))
 
     # -- questions the rule asks -------------------------------------------------------
     def runs_reclaim(self, key: Key) -> Queue | None:

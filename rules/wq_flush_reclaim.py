@@ -90,7 +90,8 @@ class WqFlushReclaim(Rule):
     Fix
         Add WQ_MEM_RECLAIM to the flushed queue's flags (the usual upstream fix):
         the diff edits the queue's alloc_workqueue() call when it is the only
-        one and its flags are written as WQ_* names. Work on a system queue
+        one and its flags are written as WQ_* names. Work on a system queue, or
+        on a WQ_BH queue (alloc_workqueue() refuses WQ_MEM_RECLAIM with WQ_BH),
         cannot be fixed that way: queue it on a WQ_MEM_RECLAIM queue of the
         subsystem's own, or do not wait for it from reclaim.
 
@@ -197,6 +198,9 @@ class WqFlushReclaim(Rule):
         if target.system:
             return None, (f"; {target.name} is a system workqueue: queue the work on a "
                           f"{RECLAIM} queue of its own")
+        if target.bh:
+            return None, (f"; {target.name} is a WQ_BH queue, which cannot take {RECLAIM} "
+                          "(alloc_workqueue() refuses it): do not wait for its work from here")
         creations = [q for q in reg.queues[target.key] if q.file is not None]
         places = ", ".join(f"{index.path(q.file)}:{q.fact.line}" for q in creations
                            if q.file is not None and q.fact is not None)

@@ -24,6 +24,7 @@ int foo_init(struct foo_dev *dev, int hi)
 	dev->c_wq = create_workqueue("foo-c");
 	wq = alloc_ordered_workqueue("foo-d/%s", 0, dev->name);
 	dev->e_wq = alloc_workqueue("%s", 0, 0, dev->name);
+	dev->f_wq = alloc_workqueue("foo-bh", WQ_BH | WQ_HIGHPRI, 0);
 	if (!wq)
 		return -ENOMEM;
 	dev->d_wq = wq;
@@ -60,7 +61,7 @@ def test_facts_key_queues_and_works_by_where_they_are_stored() -> None:
     stores = {q.name: q.store for q in facts.wq_queues}
     assert stores == {"foo": "s:foo_wq", "foo-a": "f:foo_dev.a_wq", "foo-b": "f:foo_dev.b_wq",
                       "foo-c": "f:foo_dev.c_wq", "foo-d/%s": "f:foo_dev.d_wq",
-                      "%s": "f:foo_dev.e_wq"}
+                      "%s": "f:foo_dev.e_wq", "foo-bh": "f:foo_dev.f_wq"}
     uses = [(u.api, u.work, u.queue, u.target) for u in facts.wq_uses]
     assert ("DECLARE_WORK", "s:foo_stats_work", None, "foo_stats_fn") in uses
     assert ("INIT_DELAYED_WORK", "f:foo_dev.dwork", None, "foo_dwork_fn") in uses
@@ -100,6 +101,9 @@ def test_flags_are_sets_through_macros() -> None:
     names = {k[-1]: reg.queues[k][0].name for k in reg.queues if k[0] != "g"}
     assert names["foo_wq"] == "foo" and names["d_wq"] == "foo-d/%s"
     assert names["e_wq"] == "foo_dev.e_wq"
+    # A softirq queue cannot be given WQ_MEM_RECLAIM: the rule offers no such fix.
+    assert reg.queues[("f", "foo_dev", "f_wq")][0].bh is True
+    assert reg.queues[("f", "foo_dev", "a_wq")][0].bh is False
     # System queues are known even when the tree does not define them.
     assert reg.lacks_reclaim(("g", "system_wq")).name == "events"
 
