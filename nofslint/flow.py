@@ -39,6 +39,7 @@ class Block:
     succs: list[tuple[int, str | None, bool]] = field(default_factory=list)
     exit: int = 0  # line where the function returns from this block; 0: it does not
     writes: list[str] = field(default_factory=list)  # identifiers assigned here
+    sets: list[tuple[str, bool]] = field(default_factory=list)  # ``x = true;`` known values
 
 
 @dataclass(slots=True)
@@ -47,15 +48,17 @@ class Flow:
     blocks: list[Block]  # blocks[0] is the entry
 
     def to_data(self) -> tuple:
-        return (self.function, [(b.spans, b.succs, b.exit, b.writes) for b in self.blocks])
+        return (self.function,
+                [(b.spans, b.succs, b.exit, b.writes, b.sets) for b in self.blocks])
 
     @classmethod
     def from_data(cls, data: tuple) -> Flow:
         function, blocks = data
         return cls(function, [Block([tuple(s) for s in spans],  # type: ignore[misc]
                                     [tuple(e) for e in succs],  # type: ignore[misc]
-                                    exit_, list(writes))
-                              for spans, succs, exit_, writes in blocks])
+                                    exit_, list(writes),
+                                    [tuple(v) for v in sets])  # type: ignore[misc]
+                              for spans, succs, exit_, writes, sets in blocks])
 
 
 def _text(raw: bytes, node: Node) -> str:
@@ -121,8 +124,13 @@ class _Builder:
         s = node.start_byte if start is None else start
         e = node.end_byte if end is None else end
         if e > s:
-            self.blocks[cur].spans.append((s, e))
-            self.blocks[cur].writes.extend(_writes(node, self.raw, s, e))
+            block = self.blocks[cur]
+            block.spans.append((s, e))
+            written = _writes(node, self.raw, s, e)
+            if written:
+                block.writes.extend(written)
+                block.sets = [v for v in block.sets if v[0] not in written]
+                block.sets.extend(_constant_sets(self.raw[s:e]))
 
     # -- statements ------------------------------------------------------------
     def stmt(self, node: Node, cur: int | None) -> int | None:
@@ -335,6 +343,17 @@ _WRITE_PATTERN = re.compile(
     rb"|([A-Za-z_]\w*)\s*(?:\+\+|--)|&\s*([A-Za-z_][\w.>-]*)")
 
 
+_CONSTANT_SET = re.compile(rb"(?<![\w.>])([A-Za-z_]\w*)\s*=(?!=)\s*(true|false|1|0|NULL)\s*[;,]")
+
+
+def _constant_sets(text: bytes) -> list[tuple[str, bool]]:
+    """``flag = true;`` statements: the value a later ``if (flag)`` will see."""
+    out: dict[str, bool] = {}
+    for m in _CONSTANT_SET.finditer(text):
+        out[m.group(1).decode()] = m.group(2) in (b"true", b"1")
+    return list(out.items())
+
+
 def _writes(node: Node, raw: bytes, start: int, end: int) -> list[str]:
     """Identifiers a span may assign: ``x = ``, ``x |=``, ``x++``, ``&x`` passed out."""
     text = raw[start:end]
@@ -401,7 +420,8 @@ class Walk(Generic[S, E]):
         for block in flow.blocks:
             for cond in {c for _, c, _ in block.succs if c is not None}:
                 counts[cond] = counts.get(cond, 0) + 1
-        self._tracked = {c for c, n in counts.items() if n > 1}
+        assigned = {name for block in flow.blocks for name, _ in block.sets}
+        self._tracked = {c for c, n in counts.items() if n > 1 or c in assigned}
         self._reads = {c: set(_IDENT.findall(c)) for c in self._tracked}
         self.at: dict[int, set[S]] = {}  # event offset -> states just before it
         self.exits: list[Exit[S]] = []
@@ -428,6 +448,9 @@ class Walk(Generic[S, E]):
             if block.writes and assumed:
                 written = set(block.writes)
                 assumed = frozenset(a for a in assumed if not self._reads[a[0]] & written)
+            for name, value in block.sets:
+                if name in self._tracked:
+                    assumed = assumed | {(name, value)}
             if block.exit:
                 exits.add(Exit(state, block.exit))
             for dst, cond, value in block.succs:

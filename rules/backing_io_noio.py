@@ -19,6 +19,21 @@ SINKS = frozenset({
 })
 MAX_DEPTH = 6  # calls from the worker to the file IO
 
+# Where a worker is below other IO: block drivers, storage targets and the storage
+# gadget serve a device, a filesystem's own workers serve its files. Elsewhere a
+# worker writing a file (firmware loading, process accounting, a debug log, a 9p
+# transport's pipe) is a file user, not a backend, and reclaim cannot wait on it.
+IO_BACKENDS = ("drivers/block/", "drivers/md/", "drivers/nvme/", "drivers/target/",
+               "drivers/scsi/", "drivers/mtd/", "drivers/usb/gadget/")
+
+
+def serves_io(path: str) -> bool:
+    """A worker defined here services IO for something stacked above it."""
+    if path.startswith(IO_BACKENDS):
+        return True
+    # A filesystem's own directory; fs/*.c is the VFS core, shared by every user.
+    return path.startswith("fs/") and path.count("/") >= 2
+
 
 class BackingIoNoio(Rule):
     """A work item or kthread reaches backing-file IO without PF_MEMALLOC_NOIO.
@@ -26,7 +41,10 @@ class BackingIoNoio(Rule):
     What it does
         Starts from every function run by a kworker (``INIT_WORK()``,
         ``DECLARE_WORK()``, ``kthread_init_work()`` and friends) or a kthread
-        (``kthread_run()``, ``kthread_create*()``), follows calls (through ops
+        (``kthread_run()``, ``kthread_create*()``) defined where IO is served
+        to something above: block drivers (``drivers/block``, ``md``,
+        ``nvme``, ``target``, ``scsi``, ``mtd``), the USB storage gadget, and
+        filesystems' own directories (not the VFS core in ``fs/*.c``). It follows calls (through ops
         tables, up to 6 deep) that are not made inside a NOIO scope, and reports
         the first call that does file IO: ``vfs_iter_write()``/``vfs_iter_read()``,
         ``vfs_iocb_iter_*()``, ``kernel_write()``/``kernel_read()``, or a
@@ -75,7 +93,7 @@ class BackingIoNoio(Rule):
         best: dict[CallRef, Finding] = {}
         seen_workers: set[Ref] = set()
         for ref, fi, use in sorted(registry.workers(), key=lambda w: (w[0], w[1], w[2].line)):
-            if ref in seen_workers:
+            if ref in seen_workers or not serves_io(index.path(ref[0])):
                 continue
             seen_workers.add(ref)
             if ref not in reach:

@@ -88,3 +88,8 @@ def test_the_walk_gives_up_rather_than_explode() -> None:
 def test_flows_survive_the_cache_format() -> None:
     _, flow = _flow("if (a)\n\treturn;\nev_b();")
     assert Flow.from_data(flow.to_data()) == flow
+
+
+def test_a_constant_assignment_answers_the_condition() -> None:
+    paths, _ = _paths("bool s = false;\nif (a) {\n\ts = true;\n\tev_save();\n}\nif (s)\n\tev_restore();")
+    assert {p for p, _ in paths} == {("ev_save", "ev_restore"), ()}
