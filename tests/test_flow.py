@@ -91,5 +91,6 @@ def test_flows_survive_the_cache_format() -> None:
 
 
 def test_a_constant_assignment_answers_the_condition() -> None:
-    paths, _ = _paths("bool s = false;\nif (a) {\n\ts = true;\n\tev_save();\n}\nif (s)\n\tev_restore();")
+    paths, _ = _paths("bool s = false;\nif (a) {\n\ts = true;\n\tev_save();\n}\n"
+                      "if (s)\n\tev_restore();")
     assert {p for p, _ in paths} == {("ev_save", "ev_restore"), ()}
