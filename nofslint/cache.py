@@ -28,6 +28,31 @@ _MAGIC = "nofslint-facts"
 MAX_AGE_SECONDS = 30 * 24 * 3600
 
 
+def code_fingerprint() -> str:
+    """A hash of nofslint's own code (engine and rules).
+
+    Saved run results depend on every rule's code, not only on the version
+    number: an edited rule (a development checkout, a patched install) must
+    not be answered with the old rule's findings.
+    """
+    global _CODE
+    if _CODE is None:
+        digest = hashlib.sha256()
+        here = Path(__file__).resolve().parent
+        rules = here / "rules"
+        if not rules.is_dir():  # a source checkout: rules/ sits next to the package
+            rules = here.parent / "rules"
+        for folder in (here, rules):
+            for path in sorted(folder.glob("*.py")):
+                with contextlib.suppress(OSError):
+                    digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        _CODE = digest.hexdigest()[:16]
+    return _CODE
+
+
+_CODE: str | None = None
+
+
 def default_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "nofslint"
@@ -170,8 +195,9 @@ class ResultCache:
     """Whole-run results, reused when not one input changed.
 
     The key covers every file's path and content key (from the stat
-    manifests), the rules run, the version override and nofslint's version,
-    so any edit, added or removed file, or other option is a miss.
+    manifests), the rules run, the version override, nofslint's version and
+    a hash of its code, so any edit, added or removed file, other option or
+    changed rule is a miss.
     """
 
     def __init__(self, root: Path) -> None:
@@ -179,7 +205,7 @@ class ResultCache:
 
     @staticmethod
     def signature(parts: list[str]) -> str:
-        digest = hashlib.sha256(f"{_MAGIC}:{SCHEMA}:{__version__}".encode())
+        digest = hashlib.sha256(f"{_MAGIC}:{SCHEMA}:{__version__}:{code_fingerprint()}".encode())
         for part in parts:
             digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
         return digest.hexdigest()

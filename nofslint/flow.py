@@ -86,6 +86,37 @@ def condition_key(text: str) -> tuple[str, bool]:
             return text, value
 
 
+def _split_top(text: str, op: str) -> list[str]:
+    """``a && (b || c) && d`` split on the top-level ``op``: [a, (b || c), d]."""
+    parts, depth, last, i = [], 0, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif depth == 0 and text.startswith(op, i):
+            parts.append(text[last:i].strip())
+            last = i + len(op)
+            i += len(op)
+            continue
+        i += 1
+    parts.append(text[last:].strip())
+    return parts
+
+
+def implied(cond: str, value: bool) -> list[tuple[str, bool]]:
+    """What a branch implies about its parts: ``a && b`` true means a and b are true."""
+    parts = _split_top(cond, "&&" if value else "||")
+    if len(parts) < 2:
+        return []
+    out = []
+    for part in parts:
+        key, polarity = condition_key(part)
+        out.append((key, polarity if value else not polarity))
+    return out
+
+
 def _balanced_outer(text: str) -> bool:
     """True when the first '(' closes at the very end: "(a) && (b)" is not wrapped."""
     depth = 0
@@ -422,6 +453,8 @@ class Walk(Generic[S, E]):
                 counts[cond] = counts.get(cond, 0) + 1
         assigned = {name for block in flow.blocks for name, _ in block.sets}
         self._tracked = {c for c, n in counts.items() if n > 1 or c in assigned}
+        self._implied = {(c, v): implied(c, v) for block in flow.blocks
+                         for _, c, v in block.succs if c is not None}
         self._reads = {c: set(_IDENT.findall(c)) for c in self._tracked}
         self.at: dict[int, set[S]] = {}  # event offset -> states just before it
         self.exits: list[Exit[S]] = []
@@ -455,6 +488,9 @@ class Walk(Generic[S, E]):
                 exits.add(Exit(state, block.exit))
             for dst, cond, value in block.succs:
                 nxt = assumed
+                if cond is not None and assumed and any(
+                        (key, not v) in assumed for key, v in self._implied[(cond, value)]):
+                    continue  # "!suspend && x" cannot hold where suspend is known true
                 if cond is not None and cond in self._tracked:
                     if (cond, not value) in assumed:
                         continue

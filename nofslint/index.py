@@ -8,7 +8,10 @@ an ops table, but only when every table with that field has the same struct
 type (a field name shared by unrelated structs would link unrelated code)
 and the table's function lives in the calling file's own directory: a
 dispatch in generic code (mm/, fs/notify/) reaches every implementation,
-which is no chain at all.
+which is no chain at all. Walks that know where their chain started may
+ask for more (``callees(site, origin)``): the VFS core's file operations
+dispatch back into the filesystem the chain started in, or into every
+filesystem for a storage backend or the writeback worker.
 """
 
 from __future__ import annotations
@@ -33,6 +36,54 @@ Ref = tuple[int, int]  # (file index, function index)
 CallRef = tuple[int, int]  # (file index, call index)
 
 _NOPROF = "_noprof"
+
+# Directories whose indirect calls dispatch to other subsystems' tables: the VFS
+# core, mm and the block layer call every filesystem's and driver's operations.
+GENERIC_DIRS = frozenset({"fs", "mm", "block", "include/linux"})
+ANY = "*"  # a chain's origin that may reach any implementation
+# The operations a worker performs on someone else's file: writing it, reading it,
+# syncing it, writing its pages back. Only these dispatch across directories; a
+# generic ->release or ->kill_sb reached from anywhere links everything to everything.
+DISPATCH_FIELDS = frozenset({"write_iter", "read_iter", "fsync", "writepages"})
+
+
+# Where code is below other IO: block drivers, storage targets and the storage gadget
+# serve a device by doing IO on files of any filesystem.
+IO_BACKENDS = ("drivers/block/", "drivers/md/", "drivers/nvme/", "drivers/target/",
+               "drivers/scsi/", "drivers/mtd/", "drivers/usb/gadget/")
+
+
+def serves_io(path: str) -> bool:
+    """Code here services IO for something stacked above it (a device, a filesystem)."""
+    if path.startswith(IO_BACKENDS):
+        return True
+    # A filesystem's own directory; fs/*.c is the VFS core, shared by every user.
+    return path.startswith("fs/") and path.count("/") >= 2
+
+
+def next_origin(origin: str | None, path: str) -> str | None:
+    """The origin after a chain steps into a function defined in ``path``.
+
+    Generic code (the VFS core, mm) keeps the chain's origin; anything else is
+    the new origin: a chain that went from a storage backend into afs works on
+    afs's objects from there on.
+    """
+    return origin if posixpath.dirname(path) in GENERIC_DIRS else chain_origin(path)
+
+
+def chain_origin(path: str) -> str | None:
+    """Whose operations a generic dispatch reaches on a chain that starts in ``path``.
+
+    A filesystem's own code works on its own objects: the VFS calls back into
+    that filesystem. A storage backend (loop, an NVMe or SCSI target) and the
+    VFS/mm core (writeback, direct-IO completion) work on any filesystem's
+    files. Other code gets no cross-directory dispatch (None): a driver that
+    writes one file of its own does not reach every ``->write_iter``.
+    """
+    home = posixpath.dirname(path)
+    if home.startswith("fs/"):
+        return home
+    return ANY if serves_io(path) or home in GENERIC_DIRS else None
 
 
 @dataclass
@@ -178,20 +229,30 @@ class TreeIndex:
         """Indexes of the calls made inside one function, in source order."""
         return self._call_tables[1].get(ref, [])
 
-    def callees(self, site: CallRef) -> list[Ref]:
-        """Functions a call site may reach: direct by name, or through an ops field."""
+    def callees(self, site: CallRef, origin: str | None = None) -> list[Ref]:
+        """Functions a call site may reach: direct by name, or through an ops field.
+
+        An ops call reaches the tables of its own directory; with ``origin``
+        (see chain_origin), one in generic code reaches the origin's tables.
+        """
         call = self.call(site)
         if not call.callee.startswith("->"):
             return self.resolve(site[0], call.callee)
         fld = call.callee[2:]
         if self.field_struct(fld) is None:
             return []
-        home = posixpath.dirname(self.path(site[0]))
+        want = posixpath.dirname(self.path(site[0]))
+        if origin is not None and want in GENERIC_DIRS and fld in DISPATCH_FIELDS:
+            want = origin
         return [ref for ref, fields in self._stored_in.items()
-                if fld in fields and posixpath.dirname(self.path(ref[0])) == home]
+                if fld in fields and (want == ANY or posixpath.dirname(self.path(ref[0])) == want)]
 
-    def callers(self, ref: Ref) -> Iterator[CallRef]:
-        """Call sites that may call the function ``ref`` (directly or through a table)."""
+    def callers(self, ref: Ref, dispatch: bool = False) -> Iterator[CallRef]:
+        """Call sites that may call the function ``ref`` (directly or through a table).
+
+        ``dispatch``: also ops calls in generic code (a superset of callees()
+        with an origin, for walks that go backwards).
+        """
         func = self.function(ref)
         names = [func.name]
         if func.name.endswith(_NOPROF):
@@ -204,5 +265,7 @@ class TreeIndex:
         for fld in self._stored_in.get(ref, ()):
             if self.field_struct(fld) is not None:
                 for site in self._calls_by_name.get("->" + fld, ()):
-                    if posixpath.dirname(self.path(site[0])) == home:
+                    where = posixpath.dirname(self.path(site[0]))
+                    if where == home or (dispatch and where in GENERIC_DIRS
+                                         and fld in DISPATCH_FIELDS):
                         yield site

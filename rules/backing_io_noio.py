@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Iterator
 
 from nofslint.facts import WqUse, scope_at
-from nofslint.index import CallRef, Ref, TreeIndex
+from nofslint.index import CallRef, Ref, TreeIndex, serves_io
 from nofslint.rewrite import ScopeWrap
 from nofslint.rule import Finding, Rule, TraceStep
 from nofslint.workqueues import Registry
@@ -19,20 +19,6 @@ SINKS = frozenset({
 })
 MAX_DEPTH = 6  # calls from the worker to the file IO
 
-# Where a worker is below other IO: block drivers, storage targets and the storage
-# gadget serve a device, a filesystem's own workers serve its files. Elsewhere a
-# worker writing a file (firmware loading, process accounting, a debug log, a 9p
-# transport's pipe) is a file user, not a backend, and reclaim cannot wait on it.
-IO_BACKENDS = ("drivers/block/", "drivers/md/", "drivers/nvme/", "drivers/target/",
-               "drivers/scsi/", "drivers/mtd/", "drivers/usb/gadget/")
-
-
-def serves_io(path: str) -> bool:
-    """A worker defined here services IO for something stacked above it."""
-    if path.startswith(IO_BACKENDS):
-        return True
-    # A filesystem's own directory; fs/*.c is the VFS core, shared by every user.
-    return path.startswith("fs/") and path.count("/") >= 2
 
 
 class BackingIoNoio(Rule):

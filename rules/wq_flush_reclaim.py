@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from nofslint.fixes import FixSource
-from nofslint.index import CallRef, Ref, TreeIndex
+from nofslint.index import CallRef, Ref, TreeIndex, chain_origin, next_origin
 from nofslint.reclaim import reclaim_entries
 from nofslint.rule import Edit, Finding, Rule, TraceStep
 from nofslint.summaries import MAX_CHAIN
@@ -223,7 +223,7 @@ def _distances(index: TreeIndex, targets: set[Ref]) -> dict[Ref, int]:
         d = dist[ref]
         if d >= MAX_CHAIN:
             continue
-        for site in index.callers(ref):
+        for site in index.callers(ref, dispatch=True):
             caller = (site[0], index.call(site).function)
             if caller not in dist:
                 dist[caller] = d + 1
@@ -239,6 +239,7 @@ def _walk(index: TreeIndex, start: Ref, bad: dict[CallRef, BadFlush],
     within MAX_CHAIN calls, so the walk stays small.
     """
     paths: dict[Ref, list[tuple[Ref, CallRef]]] = {start: []}
+    origins = {start: chain_origin(index.path(start[0]))}
     queue = deque([start])
     while queue:
         ref = queue.popleft()
@@ -248,9 +249,10 @@ def _walk(index: TreeIndex, start: Ref, bad: dict[CallRef, BadFlush],
             if site in bad:
                 yield site, [*path, (ref, site)]
                 continue
-            for callee in index.callees(site):
+            for callee in index.callees(site, origins[ref]):
                 d = reach.get(callee)
                 if d is None or callee in paths or len(path) + 1 + d > MAX_CHAIN:
                     continue
                 paths[callee] = [*path, (ref, site)]
+                origins[callee] = next_origin(origins[ref], index.path(callee[0]))
                 queue.append(callee)

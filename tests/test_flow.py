@@ -94,3 +94,11 @@ def test_a_constant_assignment_answers_the_condition() -> None:
     paths, _ = _paths("bool s = false;\nif (a) {\n\ts = true;\n\tev_save();\n}\n"
                       "if (s)\n\tev_restore();")
     assert {p for p, _ in paths} == {("ev_save", "ev_restore"), ()}
+
+
+def test_a_conjunction_cannot_hold_when_one_part_is_known_false() -> None:
+    paths, _ = _paths("bool s = false;\nif (a) {\n\ts = true;\n\tev_save();\n}\n"
+                      "if (!s && b) {\n\ts = true;\n\tev_save2();\n}\nif (s)\n\tev_restore();")
+    seqs = {p for p, _ in paths}
+    assert ("ev_save", "ev_save2", "ev_restore") not in seqs
+    assert seqs == {("ev_save", "ev_restore"), ("ev_save2", "ev_restore"), ()}
