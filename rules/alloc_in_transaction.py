@@ -80,13 +80,14 @@ class AllocInTransaction(Rule):
     fixable = True
 
     def check_tree(self, index: TreeIndex) -> Iterator[Finding]:
+        opening = {(site[0], index.call(site).function)
+                   for name in sorted(OPENS) for site in index.sites_calling(name)}
         work: list[tuple[int, int]] = []  # (file, flow) pairs that open a transaction
         dirs: set[str] = set()
-        for fi, entry in enumerate(index.files):
-            facts = entry.facts
-            opening = {c.function for c in facts.calls if c.callee in OPENS}
+        for fi in sorted({fi for fi, _ in opening}):
+            facts = index.files[fi].facts
             for li, flow in enumerate(facts.flows):
-                if flow.function in opening:
+                if (fi, flow.function) in opening:
                     work.append((fi, li))
                     dirs.add(posixpath.dirname(facts.path))
         if not work:
