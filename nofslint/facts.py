@@ -453,11 +453,16 @@ class _Extractor:
     def _flows(self) -> None:
         facts = self.facts
         wanted = {e.function for e in facts.scopes}
-        wanted.update(c.function for c in facts.calls if c.callee in OPENS or c.callee in CLOSES)
+        opens: dict[int, list[int]] = {}
+        for c in facts.calls:
+            if c.callee in OPENS or c.callee in CLOSES:
+                wanted.add(c.function)
+            if c.callee in OPENS:
+                opens.setdefault(c.function, []).append(c.start)
         for fidx in sorted(f for f in wanted if f >= 0):
             body = self.func_nodes[fidx].child_by_field_name("body")
             if body is not None:
-                facts.flows.append(build(fidx, body, self.raw))
+                facts.flows.append(build(fidx, body, self.raw, opens.get(fidx, ())))
 
     # -- workqueues -----------------------------------------------------------------
     def _declared_works(self) -> None:

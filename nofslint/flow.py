@@ -46,19 +46,23 @@ class Block:
 class Flow:
     function: int  # index into FileFacts.functions
     blocks: list[Block]  # blocks[0] is the entry
+    # Where some calls' results go (``trans = btrfs_start_transaction(...)``):
+    # call start offset -> the variable, for branches that test it.
+    results: dict[int, str] = field(default_factory=dict)
 
     def to_data(self) -> tuple:
         return (self.function,
-                [(b.spans, b.succs, b.exit, b.writes, b.sets) for b in self.blocks])
+                [(b.spans, b.succs, b.exit, b.writes, b.sets) for b in self.blocks],
+                self.results)
 
     @classmethod
     def from_data(cls, data: tuple) -> Flow:
-        function, blocks = data
+        function, blocks, results = data
         return cls(function, [Block([tuple(s) for s in spans],  # type: ignore[misc]
                                     [tuple(e) for e in succs],  # type: ignore[misc]
                                     exit_, list(writes),
                                     [tuple(v) for v in sets])  # type: ignore[misc]
-                              for spans, succs, exit_, writes, sets in blocks])
+                              for spans, succs, exit_, writes, sets in blocks], dict(results))
 
 
 def _text(raw: bytes, node: Node) -> str:
@@ -79,8 +83,10 @@ def condition_key(text: str) -> tuple[str, bool]:
                 changed = True
         if text.startswith("!") and not text.startswith("!="):
             rest = text[1:].strip()
+            call = re.match(r"[A-Za-z_]\w*(?=\()", rest)
             if rest.startswith("(") and _balanced_outer(rest) or _IDENT.fullmatch(rest) or \
-                    re.fullmatch(r"[\w\->.]+", rest):
+                    re.fullmatch(r"[\w\->.]+", rest) or \
+                    call is not None and _balanced_outer(rest[call.end():]):
                 text, value, changed = rest, not value, True
         if not changed:
             return text, value
@@ -403,14 +409,43 @@ def _writes(node: Node, raw: bytes, start: int, end: int) -> list[str]:
     return sorted(out)
 
 
-def build(function: int, body: Node, raw: bytes) -> Flow:
-    """The graph of one function body (a compound_statement)."""
+def build(function: int, body: Node, raw: bytes, results_of: Iterable[int] = ()) -> Flow:
+    """The graph of one function body (a compound_statement).
+
+    ``results_of``: start offsets of calls whose result variable to record.
+    """
     builder = _Builder(raw)
     entry = builder.new()
     end = builder.seq(body.children, entry)
     if end is not None:
         builder.blocks[end].exit = body.end_point[0] + 1
-    return Flow(function, builder.blocks)
+    results = {}
+    for start in results_of:
+        var = _result_variable(body, start, raw)
+        if var is not None:
+            results[start] = var
+    return Flow(function, builder.blocks, results)
+
+
+def _result_variable(body: Node, start: int, raw: bytes) -> str | None:
+    """``x`` in ``x = call(...)`` or ``T x = call(...)``, for the call starting at ``start``."""
+    node: Node | None = body.descendant_for_byte_range(start, start + 1)
+    while node is not None and not (node.type == "call_expression" and node.start_byte == start):
+        node = node.parent
+    parent = node.parent if node is not None else None
+    while parent is not None and parent.type == "parenthesized_expression":
+        parent = parent.parent
+    if parent is None:
+        return None
+    if parent.type == "assignment_expression":
+        left = parent.child_by_field_name("left")
+        return " ".join(_text(raw, left).split()) if left is not None else None
+    if parent.type == "init_declarator":
+        decl = parent.child_by_field_name("declarator")
+        while decl is not None and decl.type != "identifier":
+            decl = decl.child_by_field_name("declarator")
+        return _text(raw, decl) if decl is not None else None
+    return None
 
 
 # -- walking ---------------------------------------------------------------------------
@@ -435,10 +470,12 @@ class Walk(Generic[S, E]):
     """
 
     def __init__(self, flow: Flow, events: list[tuple[int, E]],
-                 step: Callable[[S, E], S], budget: int = 40000) -> None:
+                 step: Callable[[S, E], S], budget: int = 40000,
+                 branch: Callable[[S, str, bool], S] | None = None) -> None:
         self.flow = flow
         self.step = step
         self.budget = budget
+        self.branch = branch  # what taking a branch says about the state (an error check)
         offsets = [off for off, _ in events]
         self._events: list[list[tuple[int, E]]] = []
         for block in flow.blocks:
@@ -495,6 +532,7 @@ class Walk(Generic[S, E]):
                     if (cond, not value) in assumed:
                         continue
                     nxt = assumed | {(cond, value)}
-                todo.append((dst, state, nxt))
+                after = self.branch(state, cond, value) if self.branch and cond else state
+                todo.append((dst, after, nxt))
         self.exits = sorted(exits, key=lambda x: x.line)
         return self

@@ -19,6 +19,9 @@ class Transaction:
     filesystem: str
     opens: frozenset[str]
     closes: frozenset[str]
+    # What a start returns: a handle (an ERR_PTR on failure) or an error code
+    # (non-zero on failure). On the failure branch no transaction is open.
+    returns: str = "handle"
 
 
 TRANSACTIONS: tuple[Transaction, ...] = (
@@ -30,12 +33,21 @@ TRANSACTIONS: tuple[Transaction, ...] = (
         frozenset({"btrfs_end_transaction", "btrfs_end_transaction_throttle",
                    "btrfs_end_transaction_nolock", "btrfs_commit_transaction"})),
     Transaction("gfs2", frozenset({"gfs2_trans_begin", "__gfs2_trans_begin"}),
-                frozenset({"gfs2_trans_end"})),
+                frozenset({"gfs2_trans_end"}), "error"),
     Transaction("nilfs2", frozenset({"nilfs_transaction_begin"}),
-                frozenset({"nilfs_transaction_commit", "nilfs_transaction_abort"})),
+                frozenset({"nilfs_transaction_commit", "nilfs_transaction_abort"}), "error"),
     Transaction("reiserfs", frozenset({"journal_begin", "journal_join", "journal_join_abort"}),
-                frozenset({"journal_end", "journal_end_sync"})),
+                frozenset({"journal_end", "journal_end_sync"}), "error"),
 )
+RETURNS: dict[str, str] = {name: t.returns for t in TRANSACTIONS for name in t.opens}
+
+
+def failed(kind: str, var: str, cond: str, value: bool) -> bool:
+    """Does taking this branch mean the start that set ``var`` failed?"""
+    if kind == "handle":
+        return value and cond in (f"IS_ERR({var})", f"IS_ERR_OR_NULL({var})")
+    return (value and cond in (var, f"{var} < 0", f"{var} != 0")) or (
+        not value and cond == f"{var} == 0")
 
 OPENS: dict[str, str] = {name: t.filesystem for t in TRANSACTIONS for name in t.opens}
 CLOSES: dict[str, str] = {name: t.filesystem for t in TRANSACTIONS for name in t.closes}

@@ -14,7 +14,7 @@ from nofslint.rewrite import ScopeWrap
 from nofslint.rule import Finding, Rule, TraceStep
 from nofslint.scopes import Stack, active, apply
 from nofslint.summaries import FsReclaimSummary
-from nofslint.transactions import CLOSES, OPENS
+from nofslint.transactions import CLOSES, OPENS, RETURNS, failed
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,9 @@ class AllocInTransaction(Rule):
         (blocking, with ``__GFP_FS``: ``GFP_KERNEL``, ``GFP_USER``, the implicit
         mask of ``vmalloc()``/``vzalloc()``), or a call to a function of the same
         filesystem that makes such an allocation (whole-tree summary, up to 6
-        calls deep). An allocation after the commit is outside the window.
+        calls deep). An allocation after the commit is outside the window, and
+        so is the branch where the start failed (``IS_ERR(trans)``, a non-zero
+        error from ``gfs2_trans_begin()``).
 
     Why is this bad
         Direct reclaim can call back into the filesystem (inode eviction,
@@ -108,8 +110,18 @@ class AllocInTransaction(Rule):
             [(facts.calls[ci].start, ci) for ci in calls]
             + [(s, e) for s, e in scopes.items() if e.op in ("set", "clear")],
             key=lambda x: x[0])
+        checks = {c.start: (RETURNS[c.callee], flow.results[c.start])
+                  for c in (facts.calls[ci] for ci in calls)
+                  if c.callee in OPENS and c.start in flow.results}
+
+        def branch(state: _State, cond: str, value: bool) -> _State:
+            check = checks.get(state.opened)
+            if check is not None and failed(check[0], check[1], cond, value):
+                return _State(-1, state.scopes)  # the start failed: nothing is open here
+            return state
+
         walk: Walk[_State, object] = Walk(
-            flow, events, functools.partial(_step, facts=facts, scopes=scopes))
+            flow, events, functools.partial(_step, facts=facts, scopes=scopes), branch=branch)
         walk.run(_CLOSED)
         if not walk.complete:
             return

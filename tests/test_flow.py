@@ -73,6 +73,8 @@ def test_conditional_expression_and_noreturn() -> None:
 def test_condition_keys_and_writes() -> None:
     assert condition_key("(!(gfp & __GFP_FS))") == ("gfp & __GFP_FS", False)
     assert condition_key("(unlikely(!ret))") == ("ret", False)
+    assert condition_key("(!IS_ERR(trans))") == ("IS_ERR(trans)", False)
+    assert condition_key("(!f(a) && b)") == ("!f(a) && b", True)
     assert condition_key("(a) && (b)") == ("(a) && (b)", True)
     _, flow = _flow("x = a & b;\nc |= 1;\nev(&d);\nif (e && f)\n\tev_g();")
     writes = set(flow.blocks[0].writes)
