@@ -22,7 +22,8 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from nofslint.engine import run
+from nofslint.cache import default_root
+from nofslint.engine import default_jobs, run
 from nofslint.fixes import apply_edits, error_score, merge
 from nofslint.parse import parse_source
 from nofslint.registry import builtin_rules, select_rules
@@ -42,7 +43,10 @@ def main() -> int:
     args = ap.parse_args()
     root = args.tree.resolve()
     rules = select_rules(builtin_rules(), args.select.split(","), None)
-    result = run([root], rules, None, jobs=args.jobs)
+    # The facts cache makes a second check of the same tree fast; findings are
+    # recomputed (fix edits are not kept in saved results).
+    result = run([root], rules, None, jobs=args.jobs or default_jobs(),
+                 cache_root=default_root())
     fixed = [f for f in result.findings if f.fix]
     failures: list[str] = []
     per_rule = Counter(f.rule for f in fixed)
