@@ -109,7 +109,7 @@ class BackingIoNoio(Rule):
                             index.path(s[0]), index.call(s).line) for s in chain]
         first = index.call(chain[0])
         fix = ScopeWrap(first.start, first.end, "noio", around_loop=True,
-                        comment="file IO for a stacked device: no reclaim into IO or the fs")
+                        comment="backing-file IO: reclaim must not recurse into the IO we serve")
         return Finding(
             rule=self.id, severity=self.severity, path=entry.facts.path, line=call.line,
             column=call.column, end_line=call.end_line, end_column=call.end_column,
