@@ -266,6 +266,11 @@ class FileFacts:
         for c in data[5]:
             if not (isinstance(c, tuple) and len(c) == 10 and isinstance(c[0], str)):
                 raise ValueError("bad call")
+        for f in data[12]:
+            if not (isinstance(f, tuple) and len(f) == 3 and isinstance(f[1], list)
+                    and isinstance(f[2], dict)
+                    and all(isinstance(b, tuple) and len(b) == 5 for b in f[1])):
+                raise ValueError("bad flow")
 
     @classmethod
     def from_data(cls, data: tuple) -> FileFacts:

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
+from nofslint.facts import FileFacts, extract
 from nofslint.flow import Flow, Walk, build, condition_key
 from nofslint.parse import parse_source
+from nofslint.tree import tree_for
 
 
 def _flow(body: str) -> tuple[bytes, Flow]:
@@ -104,3 +110,14 @@ def test_a_conjunction_cannot_hold_when_one_part_is_known_false() -> None:
     seqs = {p for p, _ in paths}
     assert ("ev_save", "ev_save2", "ev_restore") not in seqs
     assert seqs == {("ev_save", "ev_restore"), ("ev_save2", "ev_restore"), ()}
+
+
+def test_a_damaged_flow_in_the_cache_is_refused() -> None:
+    raw = b"int f(int a)\n{\n\tunsigned int x = memalloc_nofs_save();\n\tif (a)\n\t\treturn 1;\n" \
+          b"\tmemalloc_nofs_restore(x);\n\treturn 0;\n}\n"
+    data = extract(raw, "f.c", tree_for(Path("/nonexistent/f.c"), None)).to_data()
+    FileFacts.check_data(data)
+    assert data[12], "a function with a scope has a flow"
+    broken = (*data[:12], [(0, [("not", "a", "block")], {})])
+    with pytest.raises(ValueError):
+        FileFacts.check_data(broken)
