@@ -204,6 +204,16 @@ class TreeIndex:
                 out[ref].add(op.field)
         return out
 
+    @cached_property
+    def _stored_by_field(self) -> dict[str, dict[str, list[Ref]]]:
+        """field -> directory -> functions stored in that field there (callees' lookup)."""
+        out: dict[str, dict[str, list[Ref]]] = defaultdict(lambda: defaultdict(list))
+        for ref, fields in sorted(self._stored_in.items()):
+            home = posixpath.dirname(self.path(ref[0]))
+            for fld in fields:
+                out[fld][home].append(ref)
+        return out
+
     # -- call graph --------------------------------------------------------------------
     @cached_property
     def _call_tables(self) -> tuple[dict[str, list[CallRef]], dict[Ref, list[int]]]:
@@ -244,8 +254,10 @@ class TreeIndex:
         want = posixpath.dirname(self.path(site[0]))
         if origin is not None and want in GENERIC_DIRS and fld in DISPATCH_FIELDS:
             want = origin
-        return [ref for ref, fields in self._stored_in.items()
-                if fld in fields and (want == ANY or posixpath.dirname(self.path(ref[0])) == want)]
+        by_dir = self._stored_by_field.get(fld, {})
+        if want == ANY:
+            return sorted(ref for refs in by_dir.values() for ref in refs)
+        return list(by_dir.get(want, ()))
 
     def callers(self, ref: Ref, dispatch: bool = False) -> Iterator[CallRef]:
         """Call sites that may call the function ``ref`` (directly or through a table).
