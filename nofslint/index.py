@@ -188,6 +188,17 @@ class TreeIndex:
         structs = self._field_structs.get(name, set())
         return next(iter(structs)) if len(structs) == 1 else None
 
+    def _field_usable(self, name: str, untyped: bool) -> bool:
+        """Calls through this field can be linked: one struct type owns it.
+
+        ``untyped``: also a field only ever stored by assignment
+        (``cmd->execute_cmd = fn``), whose struct type is unknown, matched by
+        name within one directory. Short walks (backing-io-noio) ask for it;
+        long ones would link a subsystem core to every driver of its directory.
+        """
+        structs = len(self._field_structs.get(name, ()))
+        return structs == 1 or (untyped and structs == 0)
+
     def ops_entries(self, struct: str, name: str) -> Iterator[tuple[int, OpsEntry]]:
         """Table entries for struct.field; untyped stores match by field name."""
         for fi, op in self.ops:
@@ -239,7 +250,8 @@ class TreeIndex:
         """Indexes of the calls made inside one function, in source order."""
         return self._call_tables[1].get(ref, [])
 
-    def callees(self, site: CallRef, origin: str | None = None) -> list[Ref]:
+    def callees(self, site: CallRef, origin: str | None = None,
+                untyped: bool = False) -> list[Ref]:
         """Functions a call site may reach: direct by name, or through an ops field.
 
         An ops call reaches the tables of its own directory; with ``origin``
@@ -249,17 +261,19 @@ class TreeIndex:
         if not call.callee.startswith("->"):
             return self.resolve(site[0], call.callee)
         fld = call.callee[2:]
-        if self.field_struct(fld) is None:
+        if not self._field_usable(fld, untyped):
             return []
         want = posixpath.dirname(self.path(site[0]))
         if origin is not None and want in GENERIC_DIRS and fld in DISPATCH_FIELDS:
             want = origin
         by_dir = self._stored_by_field.get(fld, {})
-        if want == ANY:
-            return sorted(ref for refs in by_dir.values() for ref in refs)
+        if want == ANY:  # any filesystem's files (not a character device's)
+            return sorted(ref for home, refs in by_dir.items() if home.startswith("fs/")
+                          for ref in refs)
         return list(by_dir.get(want, ()))
 
-    def callers(self, ref: Ref, dispatch: bool = False) -> Iterator[CallRef]:
+    def callers(self, ref: Ref, dispatch: bool = False,
+                untyped: bool = False) -> Iterator[CallRef]:
         """Call sites that may call the function ``ref`` (directly or through a table).
 
         ``dispatch``: also ops calls in generic code (a superset of callees()
@@ -275,7 +289,7 @@ class TreeIndex:
                     yield site
         home = posixpath.dirname(self.path(ref[0]))
         for fld in self._stored_in.get(ref, ()):
-            if self.field_struct(fld) is not None:
+            if self._field_usable(fld, untyped):
                 for site in self._calls_by_name.get("->" + fld, ()):
                     where = posixpath.dirname(self.path(site[0]))
                     if where == home or (dispatch and where in GENERIC_DIRS

@@ -30,9 +30,11 @@ class BackingIoNoio(Rule):
         (``kthread_run()``, ``kthread_create*()``) defined where IO is served
         to something above: block drivers (``drivers/block``, ``md``,
         ``nvme``, ``target``, ``scsi``, ``mtd``), the USB storage gadget, and
-        filesystems' own directories (not the VFS core in ``fs/*.c``). It follows calls (through ops
-        tables, up to 6 deep) that are not made inside a NOIO scope, and reports
-        the first call that does file IO: ``vfs_iter_write()``/``vfs_iter_read()``,
+        filesystems' own directories (not the VFS core in ``fs/*.c``). It
+        follows calls that are not made inside a NOIO scope, up to 6 deep,
+        through ops tables and through function pointers stored only by
+        assignment (a target's ``cmd->execute_cmd``), and reports the first
+        call that does file IO: ``vfs_iter_write()``/``vfs_iter_read()``,
         ``vfs_iocb_iter_*()``, ``kernel_write()``/``kernel_read()``, or a
         file's ``->write_iter``/``->read_iter``. A scope is
         ``memalloc_noio_save()`` or ``current->flags |= PF_MEMALLOC_NOIO``
@@ -136,7 +138,7 @@ def _distances(index: TreeIndex, sinks: list[CallRef]) -> dict[Ref, int]:
         d = dist[ref]
         if d >= MAX_DEPTH:
             continue
-        for site in index.callers(ref):
+        for site in index.callers(ref, untyped=True):
             caller = (site[0], index.call(site).function)
             if caller not in dist and not _in_noio(index, site):
                 dist[caller] = d + 1
@@ -163,7 +165,7 @@ def _reach(index: TreeIndex, worker: Ref,
             if call.callee in SINKS:
                 yield site, [*path, site]
                 continue
-            for callee in index.callees(site):
+            for callee in index.callees(site, untyped=True):
                 if callee not in paths and len(path) + 1 + reach.get(callee, MAX_DEPTH) \
                         <= MAX_DEPTH:
                     paths[callee] = [*path, site]
