@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator
 
 from nofslint.facts import Allocation
+from nofslint.flow import Flow
 from nofslint.rewrite import NofsToKernel, SectionWrap
 from nofslint.rule import FileContext, Finding, Rule
 from nofslint.scopes import active, scope_walk
@@ -78,7 +79,7 @@ class PreferNofsScope(Rule):
 
     @staticmethod
     def _scoped(ctx: FileContext, fidx: int, allocs: list[Allocation],
-                flows: dict) -> list[tuple[Allocation, str]]:
+                flows: dict[int, Flow]) -> list[tuple[Allocation, str]]:
         """Allocations every path reaches with a NOFS/NOIO scope open."""
         flow = flows.get(fidx)
         if flow is None:
