@@ -1,4 +1,4 @@
-"""Command line: ``nofslint check`` and ``nofslint stats``.
+"""Command line: ``nofslint check``, ``stats``, ``rules`` and ``explain``.
 
 Exit codes follow ruff/flake8: 0 clean, 1 findings, 2 usage or internal error.
 """
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from nofslint import __version__, report
+from nofslint import __version__, report, ruledocs
 from nofslint.cache import default_root as default_cache_root
 from nofslint.engine import default_jobs, run, stats
 from nofslint.fixes import apply_fix, write_atomic
@@ -162,3 +162,29 @@ def stats_command(paths: tuple[str, ...], fmt: str, jobs: int | None) -> None:
     for key, value in result.to_json().items():
         click.echo(f"{key:>22}: {value}")
 
+
+
+@main.command("rules")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]),
+              default="text", show_default=True,
+              help="markdown: the generated docs/rules.md.")
+def rules_command(fmt: str) -> None:
+    """List the rules: id, severity, on by default, scope, fix, summary."""
+    rules = builtin_rules()
+    if fmt == "json":
+        click.echo(json.dumps([ruledocs.facts_row(rules[r]) for r in sorted(rules)], indent=2))
+    elif fmt == "markdown":
+        click.echo(ruledocs.markdown(rules), nl=False)
+    else:
+        click.echo(ruledocs.table(rules), nl=False)
+
+
+@main.command("explain")
+@click.argument("rule_id")
+def explain_command(rule_id: str) -> None:
+    """Why a rule's findings matter: what it does, why it is bad, example, fix, references."""
+    rules = builtin_rules()
+    if rule_id not in rules:
+        known = ", ".join(sorted(rules))
+        raise click.UsageError(f"unknown rule {rule_id!r} (known rules: {known})")
+    click.echo(ruledocs.explain(rules[rule_id]))
