@@ -17,7 +17,7 @@ filesystem for a storage backend or the writeback worker.
 from __future__ import annotations
 
 import posixpath
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -271,6 +271,29 @@ class TreeIndex:
             return sorted(ref for home, refs in by_dir.items() if home.startswith("fs/")
                           for ref in refs)
         return list(by_dir.get(want, ()))
+
+    def distances(self, starts: dict[Ref, int], limit: int, *, dispatch: bool = False,
+                  untyped: bool = False,
+                  follow: Callable[[CallRef], bool] | None = None) -> dict[Ref, int]:
+        """Calls from each function to the nearest start, up to ``limit`` (callers, backwards).
+
+        Whole-tree walks use it to go forward only through functions that can
+        still reach their target. ``follow`` can refuse a call site (one made
+        inside a scope); ``dispatch``/``untyped`` are as for callers().
+        """
+        dist = dict(starts)
+        queue = deque(sorted(dist))
+        while queue:
+            ref = queue.popleft()
+            d = dist[ref]
+            if d >= limit:
+                continue
+            for site in self.callers(ref, dispatch=dispatch, untyped=untyped):
+                caller = (site[0], self.call(site).function)
+                if caller not in dist and (follow is None or follow(site)):
+                    dist[caller] = d + 1
+                    queue.append(caller)
+        return dist
 
     def callers(self, ref: Ref, dispatch: bool = False,
                 untyped: bool = False) -> Iterator[CallRef]:

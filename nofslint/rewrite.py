@@ -69,11 +69,6 @@ def _has_exit(node: Node) -> bool:
 _LOOPS = ("while_statement", "for_statement", "do_statement")
 
 
-def _leaves_loop(loop: Node) -> bool:
-    """A return or goto inside: a scope around the loop would not be restored."""
-    return bool(captures("(return_statement) @x (goto_statement) @x", loop))
-
-
 def _unique(base: str, used: set[str]) -> str:
     name, n = base, 2
     while name in used:
@@ -127,13 +122,7 @@ class ScopeWrap:
         body = func.child_by_field_name("body") if func is not None else None
         if func is None or body is None:
             return None
-        used = set(re.findall(r"[A-Za-z_]\w*", source.text(func.start_byte, func.end_byte)))
-        flag = _unique(f"{self.kind}_flag", used)
-        used.add(flag)
-        self._decls: list[str] = [f"unsigned int {flag};"]
-        self._body_lines: list[str] | None = None
-        self._save = f"{flag} = memalloc_{self.kind}_save();"
-        self._restore = f"memalloc_{self.kind}_restore({flag});"
+        used = self._start(source, func)
 
         stmt = call.parent
         while stmt is not None and not (stmt.type.endswith("_statement")
@@ -143,7 +132,7 @@ class ScopeWrap:
             return None
         if self.around_loop:
             loop = _outermost_loop(stmt, body)
-            if loop is not None and not _leaves_loop(loop):
+            if loop is not None and not _escapes(loop):
                 edits = self._wrap(raw, loop, [raw[loop.start_byte:_stmt_end(
                     raw, loop.end_byte)].decode("utf-8", "replace")])
                 return [*edits, *self._decl_edits(raw, body)] if edits is not None else None
@@ -165,6 +154,17 @@ class ScopeWrap:
         return [*edits, *self._decl_edits(raw, body)]
 
     # -- pieces -------------------------------------------------------------------
+    def _start(self, source: FixSource, func: Node) -> set[str]:
+        """Pick the flag's name and the save/restore lines; the names now in use."""
+        used = set(re.findall(r"[A-Za-z_]\w*", source.text(func.start_byte, func.end_byte)))
+        flag = _unique(f"{self.kind}_flag", used)
+        used.add(flag)
+        self._decls: list[str] = [f"unsigned int {flag};"]
+        self._body_lines: list[str] | None = None
+        self._save = f"{flag} = memalloc_{self.kind}_save();"
+        self._restore = f"memalloc_{self.kind}_restore({flag});"
+        return used
+
     def _patched(self, raw: bytes, start: int, end: int) -> str:
         """Source text of [start, end) with the mask argument replaced."""
         if self.mask and self.new_mask is not None and start <= self.mask[0] < self.mask[1] <= end:
@@ -386,15 +386,10 @@ class SectionWrap(ScopeWrap):
         first = min(kids.index(t) for t in tops)  # type: ignore[arg-type]
         last = max(kids.index(t) for t in tops)  # type: ignore[arg-type]
         section = kids[first:last + 1]
-        if any(s.type in ("declaration", "labeled_statement") or _escapes(s, block)
+        if any(s.type in ("declaration", "labeled_statement") or _escapes(s)
                for s in section) or not _starts_line(raw, section[0].start_byte):
             return None
-        used = set(re.findall(r"[A-Za-z_]\w*", source.text(func.start_byte, func.end_byte)))
-        flag = _unique(f"{self.kind}_flag", used)
-        self._decls = [f"unsigned int {flag};"]
-        self._body_lines = None
-        self._save = f"{flag} = memalloc_{self.kind}_save();"
-        self._restore = f"memalloc_{self.kind}_restore({flag});"
+        self._start(source, func)
         start, end = section[0].start_byte, _stmt_end(raw, section[-1].end_byte)
         ind = _indent(raw, start)
         edits = [Edit(start, start, f"/* {self.comment} */\n{ind}{self._save}\n{ind}"),
@@ -445,16 +440,12 @@ def _child_of(node: Node, block: Node) -> Node | None:
     return cur
 
 
-_JUMPS = "(return_statement) @x (goto_statement) @x (break_statement) @x (continue_statement) @x"
-
-
-def _escapes(stmt: Node, block: Node) -> bool:
+def _escapes(stmt: Node) -> bool:
     """Can control leave ``stmt`` other than by falling through its end?"""
-    for node in captures(_JUMPS, stmt).get("x", []):
+    for node in captures(_EXITS, stmt).get("x", []):
         if node.type in ("return_statement", "goto_statement"):
             return True
-        owners = ("while_statement", "for_statement", "do_statement") + (
-            ("switch_statement",) if node.type == "break_statement" else ())
+        owners = _LOOPS + (("switch_statement",) if node.type == "break_statement" else ())
         cur = node.parent
         while cur is not None and cur.id != stmt.id and cur.type not in owners:
             cur = cur.parent

@@ -76,7 +76,8 @@ class BackingIoNoio(Rule):
                  if not _in_noio(index, site)]
         if not sinks:
             return
-        reach = _distances(index, sinks)
+        reach = index.distances({(s[0], index.call(s).function): 1 for s in sinks}, MAX_DEPTH,
+                                untyped=True, follow=lambda site: not _in_noio(index, site))
         registry = index.memo("workqueues", lambda: Registry.build(index))
         best: dict[CallRef, Finding] = {}
         seen_workers: set[Ref] = set()
@@ -125,25 +126,6 @@ def _in_noio(index: TreeIndex, site: CallRef) -> bool:
     facts = index.files[site[0]].facts
     call = facts.calls[site[1]]
     return scope_at(facts.scopes, call.function, call.start) == "noio"
-
-
-def _distances(index: TreeIndex, sinks: list[CallRef]) -> dict[Ref, int]:
-    """Calls from each function to the nearest file IO outside a NOIO scope (backwards)."""
-    dist: dict[Ref, int] = {}
-    for site in sinks:
-        dist[(site[0], index.call(site).function)] = 1
-    queue = deque(sorted(dist))
-    while queue:
-        ref = queue.popleft()
-        d = dist[ref]
-        if d >= MAX_DEPTH:
-            continue
-        for site in index.callers(ref, untyped=True):
-            caller = (site[0], index.call(site).function)
-            if caller not in dist and not _in_noio(index, site):
-                dist[caller] = d + 1
-                queue.append(caller)
-    return dist
 
 
 def _reach(index: TreeIndex, worker: Ref,

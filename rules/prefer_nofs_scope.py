@@ -73,7 +73,8 @@ class PreferNofsScope(Rule):
             scoped = self._scoped(ctx, fidx, allocs, flows)
             for alloc, kind in scoped:
                 yield self._redundant(ctx, alloc, kind)
-            loose = [a for a in allocs if a.scope is None and a not in [s for s, _ in scoped]]
+            covered = {alloc.call for alloc, _ in scoped}
+            loose = [a for a in allocs if a.scope is None and a.call not in covered]
             if len(loose) >= MIN_ALLOCATIONS:
                 yield self._section(ctx, loose)
 

@@ -113,7 +113,8 @@ class WqFlushReclaim(Rule):
         bad = self._bad_flushes(reg)
         if not bad:
             return
-        reach = _distances(index, {(s[0], index.call(s).function) for s in bad})
+        reach = index.distances(dict.fromkeys({(s[0], index.call(s).function) for s in bad}, 0),
+                                MAX_CHAIN, dispatch=True)
         best: dict[CallRef, tuple[Flusher, list[tuple[Ref, CallRef]]]] = {}
         others: dict[CallRef, set[str]] = {}
         for start, flusher in self._flushers(index, reg):
@@ -212,23 +213,6 @@ class WqFlushReclaim(Rule):
             return None, f"; add {RECLAIM} where the queue is created ({places})"
         return AddReclaimFlag(q.fact.flags_start, q.fact.flags_end, q.fact.flags_text), \
             f"; the queue is created at {places} (the fix adds {RECLAIM} there)"
-
-
-def _distances(index: TreeIndex, targets: set[Ref]) -> dict[Ref, int]:
-    """Calls from each function to the nearest bad flush, up to MAX_CHAIN (callers, backwards)."""
-    dist = dict.fromkeys(targets, 0)
-    queue = deque(sorted(targets))
-    while queue:
-        ref = queue.popleft()
-        d = dist[ref]
-        if d >= MAX_CHAIN:
-            continue
-        for site in index.callers(ref, dispatch=True):
-            caller = (site[0], index.call(site).function)
-            if caller not in dist:
-                dist[caller] = d + 1
-                queue.append(caller)
-    return dist
 
 
 def _walk(index: TreeIndex, start: Ref, bad: dict[CallRef, BadFlush],
