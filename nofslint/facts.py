@@ -703,10 +703,8 @@ class _Extractor:
             order_text = self._arg_text(call, spec.order_arg)
             order = _constant(order_text, facts.gfp_macros, self.raw) if order_text else None
         facts.allocations.append(Allocation(index, call.callee, spec.family, arg, text, masks,
-                                            self._scope_at(call.function, call.start), order))
-
-    def _scope_at(self, fidx: int, offset: int) -> str | None:
-        return scope_at(self.facts.scopes, fidx, offset)
+                                            scope_at(facts.scopes, call.function, call.start),
+                                            order))
 
     def _variables_at(self, fidx: int, offset: int, text: str) -> dict[str, tuple[Mask, ...]]:
         """Values the function's gfp_t variables named in ``text`` may hold at ``offset``.
