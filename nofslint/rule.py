@@ -10,6 +10,7 @@ the file's source and syntax tree, and returns byte edits.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from nofslint.fixes import FixSource
     from nofslint.index import TreeIndex
 
+_LINE_REF = re.compile(r":\d+\b")
 SEVERITIES = ("error", "warning", "info")
 DOC_SECTIONS = ("What it does", "Why is this bad", "Example", "Fix", "References")
 
@@ -77,6 +79,14 @@ class Finding:
     # path relative to the tree root for the diff. None: the finding's own file.
     fix_file: Path | None = field(default=None, repr=False, compare=False)
     fix_path: str | None = field(default=None, repr=False, compare=False)
+
+    def fingerprint(self) -> str:
+        """Identity that survives unrelated edits: no line or column, and line numbers
+        quoted in the message (``file.c:123``) are dropped, so moving code does not
+        make a known finding new (baselines, SARIF ``partialFingerprints``)."""
+        message = _LINE_REF.sub(":", self.message)
+        text = "\0".join((self.rule, self.path, self.function or "", message))
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
     def sort_key(self) -> tuple:
         where = self.file.as_posix() if self.file is not None else self.path
