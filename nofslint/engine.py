@@ -20,13 +20,14 @@ from functools import lru_cache
 from pathlib import Path
 
 from nofslint.cache import FactsCache, ResultCache
+from nofslint.config import Extras
 from nofslint.facts import FileFacts, extract
 from nofslint.fixes import FileFix, build_fixes
 from nofslint.index import TreeIndex
 from nofslint.parse import function_error_counts, parse_source
 from nofslint.rule import FileContext, Finding, Rule, TraceStep
 from nofslint.source import SourceError, read_source
-from nofslint.tree import KernelTree, discover, tree_for
+from nofslint.tree import NO_EXTRAS, KernelTree, discover, tree_for
 
 
 @dataclass
@@ -65,7 +66,8 @@ Task = tuple[str, KernelTree, str | None]  # (file, its tree, cache root or None
 
 @lru_cache(maxsize=64)
 def _cache_for(cache_root: str, tree: KernelTree) -> FactsCache:
-    return FactsCache(Path(cache_root), tree.root, tree.gfp_table().fingerprint())
+    return FactsCache(Path(cache_root), tree.root,
+                      tree.gfp_table().fingerprint() + tree.extras.fingerprint())
 
 
 def _facts_task(task: Task) -> tuple[bytes | None, FileError | None, tuple | None]:
@@ -155,12 +157,12 @@ def parallel_map(func: Callable[[Task], object], tasks: list[Task], jobs: int,
 
 
 def plan(paths: Iterable[Path], version: tuple[int, int] | None,
-         cache_root: Path | None = None) -> list[Task]:
+         cache_root: Path | None = None, extras: Extras = NO_EXTRAS) -> list[Task]:
     tasks: list[Task] = []
     root = str(cache_root) if cache_root is not None else None
     for path in discover(paths):
         absolute = path.absolute()
-        tasks.append((str(absolute), tree_for(absolute, version), root))
+        tasks.append((str(absolute), tree_for(absolute, version, extras), root))
     return tasks
 
 
@@ -202,17 +204,68 @@ def _to_saved(result: RunResult) -> dict:
     }
 
 
+def _overlaid(tasks: list[Task], overlay: dict[Path, Path | None], paths: list[Path],
+              version: tuple[int, int] | None, extras: Extras) -> list[Task]:
+    """The tasks of the changed tree: deleted files dropped, created ones (under
+    ``paths``) added at the end, so the order stays the same for the same change."""
+    root = tasks[0][2] if tasks else None
+    kept = [t for t in tasks if overlay.get(Path(t[0]), True) is not None]
+    known = {Path(t[0]) for t in tasks}
+    tops = [p.absolute() for p in paths]
+    for real, source in sorted(overlay.items()):
+        if source is not None and real not in known and any(
+                real == top or top in real.parents for top in tops):
+            kept.append((str(real), tree_for(real, version, extras), root))
+    return kept
+
+
+def _facts(tasks: list[Task], jobs: int, progress: Callable[[int, int], None] | None,
+           overlay: dict[Path, Path | None] | None
+           ) -> Iterator[tuple[FileFacts | None, FileError | None]]:
+    """Facts in task order; overlaid files are extracted here from their new content
+    (a change touches a few files: no worker, no cache)."""
+    if not overlay:
+        yield from load_facts(tasks, jobs, progress)
+        return
+    loaded = load_facts([t for t in tasks if Path(t[0]) not in overlay], jobs, progress)
+    for path_text, tree, _ in tasks:
+        real = Path(path_text)
+        source = overlay.get(real)
+        if source is None:
+            yield next(loaded)
+            continue
+        rel = tree.relpath(real)
+        try:
+            yield extract(read_source(source), rel, tree), None
+        except SourceError as exc:
+            yield None, FileError(rel, str(exc))
+        except RecursionError:
+            yield None, FileError(rel, "nesting too deep to analyse")
+        except Exception as exc:  # noqa: BLE001 - as in the workers: report, go on
+            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            yield None, FileError(rel, f"internal error while extracting facts: {detail}", True)
+
+
 def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = None,
         jobs: int = 1, want_fixes: bool = True,
         progress: Callable[[int, int], None] | None = None,
-        cache_root: Path | None = None, reuse_results: bool = False) -> RunResult:
+        cache_root: Path | None = None, reuse_results: bool = False,
+        extras: Extras = NO_EXTRAS, overlay: dict[Path, Path | None] | None = None
+        ) -> RunResult:
     """Lint ``paths``; ``cache_root`` enables the facts cache (None: no cache).
 
     With ``reuse_results`` a run whose inputs are all unchanged returns the
     saved findings of the identical earlier run (fix diffs included, but no
     edits: callers that apply fixes must not ask for it).
+
+    ``overlay`` lints the tree as a change would leave it without touching
+    it: each absolute path maps to the file holding its new content (a
+    scratch copy), or to None when the change deletes it.
     """
-    tasks = plan(paths, version, cache_root)
+    tasks = plan(paths, version, cache_root, extras)
+    if overlay:
+        tasks = _overlaid(tasks, overlay, paths, version, extras)
+        reuse_results = False
     signature = None
     if cache_root is not None and reuse_results and tasks:
         signature = _run_signature(tasks, rules, version)
@@ -227,13 +280,14 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
     local = [r for r in rules if r.scope == "local"]
     whole = [r for r in rules if r.scope == "tree"]
     index = TreeIndex() if whole else None
-    for (path_text, tree, _), (facts, error) in zip(tasks, load_facts(tasks, jobs, progress),
+    for (path_text, tree, _), (facts, error) in zip(tasks, _facts(tasks, jobs, progress, overlay),
                                                     strict=True):
         trees.setdefault((str(tree.root), tree.version), tree)
         if error is not None:
             result.errors.append(error)
             continue
-        ctx = FileContext(facts, tree, Path(path_text))
+        file = Path(path_text)
+        ctx = FileContext(facts, tree, (overlay or {}).get(file) or file)
         if index is not None:
             index.add(facts, tree, ctx.file)
         for rule in local:

@@ -20,7 +20,7 @@ from nofslint.allocators import ALLOCATORS, SCOPE_CALLS
 from nofslint.flow import Flow, build
 from nofslint.gfp import UNKNOWN, GfpTable, Mask, read_defines, read_macros
 from nofslint.parse import parse_source, query
-from nofslint.transactions import CLOSES, OPENS
+from nofslint.transactions import Table, table
 from nofslint.tree import KernelTree
 from nofslint.workqueue_api import CREATORS, DECLARE_WORK, GENERIC_TYPES, SYSTEM, WORK_CALLS
 
@@ -360,9 +360,10 @@ def _save_target(call: Node, raw: bytes) -> str | None:
 
 
 class _Extractor:
-    def __init__(self, raw: bytes, rel: str, table: GfpTable) -> None:
+    def __init__(self, raw: bytes, rel: str, table: GfpTable, transactions: Table) -> None:
         self.raw = raw
         self.table = table
+        self.transactions = transactions
         self.facts = FileFacts(rel, hashlib.sha256(raw).hexdigest())
         self.func_nodes: list[Node] = []
         self._gfp_vars: dict[int, list[tuple[int, str, str, str, bool]] | None] = {}
@@ -459,10 +460,11 @@ class _Extractor:
         facts = self.facts
         wanted = {e.function for e in facts.scopes}
         opens: dict[int, list[int]] = {}
+        trans = self.transactions
         for c in facts.calls:
-            if c.callee in OPENS or c.callee in CLOSES:
+            if c.callee in trans.opens or c.callee in trans.closes:
                 wanted.add(c.function)
-            if c.callee in OPENS:
+            if c.callee in trans.opens:
                 opens.setdefault(c.function, []).append(c.start)
         for fidx in sorted(f for f in wanted if f >= 0):
             body = self.func_nodes[fidx].child_by_field_name("body")
@@ -877,5 +879,5 @@ def _matches(pattern: str, node: Node) -> list[tuple[int, dict[str, list[Node]]]
 
 
 def extract(raw: bytes, rel: str, tree: KernelTree) -> FileFacts:
-    return _Extractor(raw, rel, tree.gfp_table()).run()
+    return _Extractor(raw, rel, tree.gfp_table(), table(tree.extras.transactions)).run()
 

@@ -63,8 +63,10 @@ def reclaim_calls_writepage(root: Path | None) -> bool:
 
 
 @lru_cache(maxsize=16)
-def entry_points(root: Path | None) -> dict[tuple[str, str], EntryPoint]:
-    entries = list(ENTRY_POINTS)
+def entry_points(root: Path | None, extra: tuple[EntryPoint, ...] = ()
+                 ) -> dict[tuple[str, str], EntryPoint]:
+    """The built-in entry points, the tree's own (``[[reclaim-entry]]`` in its config)."""
+    entries = list(ENTRY_POINTS) + list(extra)
     if reclaim_calls_writepage(root):
         entries.append(WRITEPAGE)
     return {(e.struct, e.field): e for e in entries}
@@ -77,7 +79,8 @@ def reclaim_entries(index: TreeIndex) -> Iterator[tuple[int, OpsEntry, EntryPoin
     fn``) is matched by field name when no other struct has that field.
     """
     for fi, op in index.ops:
-        entries = entry_points(index.files[fi].tree.root)
+        tree = index.files[fi].tree
+        entries = entry_points(tree.root, tree.extras.reclaim)
         if op.struct is not None:
             entry = entries.get((op.struct, op.field))
         else:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from nofslint.fixes import FixSource
     from nofslint.index import TreeIndex
 
-_LINE_REF = re.compile(r":\d+\b")
+_LINE_REF = re.compile(r":\d+\b|\bline \d+")
 SEVERITIES = ("error", "warning", "info")
 DOC_SECTIONS = ("What it does", "Why is this bad", "Example", "Fix", "References")
 
@@ -84,7 +84,7 @@ class Finding:
         """Identity that survives unrelated edits: no line or column, and line numbers
         quoted in the message (``file.c:123``) are dropped, so moving code does not
         make a known finding new (baselines, SARIF ``partialFingerprints``)."""
-        message = _LINE_REF.sub(":", self.message)
+        message = _LINE_REF.sub(lambda m: re.sub(r"\d+", "N", m.group()), self.message)
         text = "\0".join((self.rule, self.path, self.function or "", message))
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 

@@ -12,6 +12,7 @@ task flag while a btree transaction holds locks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,6 @@ TRANSACTIONS: tuple[Transaction, ...] = (
     Transaction("reiserfs", frozenset({"journal_begin", "journal_join", "journal_join_abort"}),
                 frozenset({"journal_end", "journal_end_sync"}), "error"),
 )
-RETURNS: dict[str, str] = {name: t.returns for t in TRANSACTIONS for name in t.opens}
 
 
 def failed(kind: str, var: str, cond: str, value: bool) -> bool:
@@ -49,5 +49,20 @@ def failed(kind: str, var: str, cond: str, value: bool) -> bool:
     return (value and cond in (var, f"{var} < 0", f"{var} != 0")) or (
         not value and cond == f"{var} == 0")
 
-OPENS: dict[str, str] = {name: t.filesystem for t in TRANSACTIONS for name in t.opens}
-CLOSES: dict[str, str] = {name: t.filesystem for t in TRANSACTIONS for name in t.closes}
+
+
+@dataclass(frozen=True)
+class Table:
+    """Start and end functions by name: the built-in ones plus a tree's own."""
+
+    opens: dict[str, str]  # name -> filesystem
+    closes: dict[str, str]
+    returns: dict[str, str]  # start -> "handle" or "error"
+
+
+@lru_cache(maxsize=16)
+def table(extra: tuple[Transaction, ...] = ()) -> Table:
+    every = TRANSACTIONS + extra
+    return Table({name: t.filesystem for t in every for name in t.opens},
+                 {name: t.filesystem for t in every for name in t.closes},
+                 {name: t.returns for t in every for name in t.opens})

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
 
+from nofslint.config import Extras
 from nofslint.gfp import GfpTable
+
+NO_EXTRAS = Extras()
 
 # Loose files (no tree above them) get the newest semantics we model.
 NEWEST = (6, 12)
@@ -52,6 +55,7 @@ class KernelTree:
     root: Path | None
     version: tuple[int, int]
     version_source: str  # "Makefile", "--kernel-version" or "default"
+    extras: Extras = NO_EXTRAS  # the tree's config tables (reclaim entries, transactions)
 
     @property
     def version_text(self) -> str:
@@ -82,21 +86,23 @@ def find_root(directory: Path) -> Path | None:
     return None if parent == directory else find_root(parent)
 
 
-def tree_for(path: Path, override: tuple[int, int] | None) -> KernelTree:
+def tree_for(path: Path, override: tuple[int, int] | None,
+             extras: Extras = NO_EXTRAS) -> KernelTree:
     """The tree a file (or directory) belongs to."""
-    return _tree_for_dir(path if path.is_dir() else path.parent, override)
+    return _tree_for_dir(path if path.is_dir() else path.parent, override, extras)
 
 
 @lru_cache(maxsize=4096)
-def _tree_for_dir(directory: Path, override: tuple[int, int] | None) -> KernelTree:
+def _tree_for_dir(directory: Path, override: tuple[int, int] | None,
+                  extras: Extras) -> KernelTree:
     root = find_root(directory)
     if override is not None:
-        return KernelTree(root, override, "--kernel-version")
+        return KernelTree(root, override, "--kernel-version", extras)
     if root is not None:
         version = makefile_version(root / "Makefile")
         if version is not None:
-            return KernelTree(root, version, "Makefile")
-    return KernelTree(root, NEWEST, "default")
+            return KernelTree(root, version, "Makefile", extras)
+    return KernelTree(root, NEWEST, "default", extras)
 
 
 def discover(paths: Iterable[Path]) -> Iterator[Path]:

@@ -14,7 +14,7 @@ from nofslint.rewrite import ScopeWrap
 from nofslint.rule import Finding, Rule, TraceStep
 from nofslint.scopes import Stack, active, apply
 from nofslint.summaries import FsReclaimSummary
-from nofslint.transactions import CLOSES, OPENS, RETURNS, failed
+from nofslint.transactions import Table, failed, table
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,10 @@ class AllocInTransaction(Rule):
     fixable = True
 
     def check_tree(self, index: TreeIndex) -> Iterator[Finding]:
+        opens = sorted({name for tree in {e.tree for e in index.files}
+                        for name in table(tree.extras.transactions).opens})
         opening = {(site[0], index.call(site).function)
-                   for name in sorted(OPENS) for site in index.sites_calling(name)}
+                   for name in opens for site in index.sites_calling(name)}
         work: list[tuple[int, int]] = []  # (file, flow) pairs that open a transaction
         dirs: set[str] = set()
         for fi in sorted({fi for fi, _ in opening}):
@@ -102,6 +104,7 @@ class AllocInTransaction(Rule):
     def _check_flow(self, index: TreeIndex, summary: FsReclaimSummary, fi: int,
                     li: int) -> Iterator[Finding]:
         facts = index.files[fi].facts
+        trans = table(index.files[fi].tree.extras.transactions)
         flow = facts.flows[li]
         fidx = flow.function
         calls = index.calls_in((fi, fidx))
@@ -110,9 +113,9 @@ class AllocInTransaction(Rule):
             [(facts.calls[ci].start, ci) for ci in calls]
             + [(s, e) for s, e in scopes.items() if e.op in ("set", "clear")],
             key=lambda x: x[0])
-        checks = {c.start: (RETURNS[c.callee], flow.results[c.start])
+        checks = {c.start: (trans.returns[c.callee], flow.results[c.start])
                   for c in (facts.calls[ci] for ci in calls)
-                  if c.callee in OPENS and c.start in flow.results}
+                  if c.callee in trans.opens and c.start in flow.results}
 
         def branch(state: _State, cond: str, value: bool) -> _State:
             check = checks.get(state.opened)
@@ -121,7 +124,8 @@ class AllocInTransaction(Rule):
             return state
 
         walk: Walk[_State, object] = Walk(
-            flow, events, functools.partial(_step, facts=facts, scopes=scopes), branch=branch)
+            flow, events, functools.partial(_step, facts=facts, scopes=scopes, trans=trans),
+            branch=branch)
         walk.run(_CLOSED)
         if not walk.complete:
             return
@@ -136,26 +140,27 @@ class AllocInTransaction(Rule):
             alloc = allocs.get(ci)
             if alloc is not None:
                 if any(m.kind == "kernel" for m in alloc.masks):
-                    yield self._finding(index, fi, ci, opened, [], alloc)
+                    yield self._finding(index, fi, ci, opened, [], alloc, trans)
                 continue
-            if call.callee in OPENS or call.callee in CLOSES:
+            if call.callee in trans.opens or call.callee in trans.closes:
                 continue
             for callee in index.callees((fi, ci)):
                 if posixpath.dirname(index.path(callee[0])) != home:
                     continue
                 if summary.always(callee) is not None:
-                    yield self._finding(index, fi, ci, opened, summary.chain(callee), None)
+                    yield self._finding(index, fi, ci, opened, summary.chain(callee), None,
+                                        trans)
                     break
 
     def _finding(self, index: TreeIndex, fi: int, ci: int, opened: int,
-                 chain: list, alloc: Allocation | None) -> Finding:
+                 chain: list, alloc: Allocation | None, trans: Table) -> Finding:
         entry = index.files[fi]
         facts = entry.facts
         call = facts.calls[ci]
         opener = next(c for c in facts.calls if c.start == opened)
         func = facts.function_at(call.function)
         name = func.name if func is not None else None
-        fs = OPENS[opener.callee]
+        fs = trans.opens[opener.callee]
         if alloc is not None:
             what = f"{alloc.allocator}() with {_mask_label(alloc)}"
         else:
@@ -184,14 +189,14 @@ def _mask_label(alloc: Allocation) -> str:
 
 
 def _step(state: _State, event: object, facts: FileFacts,
-          scopes: dict[int, ScopeEvent]) -> _State:
+          scopes: dict[int, ScopeEvent], trans: Table) -> _State:
     if isinstance(event, ScopeEvent):
         ev = event
     else:
         call = facts.calls[event]  # type: ignore[index]
-        if call.callee in OPENS:
+        if call.callee in trans.opens:
             return state if state.opened >= 0 else _State(call.start, state.scopes)
-        if call.callee in CLOSES:
+        if call.callee in trans.closes:
             return _State(-1, state.scopes)
         found = scopes.get(call.start)
         if found is None:
