@@ -204,6 +204,23 @@ def _to_saved(result: RunResult) -> dict:
     }
 
 
+def save_latest(cache_root: Path, root: Path, result: RunResult) -> None:
+    """Keep a whole-tree run's findings for per-file checks (kbuild) to read."""
+    ResultCache(cache_root).store(_latest_key(root), _to_saved(result))
+
+
+def load_latest(cache_root: Path, root: Path) -> RunResult | None:
+    saved = ResultCache(cache_root).load(_latest_key(root))
+    try:
+        return _from_saved(saved) if saved is not None else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _latest_key(root: Path) -> str:
+    return "latest-" + ResultCache.signature([str(root)])
+
+
 def _overlaid(tasks: list[Task], overlay: dict[Path, Path | None], paths: list[Path],
               version: tuple[int, int] | None, extras: Extras) -> list[Task]:
     """The tasks of the changed tree: deleted files dropped, created ones (under

@@ -79,6 +79,13 @@ class Finding:
     # path relative to the tree root for the diff. None: the finding's own file.
     fix_file: Path | None = field(default=None, repr=False, compare=False)
     fix_path: str | None = field(default=None, repr=False, compare=False)
+    # The text that was analysed when it is not ``file``: a scratch copy holding a
+    # patch's or the index's version of it (reporters quote lines from here).
+    source: Path | None = field(default=None, repr=False, compare=False)
+
+    def text_file(self) -> Path | None:
+        """Where to read the analysed lines of this finding."""
+        return self.source or self.file
 
     def fingerprint(self) -> str:
         """Identity that survives unrelated edits: no line or column, and line numbers
