@@ -142,8 +142,12 @@ def _setup(root: Path | None, opts: dict[str, Any]) -> _Setup:
         if unknown:
             raise config.ConfigError(f"{conf.path}: unknown rule(s) {', '.join(unknown)} "
                                      f"(known rules: {', '.join(sorted(available))})")
-        select = _split(opts["select"]) or (list(conf.select) if conf.select else None)
-        ignore = list(conf.ignore) + (_split(opts["ignore"]) or [])
+        # --select on the command line replaces the file's select and ignore.
+        select = _split(opts["select"])
+        ignore = _split(opts["ignore"]) or []
+        if select is None:
+            select = list(conf.select) if conf.select else None
+            ignore += conf.ignore
         rules = select_rules(available, select, ignore)
     except (config.ConfigError, RuleError) as exc:
         _fail(str(exc))

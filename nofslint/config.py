@@ -29,10 +29,11 @@ silently turn a rule off.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
+import re
 import sys
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -91,12 +92,34 @@ class Config:
 
 
 def _matches(path: str, pattern: str) -> bool:
-    """A glob on the tree-relative path; ``dir/`` or ``dir/**`` covers the subtree."""
+    """Glob on the tree-relative path, as in .gitignore: ``*`` stays within a directory,
+    ``**`` crosses them, and ``dir/`` covers the subtree."""
     if pattern.endswith("/"):
         pattern += "**"
-    if pattern.endswith("/**") and path.startswith(pattern[:-2]):
-        return True
-    return fnmatch.fnmatchcase(path, pattern)
+    return _glob(pattern).fullmatch(path) is not None
+
+
+@lru_cache(maxsize=256)
+def _glob(pattern: str) -> re.Pattern[str]:
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out))
 
 
 def find(root: Path | None) -> Path | None:
