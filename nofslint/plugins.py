@@ -29,6 +29,7 @@ import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import TypeGuard
 
 from nofslint.registry import (
     BUILTIN,
@@ -63,8 +64,11 @@ class _Loader:
     def problem(self, plugin: str, message: str) -> None:
         self.problems.append(PluginProblem(plugin, message))
 
-    def add(self, classes: Iterable[type[Rule]], plugin: str) -> None:
+    def add(self, classes: Iterable[object], plugin: str) -> None:
         for cls in classes:
+            if not _is_rule_class(cls):
+                self.problem(plugin, f"{cls!r} is listed as a rule but is not a Rule subclass")
+                continue
             try:
                 add_rule(self.rules, cls, plugin)
             except RuleError as exc:
@@ -93,8 +97,8 @@ class _Loader:
                 continue
             classes = _entry_point_rules(target)
             if classes is None:
-                self.problem(plugin, f"entry point {ep.name} = {ep.value} is neither a module "
-                             "nor a Rule subclass")
+                self.problem(plugin, f"entry point {ep.name} = {ep.value} is neither a Rule "
+                             "subclass nor a module of rules (whose RULES, if any, is a list)")
             elif not classes:
                 self.problem(plugin, f"entry point {ep.name} = {ep.value} has no rules")
             else:
@@ -139,20 +143,27 @@ def _refused_location(ep: importlib.metadata.EntryPoint, untrusted: Sequence[Pat
     return next((p for p in places if _inside(Path(p), untrusted)), None)
 
 
-def _entry_point_rules(target: object) -> list[type[Rule]] | None:
+def _entry_point_rules(target: object) -> list[object] | None:
     """A Rule class, or a module's rules: its ``RULES`` list when it has one, else the
     Rule subclasses it defines or re-exports from its own submodules. None: neither."""
-    if isinstance(target, type) and issubclass(target, Rule):
+    if _is_rule_class(target):
         return [target]
     if not isinstance(target, ModuleType):
         return None
     listed = getattr(target, "RULES", None)
     if listed is not None:
-        return list(listed)
+        return list(listed) if isinstance(listed, list | tuple) else None
     prefix = target.__name__ + "."
-    return [v for v in dict.fromkeys(vars(target).values())
-            if isinstance(v, type) and issubclass(v, Rule) and v is not Rule and v.id
-            and (v.__module__ == target.__name__ or v.__module__.startswith(prefix))]
+    found: list[type[Rule]] = []
+    for v in vars(target).values():
+        if (_is_rule_class(v) and v.id and v not in found
+                and (v.__module__ == target.__name__ or v.__module__.startswith(prefix))):
+            found.append(v)
+    return found
+
+
+def _is_rule_class(value: object) -> TypeGuard[type[Rule]]:
+    return isinstance(value, type) and issubclass(value, Rule) and value is not Rule
 
 
 def _directory_package(directory: Path) -> str:
