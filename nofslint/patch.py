@@ -26,6 +26,10 @@ _C_SUFFIXES = (".c", ".h")
 _FROM_LINE = re.compile(rb"^From \S+ +\w{3} \w{3} +\d+ \d+:\d+:\d+ \d{4}\s*$")
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+:[ \t]")
 _HUNK_LINE = re.compile(r"^[ +]|^-(?!-- |- ?\r?$)")
+_UNIDIFF_ERRORS = {
+    "Hunk is longer than expected": "it has more lines than its header counts",
+    "Hunk is shorter than expected": "it ends before the line counts in its header",
+}
 
 
 class PatchError(Exception):
@@ -157,9 +161,17 @@ def parse_diff(text: str, name: str, first_line: int = 1) -> list[FilePatch]:
     except UnidiffParseError as exc:
         file, hunk = feed.where(str(exc))
         where = f"{file or 'the diff'}" + (f" ({hunk})" if hunk else "")
-        raise PatchError(f"{name}: malformed hunk in {where}: {exc}") from None
+        raise PatchError(f"{name}: malformed hunk in {where}: {_reason(str(exc))}") from None
     base = first_line + start
     return [_file_patch(pf, lines, base, name) for pf in patch]
+
+
+def _reason(error: str) -> str:
+    """unidiff's complaint in words about the patch."""
+    if error.startswith("Hunk diff line expected: "):
+        line = error.split(": ", 1)[1].rstrip("\r\n")
+        return f"{line!r} is not a hunk line (the header counts more lines than there are)"
+    return _UNIDIFF_ERRORS.get(error, error)
 
 
 class _Feed:
@@ -177,9 +189,9 @@ class _Feed:
         for line in self.lines:
             file, hunk = self.current
             if line.startswith("diff "):
-                file, hunk = _path_text(line.split()[-1]), None
+                file, hunk = _shown_path(line.split()[-1]), None
             elif line.startswith("+++ ") and prev.startswith("--- "):
-                file, hunk = _path_text(line[4:].split("\t")[0].strip()), None
+                file, hunk = _shown_path(line[4:].split("\t")[0]), None
             elif line.startswith("@@"):
                 hunk = line.rstrip("\r\n")
             if (file, hunk) != self.current:
@@ -262,6 +274,11 @@ def _paths(source: str, target: str, is_git: bool,
                                  or ".." in PurePosixPath(path).parts or not path):
             raise PatchError(f"{name}: path {path!r} is not inside the tree")
     return old, new
+
+
+def _shown_path(path: str) -> str:
+    path = _path_text(path)
+    return path[2:] if path.startswith("b/") else path
 
 
 def _path_text(path: str) -> str:
@@ -348,6 +365,11 @@ def _body(msg: EmailMessage, name: str) -> str:
 
 
 def _header(msg: EmailMessage, key: str) -> str | None:
+    """The decoded, unfolded header; a date exactly as written (the parsed one is
+    reformatted)."""
+    if key == "Date":
+        raw = next((v for k, v in msg.raw_items() if k.lower() == "date"), None)
+        return " ".join(raw.split()) if raw is not None else None
     value = msg.get(key)
     return str(value).strip() if value is not None else None
 
