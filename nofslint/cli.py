@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from nofslint import __version__, changes, config, filters, plugins, report, ruledocs, scaffold
+from nofslint import __version__, changes, config, filters, plugins, report, ruledocs
 from nofslint.cache import default_root as default_cache_root
 from nofslint.engine import RunResult, default_jobs, load_latest, run, save_latest, stats
 from nofslint.fixes import apply_fix, write_atomic
@@ -506,6 +506,8 @@ def rules_command(ctx: click.Context, fmt: str, rules_dirs: tuple[Path, ...]) ->
 def rules_new(name: str, scope: str, severity: str, directory: Path | None) -> None:
     """Write rule NAME (lowercase-hyphenated, like vmalloc-nofs): a module with its doc
     sections and a check stub, a bug and a clean fixture stub, and register it."""
+    from nofslint import scaffold  # libcst is slow to import: only here and in listing
+
     target = directory or scaffold.checkout_rules_dir() or Path.cwd()
     try:
         made = scaffold.new_rule(name, target, scope, severity)

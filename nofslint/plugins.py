@@ -40,9 +40,9 @@ from nofslint.registry import (
     builtin_package,
     builtin_rules,
     plugin_of,
+    rule_files,
 )
 from nofslint.rule import Rule, iter_rule_classes
-from nofslint.scaffold import read_dir_statically, rule_files
 
 GROUP = "nofslint.rules"
 
@@ -200,6 +200,9 @@ def list_rules(rules_dirs: Sequence[Path] = (), entry_points: bool = True
                ) -> tuple[dict[str, RuleInfo], list[PluginProblem]]:
     """What ``nofslint rules`` and ``explain`` show: built-ins and installed plugins
     (imported), and the rule directories read from source, never imported."""
+    # libcst takes longer to import than a small lint run: only listing pays for it.
+    from nofslint.scaffold import read_dir_statically
+
     loaded, problems = load_rules((), entry_points, linted=rules_dirs)
     rules: dict[str, RuleInfo] = dict(loaded)
     for directory in rules_dirs:

@@ -107,6 +107,11 @@ def add_rule(rules: dict[str, type[Rule]], cls: type[Rule], plugin: str) -> None
     rules[cls.id] = cls
 
 
+def rule_files(directory: Path) -> list[Path]:
+    """The modules of a rules directory: ``*.py`` not starting with ``_`` (helpers)."""
+    return sorted(p for p in directory.glob("*.py") if not p.name.startswith("_"))
+
+
 def builtin_package() -> ModuleType:
     try:
         return importlib.import_module("nofslint.rules")

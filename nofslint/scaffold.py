@@ -27,6 +27,7 @@ from nofslint.registry import (
     PluginProblem,
     builtin_package,
     builtin_rules,
+    rule_files,
     rule_problems,
 )
 from nofslint.rule import Rule, parse_doc_sections
@@ -244,11 +245,6 @@ def _static_rule(stmt: cst.ClassDef, info: _Class, path: Path, line: int) -> Sta
         doc=info.doc if isinstance(info.doc, str) else None,
         plugin=str(path), class_name=stmt.name.value, line=line, unknown=unknown,
         methods=frozenset(info.methods))
-
-
-def rule_files(directory: Path) -> list[Path]:
-    """The modules of a rules directory: ``*.py`` not starting with ``_`` (helpers)."""
-    return sorted(p for p in directory.glob("*.py") if not p.name.startswith("_"))
 
 
 def read_dir_statically(directory: Path) -> tuple[list[StaticRule], list[PluginProblem]]:

@@ -19,7 +19,7 @@ from nofslint import scaffold
 from nofslint.cli import main
 from nofslint.engine import run
 from nofslint.plugins import load_rules, rules_fingerprint
-from nofslint.registry import BUILTIN, builtin_rules, plugin_of, select_rules
+from nofslint.registry import BUILTIN, builtin_rules, plugin_of, rule_files, select_rules
 from nofslint.rule import DOC_SECTIONS
 
 EXAMPLE = Path(__file__).resolve().parent / "plugin_example"
@@ -263,7 +263,7 @@ def test_static_listing_checks_metadata(tmp_path: Path) -> None:
 
 def test_static_reading_agrees_with_importing_for_every_builtin_rule() -> None:
     static = {}
-    for path in scaffold.rule_files(REPO / "rules"):
+    for path in rule_files(REPO / "rules"):
         for rule in scaffold.read_rules_statically(path):
             static[rule.id] = rule
     for rid, cls in builtin_rules().items():
