@@ -211,8 +211,8 @@ def read_rules_statically(path: Path) -> list[StaticRule]:
         if parent is None:
             continue
         attrs, methods = _class_attributes(stmt, module)
-        doc = stmt.get_docstring(clean=False)
-        here = _Class({**parent.attrs, **attrs}, parent.doc if doc is None else doc,
+        # As at run time, a class's __doc__ is its own docstring: it is not inherited.
+        here = _Class({**parent.attrs, **attrs}, stmt.get_docstring(clean=False),
                       parent.methods | methods)
         for name in later.get(stmt.name.value, ()):
             marker = Unknown(f"{stmt.name.value}.{name} = ... after the class")

@@ -303,11 +303,17 @@ class Qualified(api.Rule):
     scope = "tree"
 
 
+class Undocumented(Child):
+    id = "undocumented-child"
+
+
 class NotARule(dict):
     id = "nope"
 ''')
     rules = {r.id: r for r in scaffold.read_rules_statically(path)}
-    assert set(rules) == {"child-rule", "qualified-rule"}
+    assert set(rules) == {"child-rule", "qualified-rule", "undocumented-child"}
+    # As at run time, the docstring is not inherited.
+    assert any("no summary line" in p for p in rules["undocumented-child"].problems())
     child = rules["child-rule"]
     assert (child.severity, child.enabled_by_default, child.summary()) == (
         "info", False, "Child rule.")
