@@ -41,15 +41,15 @@ class _Sources:
         self._files: dict[Path, list[str] | None] = {}
 
     def line(self, finding: Finding) -> str | None:
-        if finding.file is None:
+        path = finding.text_file()  # a patched copy's text when there is one
+        if path is None:
             return None
-        if finding.file not in self._files:
+        if path not in self._files:
             try:
-                data = finding.file.read_bytes().decode("utf-8", "replace")
-                self._files[finding.file] = data.split("\n")
+                self._files[path] = path.read_bytes().decode("utf-8", "replace").split("\n")
             except OSError:
-                self._files[finding.file] = None
-        lines = self._files[finding.file]
+                self._files[path] = None
+        lines = self._files[path]
         if lines is None or not 1 <= finding.line <= len(lines):
             return None
         return lines[finding.line - 1].rstrip("\r")

@@ -87,11 +87,15 @@ def test_checkpatch_blocks_and_total(result_510: RunResult) -> None:
     assert out[-1] == f"total: {errors} errors, 0 warnings, {infos} checks, 321 lines checked"
 
 
-def test_checkpatch_without_checks_or_a_readable_file(result_510: RunResult) -> None:
+def test_checkpatch_without_checks_quotes_the_analysed_text(result_510: RunResult) -> None:
     gone = dataclasses.replace(find(result_510, BUGS, 13), file=Path("/nonexistent/bugs.c"))
     out = formats.checkpatch(RunResult(findings=[gone]), 7).splitlines()
     assert out == [f"ERROR:vmalloc-nofs: {gone.message}", f"#13: FILE: {BUGS}:13:", "",
                    "total: 1 errors, 0 warnings, 7 lines checked"]
+    # A patched copy's text (``source``) is what gets quoted.
+    copy = dataclasses.replace(gone, source=TREE_510 / BUGS)
+    assert formats.checkpatch(RunResult(findings=[copy]), 7).splitlines()[2] == \
+        "+\treturn __vmalloc(len, GFP_NOFS | __GFP_ZERO); /* expect: vmalloc-nofs */"
 
 
 # -- SARIF -------------------------------------------------------------------------------
