@@ -23,7 +23,8 @@ from nofslint import __version__, changes, config, filters, plugins, report, rul
 from nofslint.cache import default_root as default_cache_root
 from nofslint.engine import RunResult, default_jobs, load_latest, run, save_latest, stats
 from nofslint.fixes import apply_fix, write_atomic
-from nofslint.registry import RuleError, builtin_rules, plugin_of, select_rules
+from nofslint.plugins import load_rules
+from nofslint.registry import PluginProblem, RuleError, plugin_of, select_rules
 from nofslint.rule import SEVERITIES, Finding, Rule
 from nofslint.tree import find_root, parse_version
 
@@ -114,6 +115,11 @@ def _lint_options(func: Callable) -> Callable:
         click.option("--write-baseline", metavar="FILE",
                      type=click.Path(dir_okay=False, path_type=Path),
                      help="Record the current findings in FILE (atomically) and exit 0."),
+        click.option("--rules-dir", "rules_dirs", multiple=True, metavar="DIR",
+                     type=click.Path(file_okay=False, path_type=Path),
+                     help="Also run the rules in DIR (every *.py not starting with _)."),
+        click.option("--allow-config-plugins", is_flag=True,
+                     help="Run rule plugins that the tree's own config names."),
         click.option("--no-cache", is_flag=True, help="Do not read or write the facts cache."),
         click.option("--cache-dir", metavar="DIR",
                      type=click.Path(file_okay=False, path_type=Path),
@@ -130,14 +136,32 @@ class _Setup:
     available: dict[str, type[Rule]]
     config: config.Config
     cache_root: Path | None
+    problems: list[PluginProblem]  # plugins that could not be used: exit 2 at the end
 
 
-def _setup(root: Path | None, opts: dict[str, Any]) -> _Setup:
-    """Rules and config for a run; every problem is a usage error (exit 2)."""
+def _setup(root: Path | None, opts: dict[str, Any], linted: list[Path]) -> _Setup:
+    """Rules and config for a run; every problem is a usage error (exit 2).
+
+    Rule directories named on the command line are imported; those named by a
+    config only when they lie outside the linted tree, or with
+    --allow-config-plugins: linting someone's tree must not run its code.
+    """
     path = opts["config_file"] or config.find(root)
+    untrusted = [p.absolute() for p in linted] + ([root] if root is not None else [])
     try:
         conf = config.load(path)
-        available = builtin_rules()
+        dirs = list(opts.get("rules_dirs", ()))
+        for plugin in conf.plugins:
+            inside = any(plugin == u or u in plugin.parents for u in untrusted)
+            if inside and not opts.get("allow_config_plugins"):
+                raise config.ConfigError(
+                    f"{conf.path}: plugins: {plugin} is code from the linted tree; pass "
+                    "--allow-config-plugins to run it (nofslint rules --rules-dir lists it "
+                    "without running it)")
+            dirs.append(plugin)
+        available, problems = load_rules(dirs, linted=untrusted)
+        for problem in problems:
+            click.echo(f"nofslint: {problem}", err=True)
         unknown = sorted(conf.rule_ids() - set(available))
         if unknown:
             raise config.ConfigError(f"{conf.path}: unknown rule(s) {', '.join(unknown)} "
@@ -152,7 +176,7 @@ def _setup(root: Path | None, opts: dict[str, Any]) -> _Setup:
     except (config.ConfigError, RuleError) as exc:
         _fail(str(exc))
     cache_root = None if opts["no_cache"] else (opts["cache_dir"] or default_cache_root())
-    return _Setup(rules, available, conf, cache_root)
+    return _Setup(rules, available, conf, cache_root, problems)
 
 
 def _filtered(result: RunResult, setup: _Setup, opts: dict[str, Any]) -> None:
@@ -202,8 +226,8 @@ def _lines_of(result: RunResult) -> int:
     return total
 
 
-def _finish(result: RunResult, exit_zero: bool) -> NoReturn:
-    if result.internal_errors:
+def _finish(result: RunResult, setup: _Setup, exit_zero: bool) -> NoReturn:
+    if result.internal_errors or setup.problems:
         sys.exit(2)
     sys.exit(1 if result.findings and not exit_zero else 0)
 
@@ -244,7 +268,7 @@ def check(paths: tuple[str, ...], fmt: str, show_diff: bool, apply: bool,
     targets = _paths(paths)
     root = find_root(targets[0].absolute() if targets[0].is_dir()
                      else targets[0].absolute().parent)
-    setup = _setup(root, opts)
+    setup = _setup(root, opts, targets)
     jobs = opts["jobs"] or default_jobs()
     if diff_from or staged:
         result = _changed(targets, root, setup, opts, jobs, diff_from, staged, whole_tree)
@@ -286,7 +310,7 @@ def check(paths: tuple[str, ...], fmt: str, show_diff: bool, apply: bool,
         click.echo(report.summary(result), err=True)
     else:
         _emit(_render(fmt, result, setup), opts["output"])
-    _finish(result, opts["exit_zero"])
+    _finish(result, setup, opts["exit_zero"])
 
 
 def _changed(targets: list[Path], root: Path | None, setup: _Setup, opts: dict[str, Any],
@@ -337,7 +361,7 @@ def check_patch(patches: tuple[str, ...], tree_dir: Path | None, fmt: str, whole
     if root is None:
         raise click.UsageError(f"{base} is not inside a kernel tree (no top-level Makefile "
                                "with VERSION/PATCHLEVEL above it); use --tree DIR")
-    setup = _setup(root, opts)
+    setup = _setup(root, opts, [base])
     mails: list[patch.PatchMail] = []
     try:
         for name in patches:
@@ -359,7 +383,7 @@ def check_patch(patches: tuple[str, ...], tree_dir: Path | None, fmt: str, whole
         _write_baseline(result, opts["write_baseline"])
     text = _replies(result, mails) if fmt == "email" else _render(fmt, result, setup, mails)
     _emit(text, opts["output"])
-    _finish(result, opts["exit_zero"])
+    _finish(result, setup, opts["exit_zero"])
 
 
 def _read_patch(name: str) -> bytes:
@@ -412,7 +436,7 @@ def kbuild(args: tuple[str, ...]) -> None:
     path = Path(source).absolute()
     root = find_root(path.parent)
     setup = _setup(root, {"config_file": None, "select": (), "ignore": (), "no_cache": False,
-                          "cache_dir": None})
+                          "cache_dir": None}, [path])
     local = [r for r in setup.rules if r.scope == "local"]
     result = run([path], local, want_fixes=False, cache_root=setup.cache_root,
                  extras=setup.config.extras)

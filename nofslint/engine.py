@@ -25,6 +25,8 @@ from nofslint.facts import FileFacts, extract
 from nofslint.fixes import FileFix, build_fixes
 from nofslint.index import TreeIndex
 from nofslint.parse import function_error_counts, parse_source
+from nofslint.plugins import rules_fingerprint
+from nofslint.registry import BUILTIN, plugin_of
 from nofslint.rule import FileContext, Finding, Rule, TraceStep
 from nofslint.source import SourceError, read_source
 from nofslint.tree import NO_EXTRAS, KernelTree, discover, tree_for
@@ -169,7 +171,7 @@ def plan(paths: Iterable[Path], version: tuple[int, int] | None,
 def _run_signature(tasks: list[Task], rules: list[Rule],
                    version: tuple[int, int] | None) -> str | None:
     """Identifies a run whose every input is unchanged; None when any file changed."""
-    parts = [",".join(sorted(r.id for r in rules)), repr(version)]
+    parts = [",".join(sorted(r.id for r in rules)), rules_fingerprint(rules), repr(version)]
     for path_text, tree, cache_root in tasks:
         if cache_root is None:
             return None
@@ -202,6 +204,12 @@ def _to_saved(result: RunResult) -> dict:
         "findings": [{**f.to_json(), "file": str(f.file) if f.file else None}
                      for f in result.findings],
     }
+
+
+def _named(rule: Rule) -> str:
+    """A rule as error messages name it: with its plugin unless it is built in."""
+    plugin = plugin_of(rule)
+    return rule.id if plugin == BUILTIN else f"{rule.id} (plugin {plugin})"
 
 
 def save_latest(cache_root: Path, root: Path, result: RunResult) -> None:
@@ -312,14 +320,14 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
                 result.findings.extend(rule.check_file(ctx))
             except Exception as exc:  # noqa: BLE001 - one rule's bug must not hide the rest
                 detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-                result.errors.append(FileError(facts.path, f"internal error in rule {rule.id}: "
-                                               f"{detail}", True))
+                result.errors.append(FileError(facts.path, f"internal error in rule "
+                                               f"{_named(rule)}: {detail}", True))
     for rule in whole:
         try:
             result.findings.extend(rule.check_tree(index))
         except Exception as exc:  # noqa: BLE001 - one rule's bug must not hide the rest
             detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            result.errors.append(FileError("<tree>", f"internal error in rule {rule.id}: "
+            result.errors.append(FileError("<tree>", f"internal error in rule {_named(rule)}: "
                                            f"{detail}", True))
     result.trees = list(trees.values())
     if cache_root is not None:

@@ -418,3 +418,42 @@ def test_rules_new_defaults_to_the_checkout_rules_dir_else_the_current_directory
 ])
 def test_register_in_init_keeps_the_file_s_layout(before: str, after: str) -> None:
     assert scaffold.register_in_init(before, "new_one", "NewOne") == after
+
+
+# -- plugins in `nofslint check` -------------------------------------------------------
+
+def test_check_runs_the_installed_plugin(example_on_path: Path) -> None:
+    result = CliRunner().invoke(main, ["check", "--no-cache", str(EXAMPLE / "fixtures")])
+    assert result.exit_code == 1, result.output
+    assert "[example-reclaim-rcu-wait]" in result.stdout
+    assert "[example-kvmalloc-nowait]" in result.stdout
+
+
+def test_check_names_a_broken_or_raising_plugin_and_runs_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("raise RuntimeError('bug at import')\n")
+    (tmp_path / "boom.py").write_text(_rule_module("boom-rule").replace(
+        "return ()", "raise ValueError('bug in rule')"))
+    result = CliRunner().invoke(main, ["check", "--no-cache", "--rules-dir", str(tmp_path),
+                                       str(REPO / "fixtures" / "vmalloc-nofs")])
+    assert result.exit_code == 2
+    assert f"plugin {tmp_path / 'broken.py'}: import failed: RuntimeError" in result.stderr
+    assert f"internal error in rule boom-rule (plugin {tmp_path / 'boom.py'})" in result.stderr
+    assert "[vmalloc-nofs]" in result.stdout
+
+
+def test_config_plugins_inside_the_tree_need_a_flag(tmp_path: Path) -> None:
+    tree = tmp_path / "linux"
+    shutil.copytree(REPO / "fixtures" / "vmalloc-nofs" / "linux-5.10", tree)
+    rules = tree / "tools" / "nofslint"
+    rules.mkdir(parents=True)
+    marker = tmp_path / "RAN"
+    (rules / "tree_rule.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\n" + _rule_module("tree-rule"))
+    (tree / ".nofslint.toml").write_text('plugins = ["tools/nofslint"]\n')
+    refused = CliRunner().invoke(main, ["check", "--no-cache", str(tree)])
+    assert refused.exit_code == 2 and "--allow-config-plugins" in refused.stderr
+    assert not marker.exists()
+    allowed = CliRunner().invoke(main, ["check", "--no-cache", "--allow-config-plugins",
+                                        "--select", "tree-rule", str(tree)])
+    assert allowed.exit_code == 0, allowed.output
+    assert marker.exists()
