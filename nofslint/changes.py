@@ -12,17 +12,14 @@ from __future__ import annotations
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from nofslint.config import Extras
 from nofslint.engine import RunResult, run
 from nofslint.filters import introduced
 from nofslint.fixes import build_fixes
+from nofslint.patch import PatchMail, apply_patches
 from nofslint.rule import Rule
 from nofslint.tree import NO_EXTRAS, SOURCE_SUFFIXES, find_root
-
-if TYPE_CHECKING:  # TEMP
-    from nofslint.patch import PatchMail
 
 # Reclaim reaches a subsystem through the VFS and mm cores: a change is linted
 # with its own directories and these, unless the whole tree is asked for.
@@ -74,7 +71,6 @@ def root_of(path: Path) -> Path:
 
 def from_patches(root: Path, mails: list[PatchMail], scratch: Path) -> Change:
     """The change a patch series makes (applied to copies in ``scratch``)."""
-    from nofslint.patch import apply_patches  # TEMP
     applied = apply_patches(mails, root, scratch)
     change = Change(root)
     for rel, path in applied.items():

@@ -15,11 +15,21 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 import click
 
-from nofslint import __version__, changes, config, filters, plugins, report, ruledocs
+from nofslint import (
+    __version__,
+    changes,
+    config,
+    filters,
+    formats,
+    patch,
+    plugins,
+    report,
+    ruledocs,
+)
 from nofslint.cache import default_root as default_cache_root
 from nofslint.engine import RunResult, default_jobs, load_latest, run, save_latest, stats
 from nofslint.fixes import apply_fix, write_atomic
@@ -27,9 +37,6 @@ from nofslint.plugins import load_rules
 from nofslint.registry import PluginProblem, RuleError, plugin_of, select_rules
 from nofslint.rule import SEVERITIES, Finding, Rule
 from nofslint.tree import find_root, parse_version
-
-if TYPE_CHECKING:  # TEMP
-    from nofslint import patch
 
 
 def _split(values: tuple[str, ...]) -> list[str] | None:
@@ -206,10 +213,10 @@ def _render(fmt: str, result: RunResult, setup: _Setup,
         return report.to_json(result)
     if fmt == "text":
         return report.text(result)
-    from nofslint import formats  # TEMP until formats.py lands
     if fmt == "checkpatch":
-        lines = sum(f.new_len for mail in patches or [] for fp in mail.files for f in fp.hunks)
-        return formats.checkpatch(result, lines or _lines_of(result))
+        lines = sum(h.new_len for mail in patches or [] for fp in mail.files for h in fp.hunks)
+        return formats.checkpatch(result, lines or _lines_of(result),
+                                  patch.patch_line_map(patches) if patches else None)
     if fmt == "sarif":
         return formats.sarif(result, setup.available)
     if fmt == "github":
@@ -355,7 +362,6 @@ def check_patch(patches: tuple[str, ...], tree_dir: Path | None, fmt: str, whole
 
     The patch is applied to copies of the files it touches; the tree is never written.
     """
-    from nofslint import patch as patch_module  # TEMP until patch.py lands
     base = (tree_dir or Path(".")).absolute()
     root = find_root(base)
     if root is None:
@@ -366,11 +372,11 @@ def check_patch(patches: tuple[str, ...], tree_dir: Path | None, fmt: str, whole
     try:
         for name in patches:
             data = sys.stdin.buffer.read() if name == "-" else _read_patch(name)
-            mails.extend(patch_module.read_patches(data, "<stdin>" if name == "-" else name))
+            mails.extend(patch.read_patches(data, "<stdin>" if name == "-" else name))
         scratch = Path(tempfile.mkdtemp(prefix="nofslint-"))
         _SCRATCH.append(scratch)
         change = changes.from_patches(root, mails, scratch / "applied")
-    except patch_module.PatchError as exc:
+    except patch.PatchError as exc:
         _fail(str(exc))
     outcome = changes.introduced_findings(
         change, setup.rules, scratch, jobs=opts["jobs"] or default_jobs(),
@@ -396,7 +402,6 @@ def _read_patch(name: str) -> bytes:
 def _replies(result: RunResult, mails: list[patch.PatchMail]) -> str:
     """One reply per patch mail with findings, each under the mail that touches its file
     last (a finding elsewhere, from a whole-tree chain, goes to the last mail)."""
-    from nofslint import formats  # TEMP until formats.py lands
     if not result.findings or not mails:
         return ""
     owner: dict[str, int] = {}
