@@ -226,7 +226,10 @@ def github(result: RunResult, patches: list[PatchMail] | None = None) -> str:
             body += ["", "Call chain:",
                      *(f"{i}. `{step.function or '?'}` ({step.path}:{step.line})"
                        for i, step in enumerate(f.trace, 1))]
-        comment: dict = {"path": f.path, "line": f.line, "side": "RIGHT"}
+        path, line = _anchor(f, patches)
+        if (path, line) != (f.path, f.line):
+            body[0] = f"At `{f.path}:{f.line}` (outside this diff): " + body[0]
+        comment: dict = {"path": path, "line": line, "side": "RIGHT"}
         block = _suggestion(f, patches)
         if block is not None:
             start, end, text = block
@@ -244,6 +247,30 @@ def github(result: RunResult, patches: list[PatchMail] | None = None) -> str:
     return json.dumps(comments, indent=2) + "\n"
 
 
+def _shown(patches: list[PatchMail], path: str, line: int) -> bool:
+    return any(lo <= line <= hi for mail in patches for fp in mail.files
+               if fp.new_path == path for lo, hi in fp.new_ranges())
+
+
+def _anchor(f: Finding, patches: list[PatchMail] | None) -> tuple[str, int]:
+    """Where GitHub can take the comment: only lines the diff shows. A finding outside
+    it (a whole-tree chain into an untouched line) goes on the first step of its chain
+    that the diff shows, else on the nearest shown line of its file, else on the first
+    shown line of the patch."""
+    if patches is None or _shown(patches, f.path, f.line):
+        return f.path, f.line
+    for step in f.trace:
+        if _shown(patches, step.path, step.line):
+            return step.path, step.line
+    ranges = [(fp.new_path, lo, hi) for mail in patches for fp in mail.files
+              if fp.new_path is not None for lo, hi in fp.new_ranges()]
+    same = [(abs(lo - f.line), lo if f.line < lo else hi) for path, lo, hi in ranges
+            if path == f.path]
+    if same:
+        return f.path, min(same)[1]
+    return (ranges[0][0], ranges[0][1]) if ranges else (f.path, f.line)
+
+
 def _suggestion(f: Finding, patches: list[PatchMail] | None) -> tuple[int, int, str] | None:
     """(first, last line replaced, replacement text) when the fix is one block of the
     finding's own file and (with patches) lies inside one hunk of the patch."""
@@ -258,7 +285,7 @@ def _suggestion(f: Finding, patches: list[PatchMail] | None) -> tuple[int, int, 
     start, end, _ = block
     inside = any(lo <= start and end <= hi for mail in patches for fp in mail.files
                  if fp.new_path == f.path for lo, hi in fp.new_ranges())
-    return block if inside else None
+    return block if inside and _shown(patches, f.path, f.line) else None
 
 
 def _replaced_block(hunk: Hunk) -> tuple[int, int, str] | None:

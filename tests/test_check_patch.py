@@ -189,3 +189,24 @@ def test_missing_patch_and_no_tree(repo: Path, tmp_path: Path) -> None:
     assert check_patch(repo, str(tmp_path / "missing.patch")).exit_code == 2
     result = CliRunner().invoke(main, ["check-patch", "--tree", str(tmp_path), "x.patch"])
     assert result.exit_code == 2 and "kernel tree" in result.output
+
+
+def test_github_comment_outside_the_diff_goes_on_the_changed_chain_step(tmp_path: Path) -> None:
+    """A whole-tree finding in an untouched file: GitHub only takes lines the diff shows,
+    so the comment sits on the changed line its chain runs through."""
+    dest = tmp_path / "linux"
+    shutil.copytree(FIXTURES / "nofail-in-reclaim" / "linux-6.12", dest)
+    (dest / "fs/libblk/blockread.c").rename(dest / "fs/blockread.c")
+    git(dest, "init", "-q")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-qm", "base")
+    lib = dest / "fs/blockread.c"
+    patch_file = make_patch(dest, {"fs/blockread.c": lib.read_text().replace(
+        " & ~__GFP_NOFAIL);", ");", 1)}, "libblk: keep the flag")
+    comments = json.loads(check_patch(dest, str(patch_file), "--format", "github").output)
+    assert len(comments) == 1
+    comment = comments[0]
+    changed = next(i for i, line in enumerate(lib.read_text().splitlines(), 1)
+                   if "& ~__GFP_NOFAIL);" in line)
+    assert (comment["path"], comment["line"]) == ("fs/blockread.c", changed)
+    assert comment["body"].startswith("At `fs/demofs/inode.c:")
