@@ -136,16 +136,9 @@ def _materialize(root: Path, side: dict[str, bytes | None], scratch: Path
     return overlay
 
 
-@dataclass
-class ChangeResult:
-    result: RunResult  # the introduced findings, over the tree as changed
-    before: int  # findings in the linted region before the change
-    after: int  # and after it
-
-
 def introduced_findings(change: Change, rules: list[Rule], scratch: Path, *, jobs: int,
                         cache_root: Path | None, version: tuple[int, int] | None = None,
-                        extras: Extras = NO_EXTRAS, whole_tree: bool = False) -> ChangeResult:
+                        extras: Extras = NO_EXTRAS, whole_tree: bool = False) -> RunResult:
     """Lint both sides of the change and keep what only the after side has.
 
     The after side's files are read from copies under ``scratch``, which must
@@ -158,11 +151,10 @@ def introduced_findings(change: Change, rules: list[Rule], scratch: Path, *, job
     overlay = _materialize(change.root, change.after, scratch / "after")
     after = run(region, rules, version, jobs, want_fixes=False, cache_root=cache_root,
                 extras=extras, overlay=overlay)
-    counts = len(before.findings), len(after.findings)
     after.findings = introduced(before.findings, after.findings)
     after.fixes, after.fix_problems = build_fixes(after.findings)
     real = {copy: path for path, copy in overlay.items() if copy is not None}
     for f in after.findings:
         if f.file in real:  # report the user's path, quote the changed text
             f.source, f.file = f.file, real[f.file]
-    return ChangeResult(after, *counts)
+    return after

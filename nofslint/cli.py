@@ -336,14 +336,14 @@ def _changed(targets: list[Path], root: Path | None, setup: _Setup, opts: dict[s
         if not any(w == path or w in path.parents for w in wanted):
             change.before.pop(rel, None)
             change.after.pop(rel, None)
-    scratch = Path(tempfile.mkdtemp(prefix="nofslint-"))
-    _SCRATCH.append(scratch)
     if not change.touched():
         return RunResult()
+    scratch = Path(tempfile.mkdtemp(prefix="nofslint-"))
+    _SCRATCH.append(scratch)
     return changes.introduced_findings(
         change, setup.rules, scratch, jobs=jobs, cache_root=setup.cache_root,
         version=opts["kernel_version"], extras=setup.config.extras,
-        whole_tree=whole_tree).result
+        whole_tree=whole_tree)
 
 
 @main.command("check-patch")
@@ -378,11 +378,10 @@ def check_patch(patches: tuple[str, ...], tree_dir: Path | None, fmt: str, whole
         change = changes.from_patches(root, mails, scratch / "applied")
     except patch.PatchError as exc:
         _fail(str(exc))
-    outcome = changes.introduced_findings(
+    result = changes.introduced_findings(
         change, setup.rules, scratch, jobs=opts["jobs"] or default_jobs(),
         cache_root=setup.cache_root, version=opts["kernel_version"],
         extras=setup.config.extras, whole_tree=whole_tree)
-    result = outcome.result
     _filtered(result, setup, opts)
     _print_errors(result)
     if opts["write_baseline"] is not None:
