@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 from email import policy
+from importlib import resources
 from pathlib import Path
 
 import jsonschema
@@ -23,8 +24,8 @@ from nofslint.cli import main
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
-SCHEMA = Path(__file__).resolve().parent.parent / "nofslint" / "schemas" / \
-    "sarif-schema-2.1.0.json"
+# From the installed package: the schema must ship in the wheel.
+SCHEMA = resources.files("nofslint") / "schemas" / "sarif-schema-2.1.0.json"
 NEW_BUG = "\nstatic void *demofs_new_table(size_t len)\n{\n\treturn __vmalloc(len, GFP_NOFS);\n}\n"
 GIT = ["-c", "user.name=A Developer", "-c", "user.email=dev@example.org"]
 
