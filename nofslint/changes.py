@@ -19,7 +19,7 @@ from nofslint.filters import introduced
 from nofslint.fixes import build_fixes
 from nofslint.patch import PatchMail, apply_patches
 from nofslint.rule import Rule
-from nofslint.tree import NO_EXTRAS, SOURCE_SUFFIXES, find_root
+from nofslint.tree import NO_EXTRAS, SOURCE_SUFFIXES
 
 # Reclaim reaches a subsystem through the VFS and mm cores: a change is linted
 # with its own directories and these, unless the whole tree is asked for.
@@ -50,7 +50,9 @@ class Change:
         if whole_tree:
             return [self.root]
         dirs = {str(Path(rel).parent) for rel in self.touched()}
-        paths = {self.root / d for d in dirs if d != "." and not d.startswith("include")}
+        paths = {self.root / d for d in dirs if d != "." and not d.startswith("include")
+                 and (self.root / d).is_dir()}
+        # Files the change creates are added by the overlay itself (engine.run).
         paths |= {self.root / rel for rel in self.touched() if (self.root / rel).exists()}
         core = [self.root / d for d in CORE_DIRS if (self.root / d).is_dir()]
         # The core directories without their subdirectories (those are filesystems).
@@ -59,14 +61,6 @@ class Change:
         ordered = sorted(paths) + [p for p in core_files
                                    if not any(q in p.parents or q == p for q in paths)]
         return ordered
-
-
-def root_of(path: Path) -> Path:
-    root = find_root(path.absolute() if path.is_dir() else path.absolute().parent)
-    if root is None:
-        raise ChangeError(f"{path} is not inside a kernel tree (no top-level Makefile with "
-                          "VERSION/PATCHLEVEL above it); use --tree DIR")
-    return root
 
 
 def from_patches(root: Path, mails: list[PatchMail], scratch: Path) -> Change:

@@ -229,17 +229,15 @@ def _latest_key(root: Path) -> str:
     return "latest-" + ResultCache.signature([str(root)])
 
 
-def _overlaid(tasks: list[Task], overlay: dict[Path, Path | None], paths: list[Path],
+def _overlaid(tasks: list[Task], overlay: dict[Path, Path | None],
               version: tuple[int, int] | None, extras: Extras) -> list[Task]:
-    """The tasks of the changed tree: deleted files dropped, created ones (under
-    ``paths``) added at the end, so the order stays the same for the same change."""
+    """The tasks of the changed tree: deleted files dropped, created ones added at
+    the end, so the order stays the same for the same change."""
     root = tasks[0][2] if tasks else None
     kept = [t for t in tasks if overlay.get(Path(t[0]), True) is not None]
     known = {Path(t[0]) for t in tasks}
-    tops = [p.absolute() for p in paths]
     for real, source in sorted(overlay.items()):
-        if source is not None and real not in known and any(
-                real == top or top in real.parents for top in tops):
+        if source is not None and real not in known:
             kept.append((str(real), tree_for(real, version, extras), root))
     return kept
 
@@ -289,7 +287,7 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
     """
     tasks = plan(paths, version, cache_root, extras)
     if overlay:
-        tasks = _overlaid(tasks, overlay, paths, version, extras)
+        tasks = _overlaid(tasks, overlay, version, extras)
         reuse_results = False
     signature = None
     if cache_root is not None and reuse_results and tasks:

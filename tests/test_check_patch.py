@@ -211,3 +211,17 @@ def test_github_comment_outside_the_diff_goes_on_the_changed_chain_step(tmp_path
                    if "& ~__GFP_NOFAIL);" in line)
     assert (comment["path"], comment["line"]) == ("fs/blockread.c", changed)
     assert comment["body"].startswith("At `fs/demofs/inode.c:")
+
+
+def test_patch_creating_a_directory_and_deleting_a_file(repo: Path) -> None:
+    (repo / "fs/newfs").mkdir()
+    (repo / "fs/newfs/table.c").write_text(NEW_BUG)
+    (repo / "fs/demofs/bugs.c").unlink()
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "newfs: add; demofs: drop bugs")
+    out = Path(git(repo, "format-patch", "--thread", "-1", "-o", str(repo.parent / "out")).strip())
+    git(repo, "reset", "-q", "--hard", "HEAD~1")
+    doc = json.loads(check_patch(repo, str(out), "--format", "json").output)
+    assert [(f["path"], f["function"]) for f in doc["findings"]] == [
+        ("fs/newfs/table.c", "demofs_new_table")]
+    assert not (repo / "fs/newfs").exists() and (repo / "fs/demofs/bugs.c").exists()
