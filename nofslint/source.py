@@ -3,37 +3,62 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 # Larger than any hand-written kernel file (the biggest generated register
 # headers in v6.12 are 16 MB); beyond this a file is reported, not parsed.
 MAX_FILE_BYTES = 24 * 1024 * 1024
 
+_KINDS = ((stat.S_ISDIR, "is a directory"), (stat.S_ISFIFO, "is a named pipe"),
+          (stat.S_ISSOCK, "is a socket"), (stat.S_ISCHR, "is a character device"),
+          (stat.S_ISBLK, "is a block device"))
+
 
 class SourceError(Exception):
     """A file that cannot be linted; the message says why."""
 
 
+def _read(path: Path) -> bytes:
+    """At most MAX_FILE_BYTES + 1 bytes of a regular file.
+
+    Opened non-blocking and checked on the open descriptor: a named pipe or a
+    terminal called ``x.c`` must be refused, not waited on, and a file swapped
+    between a check and the read cannot slip through.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        for test, reason in _KINDS:
+            if test(st.st_mode):
+                raise SourceError(reason)
+        if not stat.S_ISREG(st.st_mode):
+            raise SourceError("not a regular file")
+        if st.st_size > MAX_FILE_BYTES:
+            mib = 1024 * 1024
+            raise SourceError(
+                f"file too large ({st.st_size // mib} MiB > {MAX_FILE_BYTES // mib} MiB)")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+
+
 def read_source(path: Path) -> bytes:
     try:
-        if path.is_dir():
-            raise SourceError("is a directory")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            mib = 1024 * 1024
-            raise SourceError(f"file too large ({size // mib} MiB > {MAX_FILE_BYTES // mib} MiB)")
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
+        data = _read(path)
     except SourceError:
         raise
     except FileNotFoundError:
         raise SourceError("file disappeared while linting") from None
+    except IsADirectoryError:
+        raise SourceError("is a directory") from None
     except PermissionError:
         raise SourceError("permission denied") from None
     except OSError as exc:
         raise SourceError(f"cannot read: {os.strerror(exc.errno) if exc.errno else exc}") from None
     if len(data) > MAX_FILE_BYTES:
-        raise SourceError("file too large")
+        raise SourceError("file too large (it grew while being read)")
     if b"\0" in data:
         raise SourceError("binary file (contains NUL bytes)")
     try:
