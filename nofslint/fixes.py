@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import difflib
 import os
+import signal
 import tempfile
+import threading
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -58,6 +60,15 @@ def apply_edits(raw: bytes, edits: Iterable[Edit]) -> bytes:
         pos = max(pos, edit.end)
     out.append(raw[pos:])
     return b"".join(out)
+
+
+def match_line_endings(raw: bytes, edits: list[Edit]) -> list[Edit]:
+    """Edits for a file written with CRLF line endings use CRLF too: fix builders
+    write ``\\n``, and a fix must not leave a file with mixed line endings."""
+    crlf = raw.count(b"\r\n")
+    if not crlf or crlf != raw.count(b"\n"):
+        return edits
+    return [replace(e, text=e.text.replace("\r\n", "\n").replace("\n", "\r\n")) for e in edits]
 
 
 def _overlaps(a: Edit, b: Edit) -> bool:
@@ -130,6 +141,7 @@ def build_fixes(findings: list[Finding]) -> tuple[list[FileFix], list[str]]:
             edits = f.fix_builder.build(source) if f.fix_builder else None
             if not edits:
                 continue
+            edits = match_line_endings(raw, edits)
             f.edits = edits
             f.fix = unified_diff(rel, raw, apply_edits(raw, edits))
             usable.append(f)
@@ -142,42 +154,98 @@ def build_fixes(findings: list[Finding]) -> tuple[list[FileFix], list[str]]:
     return file_fixes, problems
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file in one rename, keeping an existing file's mode; never half-written."""
+class FileChanged(Exception):
+    """The file on disk is no longer the one a fix was computed from."""
+
+
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then act on them.
+
+    A write is a temporary file and a rename; a signal in between would leave
+    the temporary file in the tree. Held here, Ctrl-C or a CI timeout stops the
+    run between two files, each either old or new. Outside the main thread
+    (where handlers cannot be set) the block runs as is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+    wanted = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, lambda s, _f: pending.append(s)) for sig in wanted}
     try:
-        mode = path.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".nofslint", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+        yield
+    finally:
+        for sig, handler in previous.items():
+            # None: a handler installed outside Python, which the default stands in for.
+            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
+        if pending:  # delivered again, now with the caller's own handlers
+            os.kill(os.getpid(), pending[0])
+
+
+def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_ino, a.st_dev, a.st_size, a.st_mtime_ns) == (b.st_ino, b.st_dev, b.st_size,
+                                                              b.st_mtime_ns)
+
+
+def write_atomic(path: Path, data: bytes, expect: os.stat_result | None = None) -> None:
+    """Write a file in one rename, keeping an existing file's mode and owner.
+
+    A symlink is followed (the link stays, its target changes). With ``expect``
+    the file must still be that one at the rename, else FileChanged and nothing
+    is written. Never half-written; no temporary file survives an exception or
+    SIGINT/SIGTERM.
+    """
+    path = Path(os.path.realpath(path))
+    with deferred_signals():
+        try:
+            st: os.stat_result | None = path.stat()
+        except FileNotFoundError:
+            st = None
+        if st is not None:
+            mode = st.st_mode & 0o7777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".nofslint", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            if st is not None and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                with contextlib.suppress(OSError):  # only root may give a file away
+                    os.chown(tmp, st.st_uid, st.st_gid)
+            os.chmod(tmp, mode)
+            if expect is not None and not _same_file(os.stat(path), expect):
+                raise FileChanged(str(path))
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
 
 def apply_fix(fix: FileFix) -> str | None:
     """Write one file's fix; returns why it was not written, or None when it was."""
+    changed = f"{fix.rel}: not fixed: the file changed while nofslint was running"
     try:
+        before_read = os.stat(fix.path)
         current = read_source(fix.path)
-    except SourceError as exc:
-        return f"{fix.rel}: not fixed: {exc}"
+    except (SourceError, OSError) as exc:
+        reason = exc if isinstance(exc, SourceError) else SourceError(exc.strerror or str(exc))
+        return f"{fix.rel}: not fixed: {reason}"
     if current != fix.old:
-        return f"{fix.rel}: not fixed: the file changed while nofslint was running"
+        return changed
     before = error_score(parse_source(fix.old)[1])
     after = error_score(parse_source(fix.new)[1])
     if after > before:
         return f"{fix.rel}: not fixed: the fixed file would not parse cleanly ({after} > {before})"
     try:
-        write_atomic(fix.path, fix.new)
+        write_atomic(fix.path, fix.new, expect=before_read)
+    except FileChanged:
+        return changed
     except OSError as exc:
         return f"{fix.rel}: not fixed: {exc.strerror or exc}"
     return None
