@@ -3,9 +3,15 @@
 One small file per source file, sharded by hash, under a per-tree directory
 in the user's cache (``$XDG_CACHE_HOME/nofslint`` or ``~/.cache/nofslint``),
 never inside the tree: a tree someone sends you cannot plant entries.
-Entries are ``marshal`` data (plain tuples; loading runs no code), written
-with a temporary file and a rename. Anything unexpected in an entry (truncated,
-corrupt, another version's, another file's) means a miss: it is rebuilt.
+Entries are ``marshal`` data (plain tuples; loading runs no code) with a
+CRC of the facts, written with a temporary file and a rename. Anything
+unexpected in an entry (truncated, a flipped bit, another version's, another
+file's) means a miss: it is rebuilt.
+
+The cache is bounded: entries unused for 30 days go, and beyond 4 GiB in all
+(every tree, every version) the least recently used go first; a stat-manifest
+line whose entry went is dropped with it. Pruning walks the whole cache, so it
+runs at most once an hour.
 """
 
 from __future__ import annotations
@@ -15,8 +21,11 @@ import hashlib
 import json
 import marshal
 import os
+import re
+import shutil
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 from nofslint import __version__
@@ -26,6 +35,17 @@ SCHEMA = 11  # bump when the facts change: their shape, or what extraction puts 
 _MAGIC = "nofslint-facts"
 # Entries not used for this long are pruned at the end of a run.
 MAX_AGE_SECONDS = 30 * 24 * 3600
+# Facts of every tree together (one whole v6.12 tree is about 550 MB); the least
+# recently used entries beyond this are pruned.
+MAX_CACHE_BYTES = 4 * 1024 ** 3
+# Pruning looks at every entry of every tree; once an hour is plenty.
+PRUNE_INTERVAL = 3600.0
+# Saved run results kept (each is one run's findings, well under a megabyte).
+MAX_RESULTS = 64
+# A temporary file older than this belongs to a writer that was killed.
+_STALE_TMP_SECONDS = 3600.0
+_TREE_DIR = re.compile(r"[0-9a-f]{16}")
+_SHARD = re.compile(r"[0-9a-f]{2}")
 
 
 def code_fingerprint() -> str:
@@ -119,15 +139,8 @@ class FactsCache:
             return
         manifest = dict(self._load_manifest())
         manifest.update(self._seen)
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                marshal.dump(manifest, fh)
-            os.replace(tmp, self._manifest_path)
+        if _write_marshal(self._manifest_path, manifest):
             self._manifest = manifest
-        except OSError:
-            pass
 
     def key(self, raw: bytes) -> str:
         return hashlib.sha256(self.salt.encode() + b"\0" + raw).hexdigest()
@@ -141,9 +154,11 @@ class FactsCache:
         path = self._path(key)
         try:
             with open(path, "rb") as fh:
-                magic, stored_key, stored_rel, data = marshal.loads(fh.read())
-            if magic != _MAGIC or stored_key != key or stored_rel != rel:
+                magic, stored_key, stored_rel, crc, blob = marshal.loads(fh.read())
+            if (magic != _MAGIC or stored_key != key or stored_rel != rel
+                    or zlib.crc32(blob) != crc):
                 return None
+            data = marshal.loads(blob)
             FileFacts.check_data(data)
         except Exception:  # noqa: BLE001 - any damage is a miss, never trusted
             return None
@@ -158,37 +173,147 @@ class FactsCache:
     def store(self, key: str, facts: FileFacts) -> tuple:
         """Write the entry; returns the facts data either way."""
         data = facts.to_data()
-        path = self._path(key)
-        tmp: str | None = None
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                marshal.dump((_MAGIC, key, facts.path, data), fh)
-            os.replace(tmp, path)
-        except (OSError, ValueError):
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+        blob = marshal.dumps(data)
+        _write_marshal(self._path(key), (_MAGIC, key, facts.path, zlib.crc32(blob), blob))
         return data
 
-    def prune(self, max_age: float = MAX_AGE_SECONDS) -> int:
-        """Delete entries unused for ``max_age`` seconds; returns how many."""
-        cutoff = time.time() - max_age
+    def prune(self, max_age: float = MAX_AGE_SECONDS, max_bytes: int = MAX_CACHE_BYTES,
+              interval: float = PRUNE_INTERVAL) -> int:
+        """Bound the whole cache (every tree under the root); returns entries deleted.
+
+        Deletes entries unused for ``max_age`` seconds, then the least recently
+        used until all trees' entries fit in ``max_bytes``; then manifests
+        unused for ``max_age``, manifest lines whose entry is gone, leftovers of
+        killed writers and emptied directories. Skipped when the last prune of
+        this cache root was less than ``interval`` seconds ago.
+        """
+        root = self.dir.parent
+        now = time.time()
+        stamp = root / ".last-prune"
+        with contextlib.suppress(OSError):
+            if now - stamp.stat().st_mtime < interval:
+                return 0
+        cutoff = now - max_age
         removed = 0
-        if not self.dir.is_dir():
-            return 0
-        for shard in self.dir.iterdir():
-            if not shard.is_dir() or len(shard.name) != 2:
+        kept: list[tuple[float, int, Path]] = []
+        for tree_dir in _children(root):
+            if not (_TREE_DIR.fullmatch(tree_dir.name) and tree_dir.is_dir()):
                 continue
-            for entry in shard.iterdir():
-                try:
-                    if entry.stat().st_mtime < cutoff:
-                        entry.unlink()
-                        removed += 1
-                except OSError:
-                    continue
+            for child in _children(tree_dir):
+                if _SHARD.fullmatch(child.name) and child.is_dir():
+                    for entry in _children(child):
+                        used = _mtime(entry)
+                        if used is None:
+                            continue
+                        if entry.name.startswith(".tmp-"):
+                            if used < now - _STALE_TMP_SECONDS:
+                                _unlink(entry)
+                        elif used < cutoff:
+                            removed += _unlink(entry)
+                        else:
+                            kept.append((used, _size(entry), entry))
+                elif child.name.startswith(("manifest-", ".tmp-")):
+                    used = _mtime(child)
+                    old = cutoff if child.name.startswith("manifest-") else now - _STALE_TMP_SECONDS
+                    if used is not None and used < old:
+                        _unlink(child)
+        total = sum(size for _, size, _ in kept)
+        if total > max_bytes:
+            kept.sort(key=lambda k: k[0])
+            evict = 0
+            while evict < len(kept) and total > max_bytes:
+                total -= kept[evict][1]
+                removed += _unlink(kept[evict][2])
+                evict += 1
+            kept = kept[evict:]
+        live: dict[Path, set[str]] = {}
+        for _, _, entry in kept:
+            live.setdefault(entry.parent.parent, set()).add(entry.name)
+        for tree_dir in _children(root):
+            if _TREE_DIR.fullmatch(tree_dir.name) and tree_dir.is_dir():
+                _drop_dead_lines(tree_dir, live.get(tree_dir, set()))
+                _remove_empty(tree_dir)
+        with contextlib.suppress(OSError):
+            root.mkdir(parents=True, exist_ok=True)
+            stamp.touch()
+        self._manifest = None  # reread: lines may have gone
         return removed
+
+
+def _children(directory: Path) -> list[Path]:
+    """A directory's entries; none when it cannot be listed (damaged or unreadable)."""
+    try:
+        return list(directory.iterdir())
+    except OSError:
+        return []
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.lstat().st_mtime
+    except OSError:
+        return None
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.lstat().st_size
+    except OSError:
+        return 0
+
+
+def _unlink(path: Path) -> int:
+    """1 when ``path`` was deleted; a directory where an entry belongs goes too."""
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    except OSError:
+        return 0
+    return 1
+
+
+def _write_marshal(path: Path, data: object) -> bool:
+    """Write through a temporary file and a rename; False (and no leftover) on failure."""
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            marshal.dump(data, fh)
+        os.replace(tmp, path)
+    except (OSError, ValueError):
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        return False
+    return True
+
+
+def _drop_dead_lines(tree_dir: Path, live: set[str]) -> None:
+    """Remove manifest lines whose entry is gone: they could only ever miss."""
+    for manifest in _children(tree_dir):
+        if not manifest.name.startswith("manifest-"):
+            continue
+        try:
+            lines = marshal.loads(manifest.read_bytes())
+            if not isinstance(lines, dict):
+                raise ValueError("not a manifest")
+        except Exception:  # noqa: BLE001 - a damaged manifest is worth nothing
+            _unlink(manifest)
+            continue
+        alive = {rel: line for rel, line in lines.items()
+                 if isinstance(line, tuple) and len(line) == 4 and line[3] in live}
+        if len(alive) != len(lines):
+            _write_marshal(manifest, alive)
+
+
+def _remove_empty(tree_dir: Path) -> None:
+    for child in [*_children(tree_dir), tree_dir]:
+        if child.is_dir() and not child.is_symlink():
+            with contextlib.suppress(OSError):
+                child.rmdir()  # only succeeds when empty
 
 
 class ResultCache:
@@ -235,10 +360,22 @@ class ResultCache:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
 
-    def prune(self, max_age: float = MAX_AGE_SECONDS) -> None:
-        cutoff = time.time() - max_age
-        with contextlib.suppress(OSError):
-            for entry in self.dir.iterdir():
-                with contextlib.suppress(OSError):
-                    if entry.stat().st_mtime < cutoff:
-                        entry.unlink()
+    def prune(self, max_age: float = MAX_AGE_SECONDS, keep: int = MAX_RESULTS) -> None:
+        """Delete results unused for ``max_age`` seconds, all but the ``keep`` most
+        recently used, and leftovers of killed writers."""
+        now = time.time()
+        saved: list[tuple[float, Path]] = []
+        for entry in _children(self.dir):
+            used = _mtime(entry)
+            if used is None:
+                continue
+            if entry.name.startswith(".tmp-"):
+                if used < now - _STALE_TMP_SECONDS:
+                    _unlink(entry)
+            elif used < now - max_age:
+                _unlink(entry)
+            else:
+                saved.append((used, entry))
+        saved.sort(key=lambda s: s[0], reverse=True)
+        for _, entry in saved[keep:]:
+            _unlink(entry)
