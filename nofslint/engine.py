@@ -8,13 +8,18 @@ naming it; every other file's findings are still reported.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
 import marshal
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -72,33 +77,103 @@ def _cache_for(cache_root: str, tree: KernelTree) -> FactsCache:
                       tree.gfp_table().fingerprint() + tree.extras.fingerprint())
 
 
-def _facts_task(task: Task) -> tuple[bytes | None, FileError | None, tuple | None]:
+# A file whose facts take longer than this is reported and skipped, so no one
+# file can stall a run (the slowest file of v6.12 takes a few seconds).
+FILE_TIME_LIMIT = 60.0
+
+
+class _FileTimeout(BaseException):
+    """Raised by SIGALRM in the middle of one file's analysis.
+
+    A BaseException, so no ``except Exception`` inside extraction swallows it.
+    """
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise _FileTimeout in the block after ``seconds``; the SIGALRM handler and the
+    timer are restored afterwards. Without SIGALRM (not Unix), outside the main
+    thread or under a caller's own running timer, the block runs unlimited."""
+    if (seconds <= 0 or not hasattr(signal, "setitimer")
+            or threading.current_thread() is not threading.main_thread()
+            or signal.getitimer(signal.ITIMER_REAL)[0] > 0):
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise _FileTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.signal(signal.SIGALRM, signal.SIG_DFL if previous is None else previous)
+
+
+def _file_error(rel: str, exc: BaseException) -> FileError:
+    """Why one file produced no facts: bad input, or (internal) a nofslint bug."""
+    if isinstance(exc, SourceError):
+        return FileError(rel, str(exc))
+    if isinstance(exc, RecursionError):
+        return FileError(rel, "nesting too deep to analyse")
+    if isinstance(exc, _FileTimeout):
+        return FileError(rel, f"took longer than {FILE_TIME_LIMIT:g} s to analyse; skipped")
+    detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return FileError(rel, f"internal error while extracting facts: {detail}", True)
+
+
+def _extract(raw: bytes, rel: str, tree: KernelTree) -> FileFacts:
+    with _time_limit(FILE_TIME_LIMIT):
+        return extract(raw, rel, tree)
+
+
+def _facts_task(task: Task, trust_cache: bool = True
+                ) -> tuple[bytes | None, FileError | None, tuple | None]:
     """Worker: facts of one file as marshal bytes (cheap to send back), from cache or parse.
 
-    Returns (payload, error, manifest entry for the cache).
+    Returns (payload, error, manifest entry for the cache). Without
+    ``trust_cache`` the file is extracted again and its cache entry rewritten.
     """
     path_text, tree, cache_root = task
     path = Path(path_text)
     rel = tree.relpath(path)
     try:
         if cache_root is None:
-            raw = read_source(path)
-            return marshal.dumps(extract(raw, rel, tree).to_data()), None, None
+            return marshal.dumps(_extract(read_source(path), rel, tree).to_data()), None, None
         cache = _cache_for(cache_root, tree)
         stat = cache.stat_key(path)
         raw = read_source(path)
         key = cache.key(raw)
-        data = cache.load_data(key, rel)
+        data = cache.load_data(key, rel) if trust_cache else None
         if data is None:
-            data = cache.store(key, extract(raw, rel, tree))
+            data = cache.store(key, _extract(raw, rel, tree))
         return marshal.dumps(data), None, (rel, stat, key)
-    except SourceError as exc:
-        return None, FileError(rel, str(exc)), None
-    except RecursionError:
-        return None, FileError(rel, "nesting too deep to analyse"), None
-    except Exception as exc:  # noqa: BLE001 - isolate one file's failure, report it
-        detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-        return None, FileError(rel, f"internal error while extracting facts: {detail}", True), None
+    except (Exception, _FileTimeout) as exc:  # noqa: BLE001 - isolate one file, report it
+        return None, _file_error(rel, exc), None
+
+
+def _lost_file(task: Task, why: str) -> tuple[None, FileError, None]:
+    """The result for a file whose worker process died on it."""
+    rel = task[1].relpath(Path(task[0]))
+    return None, FileError(rel, f"internal error: the analysis process {why}", True), None
+
+
+def _decoded(task: Task, payload: tuple | bytes) -> tuple[FileFacts | None, FileError | None]:
+    """Facts from a worker's bytes or a cache hit; a cache entry that does not decode
+    (written by another nofslint build) is extracted again, never reported."""
+    try:
+        data = marshal.loads(payload) if isinstance(payload, bytes) else payload
+        return FileFacts.from_data(data), None
+    except Exception as exc:  # noqa: BLE001 - checked in the worker; never crash here
+        if isinstance(payload, bytes):
+            rel = task[1].relpath(Path(task[0]))
+            return None, FileError(rel, f"internal error loading facts: {exc}", True)
+    fresh, error, _ = _facts_task(task, trust_cache=False)
+    return _decoded(task, fresh) if fresh is not None else (None, error)
 
 
 def load_facts(tasks: list[Task], jobs: int,
@@ -118,8 +193,8 @@ def load_facts(tasks: list[Task], jobs: int,
                 continue
         todo.append(i)
     work = [tasks[i] for i in todo]
-    for i, (payload, error, seen) in zip(todo, parallel_map(_facts_task, work, jobs, progress),
-                                         strict=True):
+    results = parallel_map(_facts_task, work, jobs, progress, on_lost=_lost_file)
+    for i, (payload, error, seen) in zip(todo, results, strict=True):
         payloads[i] = (payload, error)
         if seen is not None:
             _, tree, cache_root = tasks[i]
@@ -128,34 +203,95 @@ def load_facts(tasks: list[Task], jobs: int,
         if cache_root is not None:
             _cache_for(cache_root, tree).save_manifest()
     for i, (payload, error) in enumerate(payloads):
-        if payload is None:
-            yield None, error
-            continue
-        try:
-            data = marshal.loads(payload) if isinstance(payload, bytes) else payload
-            yield FileFacts.from_data(data), None
-        except Exception as exc:  # noqa: BLE001 - checked in the worker; never crash here
-            rel = tasks[i][1].relpath(Path(tasks[i][0]))
-            yield None, FileError(rel, f"internal error loading facts: {exc}", True)
+        yield (None, error) if payload is None else _decoded(tasks[i], payload)
         payloads[i] = (None, None)  # let the bytes go
 
 
+# After this many files whose worker died, the pool itself is suspect: the rest
+# run in this process (a crash then ends the run visibly instead of hanging it).
+_MAX_LOST = 8
+_DIED = "died while analysing this file (a crash in native code, or out of memory)"
+
+
 def parallel_map(func: Callable[[Task], object], tasks: list[Task], jobs: int,
-                 progress: Callable[[int, int], None] | None = None) -> Iterator[object]:
-    """Results in task order whatever the number of jobs."""
-    if jobs <= 1 or len(tasks) < 4:
-        for i, task in enumerate(tasks, 1):
-            yield func(task)
-            if progress:
-                progress(i, len(tasks))
-        return
+                 progress: Callable[[int, int], None] | None = None,
+                 on_lost: Callable[[Task, str], object] | None = None) -> Iterator[object]:
+    """Results in task order whatever the number of jobs.
+
+    A worker process that dies (a crash in native code, the OOM killer) costs
+    only the file it was on: ``on_lost(task, why)`` stands in for its result
+    (without ``on_lost``: RuntimeError). A dead worker never hangs the run.
+    """
+    pooled = jobs > 1 and len(tasks) >= 4
+    results = _pooled(func, tasks, jobs, on_lost) if pooled else map(func, tasks)
+    for done, result in enumerate(results, 1):
+        yield result
+        if progress:
+            progress(done, len(tasks))
+
+
+class _Broken:
+    """Marks where a pool lost a worker: every result before it is good."""
+
+
+def _run_chunk(func: Callable[[Task], object], chunk: list[Task]) -> list[object]:
+    return [func(task) for task in chunk]
+
+
+def _until_broken(func: Callable[[Task], object], tasks: list[Task], jobs: int,
+                  chunk: int) -> Iterator[object]:
+    """Results in order on a fresh pool, until a worker dies: then one _Broken."""
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx)
+    try:
+        futures = [pool.submit(_run_chunk, func, tasks[i:i + chunk])
+                   for i in range(0, len(tasks), chunk)]
+        for future in futures:
+            try:
+                results = future.result()
+            except BrokenProcessPool:
+                yield _Broken()
+                return
+            yield from results
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pooled(func: Callable[[Task], object], tasks: list[Task], jobs: int,
+            on_lost: Callable[[Task, str], object] | None) -> Iterator[object]:
+    """Chunks of tasks on a process pool, in order, surviving dead workers.
+
+    When a worker dies, the chunks that may have been in flight (at most
+    jobs + 1 from the first unfinished one) run again one file at a time on a
+    single worker, where the first unfinished file is the one that killed it.
+    """
     chunk = max(1, min(64, len(tasks) // (jobs * 8)))
-    with ctx.Pool(jobs) as pool:
-        for i, result in enumerate(pool.imap(func, tasks, chunksize=chunk), 1):
+    pos = lost = 0
+    while pos < len(tasks):
+        if lost >= _MAX_LOST:
+            yield from map(func, tasks[pos:])
+            return
+        for result in _until_broken(func, tasks[pos:], jobs, chunk):
+            if isinstance(result, _Broken):
+                break
             yield result
-            if progress:
-                progress(i, len(tasks))
+            pos += 1
+        else:
+            return
+        end = min(len(tasks), pos + (jobs + 1) * chunk)
+        while pos < end:
+            for result in _until_broken(func, tasks[pos:end], 1, 1):
+                if isinstance(result, _Broken):
+                    break
+                yield result
+                pos += 1
+            else:
+                break
+            lost += 1
+            if on_lost is None:
+                raise RuntimeError(f"a worker process {_DIED}: {tasks[pos][0]}")
+            yield on_lost(tasks[pos], _DIED)
+            pos += 1
 
 
 def plan(paths: Iterable[Path], version: tuple[int, int] | None,
