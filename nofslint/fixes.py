@@ -8,9 +8,11 @@ earlier one keeps its own diff but stays out of the combined one.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import difflib
 import os
+import re
 import signal
 import tempfile
 import threading
@@ -71,36 +73,109 @@ def match_line_endings(raw: bytes, edits: list[Edit]) -> list[Edit]:
     return [replace(e, text=e.text.replace("\r\n", "\n").replace("\n", "\r\n")) for e in edits]
 
 
-def _overlaps(a: Edit, b: Edit) -> bool:
-    if a == b:
-        return False
-    if a.start == a.end or b.start == b.end:  # an insertion collides only inside a replacement
-        return (a.start < b.start < a.end) or (b.start < a.start < b.end)
-    return a.start < b.end and b.start < a.end
-
-
 def merge(edit_sets: Iterable[list[Edit]]) -> tuple[list[Edit], list[int]]:
-    """Union of edit sets; returns (edits, indexes of the sets left out as conflicting)."""
+    """Union of edit sets; returns (edits, indexes of the sets left out as conflicting).
+
+    A set conflicts when one of its edits replaces bytes a kept edit replaces,
+    or an insertion lands strictly inside a kept replacement; an edit identical
+    to a kept one (a shared flag declaration) is kept once. Kept replacements
+    never overlap, so each check is a bisection (a file may carry thousands).
+    """
     merged: list[Edit] = []
+    known: set[Edit] = set()
+    starts: list[int] = []  # kept replacements, sorted and disjoint
+    ends: list[int] = []
+    points: list[int] = []  # kept insertion points, sorted
     dropped: list[int] = []
     for i, edits in enumerate(edit_sets):
-        if any(_overlaps(e, m) for e in edits for m in merged):
+        fresh = [e for e in edits if e not in known]
+        if any(_collides(e, starts, ends, points) for e in fresh):
             dropped.append(i)
             continue
-        merged.extend(e for e in edits if e not in merged)
+        for e in fresh:
+            if e in known:
+                continue
+            known.add(e)
+            merged.append(e)
+            if e.start == e.end:
+                bisect.insort(points, e.start)
+            else:
+                at = bisect.bisect_left(starts, e.start)
+                starts.insert(at, e.start)
+                ends.insert(at, e.end)
     return merged, dropped
+
+
+def _collides(e: Edit, starts: list[int], ends: list[int], points: list[int]) -> bool:
+    if e.start == e.end:  # strictly inside the last replacement starting before it?
+        before = bisect.bisect_left(starts, e.start) - 1
+        return before >= 0 and ends[before] > e.start
+    before = bisect.bisect_left(starts, e.end) - 1
+    if before >= 0 and ends[before] > e.start:
+        return True
+    inside = bisect.bisect_right(points, e.start)
+    return inside < len(points) and points[inside] < e.end
+
+
+def _lines(data: bytes) -> list[str]:
+    """Lines as git sees them: split at \\n only (a form feed or a lone \\r is text)."""
+    parts = data.decode("utf-8", "replace").split("\n")
+    lines = [line + "\n" for line in parts[:-1]]
+    return [*lines, parts[-1]] if parts[-1] else lines
+
+
+_HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
 
 
 def unified_diff(rel: str, old: bytes, new: bytes) -> str:
     """A diff `git apply` accepts at the tree root (a/ and b/ prefixes)."""
-    a = old.decode("utf-8", "replace").splitlines(keepends=True)
-    b = new.decode("utf-8", "replace").splitlines(keepends=True)
-    lines = []
-    for line in difflib.unified_diff(a, b, f"a/{rel}", f"b/{rel}", n=3):
+    hunks = _hunks(old, new, 0, 0)
+    return f"--- a/{rel}\n+++ b/{rel}\n{hunks}" if hunks else ""
+
+
+def _hunks(old: bytes, new: bytes, old_skip: int, new_skip: int) -> str:
+    """The hunks of a diff between two parts of a file that begin after
+    ``old_skip`` and ``new_skip`` lines."""
+    out = []
+    for line in list(difflib.unified_diff(_lines(old), _lines(new), n=3))[2:]:
+        if line.startswith("@@ "):
+            line = _HUNK.sub(lambda m: f"@@ -{int(m[1]) + old_skip}{m[2] or ''} "
+                             f"+{int(m[3]) + new_skip}{m[4] or ''} @@", line)
         if not line.endswith("\n"):
             line += "\n\\ No newline at end of file\n"
-        lines.append(line)
-    return "".join(lines)
+        out.append(line)
+    return "".join(out)
+
+
+_MARGIN = 4  # lines kept around an edit: the diff's 3 of context, and one more
+
+
+def edits_diff(rel: str, raw: bytes, edits: list[Edit]) -> str:
+    """One fix's diff, computed around each of its edits rather than on the whole
+    file: a file may carry thousands of fixes. The text is the whole-file diff's."""
+    windows: list[list[int]] = []
+    for e in sorted(edits, key=lambda e: (e.start, e.end)):
+        lo, hi = e.start, e.end
+        for _ in range(_MARGIN + 1):
+            lo = raw.rfind(b"\n", 0, lo - 1) + 1 if lo > 0 else 0
+        for _ in range(_MARGIN + 1):
+            newline = raw.find(b"\n", hi)
+            hi = len(raw) if newline < 0 else newline + 1
+        if windows and lo <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], hi)
+        else:
+            windows.append([lo, hi])
+    parts, shift = [], 0
+    for lo, hi in windows:
+        inside = [replace(e, start=e.start - lo, end=e.end - lo) for e in edits
+                  if lo <= e.start and e.end <= hi]
+        old = raw[lo:hi]
+        new = apply_edits(old, inside)
+        skipped = raw.count(b"\n", 0, lo)
+        parts.append(_hunks(old, new, skipped, skipped + shift))
+        shift += new.count(b"\n") - old.count(b"\n")
+    hunks = "".join(parts)
+    return f"--- a/{rel}\n+++ b/{rel}\n{hunks}" if hunks else ""
 
 
 @dataclass
@@ -143,7 +218,7 @@ def build_fixes(findings: list[Finding]) -> tuple[list[FileFix], list[str]]:
                 continue
             edits = match_line_endings(raw, edits)
             f.edits = edits
-            f.fix = unified_diff(rel, raw, apply_edits(raw, edits))
+            f.fix = edits_diff(rel, raw, edits)
             usable.append(f)
         if not usable:
             continue
