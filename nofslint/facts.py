@@ -39,6 +39,10 @@ _MAIN_QUERY = """
 # their macros are read from the text and they are not parsed at all.
 _HAS_CODE = re.compile(rb"\)\s*\{|=\s*\{")
 _GFPISH = re.compile(r"\bGFP_|\b__GFP_")
+# Longer arguments are not mask expressions (they are whole nested calls or
+# statement expressions, which evaluate to unknown); evaluating each level of a
+# deeply nested call would be quadratic in the file.
+_MAX_MASK_TEXT = 1024
 _GFP_VAR_QUERY = """
 (declaration type: (type_identifier) @type
   declarator: (init_declarator declarator: (identifier) @name value: (_) @value))
@@ -650,6 +654,8 @@ class _Extractor:
         names = self._gfp_names(call.function)
         out: list[tuple[int, list[Mask]]] = []
         for i, (s, e) in enumerate(call.args or []):
+            if e - s > _MAX_MASK_TEXT:
+                continue
             text = self.raw[s:e].decode("utf-8", "replace")
             if not (_GFPISH.search(text) or any(re.search(rf"\b{re.escape(n)}\b", text)
                                                 for n in names)):
