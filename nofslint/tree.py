@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -110,26 +110,43 @@ def discover(paths: Iterable[Path]) -> Iterator[Path]:
 
     Explicitly named files are linted whatever their suffix; directories are
     walked for .c/.h files without following symlinked directories (no loops).
+    A directory that cannot be listed is yielded itself, so reading it reports
+    why (its files are not silently left out).
     """
-    seen: set[Path] = set()
+    seen: set[str] = set()
+
+    def new(path: Path) -> bool:
+        key = os.path.abspath(path)  # ./a.c, a.c and /abs/a.c are one file
+        if key in seen:
+            return False
+        seen.add(key)
+        return True
+
     for top in paths:
         if not top.is_dir():
-            if top not in seen:
-                seen.add(top)
+            if new(top):
                 yield top
             continue
-        for dirpath, dirnames, filenames in os.walk(top):
+        unlisted: list[OSError] = []
+        for dirpath, dirnames, filenames in os.walk(top, onerror=unlisted.append):
+            yield from _unlisted(unlisted, new)
             dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
             for name in sorted(filenames):
                 if name.endswith(SOURCE_SUFFIXES):
                     path = Path(dirpath, name)
-                    if path not in seen:
-                        seen.add(path)
+                    if new(path):
                         yield path
             # A directory named like a source file is still a directory: report it.
             for name in dirnames:
                 if name.endswith(SOURCE_SUFFIXES):
                     path = Path(dirpath, name)
-                    if path not in seen:
-                        seen.add(path)
+                    if new(path):
                         yield path
+        yield from _unlisted(unlisted, new)
+
+
+def _unlisted(errors: list[OSError], new: Callable[[Path], bool]) -> Iterator[Path]:
+    for error in errors:
+        if error.filename is not None and new(Path(error.filename)):
+            yield Path(error.filename)
+    errors.clear()
