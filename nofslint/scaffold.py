@@ -280,12 +280,18 @@ class Scaffold:
     registered: str  # how the new rule is found, for the user
 
 
-def checkout_rules_dir() -> Path | None:
-    """The built-in rules/ directory when nofslint runs from a source checkout."""
+def checkout_rules_dir(cwd: Path | None = None) -> Path | None:
+    """The built-in rules/ directory when working inside nofslint's source checkout.
+
+    Only when the current directory is in that checkout: an editable install
+    must not make ``rules new`` write into nofslint from anywhere else.
+    """
     rules = Path(builtin_package().__path__[0]).resolve()
     root = rules.parent
     checkout = (root / "pyproject.toml").is_file() and (root / "nofslint").is_dir()
-    return rules if checkout and rules.name == "rules" else None
+    here = (cwd or Path.cwd()).resolve()
+    inside = here == root or root in here.parents
+    return rules if checkout and rules.name == "rules" and inside else None
 
 
 def class_name(rule_id: str) -> str:

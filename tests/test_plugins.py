@@ -397,12 +397,14 @@ def test_rules_new_refuses_to_overwrite_and_bad_names(tmp_path: Path) -> None:
 def test_rules_new_defaults_to_the_checkout_rules_dir_else_the_current_directory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from_checkout = Path(nofslint.__file__).resolve().is_relative_to(REPO)
-    assert scaffold.checkout_rules_dir() == (REPO / "rules" if from_checkout else None)
-    monkeypatch.setattr(scaffold, "checkout_rules_dir", lambda: None)
+    assert scaffold.checkout_rules_dir(REPO) == (REPO / "rules" if from_checkout else None)
+    # Elsewhere (even with an editable install of the checkout): the current directory.
+    assert scaffold.checkout_rules_dir(tmp_path) is None
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["rules", "new", "here-rule"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "here_rule.py").is_file()
+    assert not (REPO / "rules" / "here_rule.py").exists()
 
 
 @pytest.mark.parametrize(("before", "after"), [
