@@ -26,14 +26,16 @@ def _read(path: Path) -> bytes:
     terminal called ``x.c`` must be refused, not waited on, and a file swapped
     between a check and the read cannot slip through.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISDIR(mode):  # a socket cannot even be opened: say what it is
+            _refuse_special(mode)
+        raise
     try:
         st = os.fstat(fd)
-        for test, reason in _KINDS:
-            if test(st.st_mode):
-                raise SourceError(reason)
-        if not stat.S_ISREG(st.st_mode):
-            raise SourceError("not a regular file")
+        _refuse_special(st.st_mode)
         if st.st_size > MAX_FILE_BYTES:
             mib = 1024 * 1024
             raise SourceError(
@@ -42,6 +44,14 @@ def _read(path: Path) -> bytes:
             return fh.read(MAX_FILE_BYTES + 1)
     finally:
         os.close(fd)
+
+
+def _refuse_special(mode: int) -> None:
+    for test, reason in _KINDS:
+        if test(mode):
+            raise SourceError(reason)
+    if not stat.S_ISREG(mode):
+        raise SourceError("not a regular file")
 
 
 def read_source(path: Path) -> bytes:
