@@ -306,19 +306,21 @@ def apply_fix(fix: FileFix) -> str | None:
     """Write one file's fix; returns why it was not written, or None when it was."""
     changed = f"{fix.rel}: not fixed: the file changed while nofslint was running"
     try:
-        before_read = os.stat(fix.path)
+        seen: os.stat_result | None = os.stat(fix.path)  # before reading: see write_atomic
+    except OSError:
+        seen = None  # reading says why
+    try:
         current = read_source(fix.path)
-    except (SourceError, OSError) as exc:
-        reason = exc if isinstance(exc, SourceError) else SourceError(exc.strerror or str(exc))
-        return f"{fix.rel}: not fixed: {reason}"
-    if current != fix.old:
+    except SourceError as exc:
+        return f"{fix.rel}: not fixed: {exc}"
+    if current != fix.old or seen is None:
         return changed
     before = error_score(parse_source(fix.old)[1])
     after = error_score(parse_source(fix.new)[1])
     if after > before:
         return f"{fix.rel}: not fixed: the fixed file would not parse cleanly ({after} > {before})"
     try:
-        write_atomic(fix.path, fix.new, expect=before_read)
+        write_atomic(fix.path, fix.new, expect=seen)
     except FileChanged:
         return changed
     except OSError as exc:
