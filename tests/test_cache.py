@@ -156,3 +156,162 @@ def test_diff_and_fix_never_reuse_results(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(engine, "_from_saved", lambda d: pytest.fail("reused for --diff"))
     diff = CliRunner().invoke(main, [*args, "--diff"])
     assert diff.exit_code == 1 and diff.stdout.startswith("--- a/")
+
+
+# -- a damaged cache directory: never an error, never a different answer ------------
+
+def _flip_a_bit(cache: Path) -> None:
+    for entry in _entries(cache):
+        data = bytearray(entry.read_bytes())
+        data[len(data) * 2 // 3] ^= 0x10  # inside the facts, where marshal still loads
+        entry.write_bytes(bytes(data))
+
+
+def _replace_by(paths: list[Path], kind: str) -> None:
+    for path in paths:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        if kind == "dir":
+            path.mkdir()
+        else:
+            path.write_bytes(b"\x00garbage")
+
+
+def _damage(cache: Path, how: str) -> None:
+    tree_dirs = [p for p in cache.iterdir() if p.is_dir() and len(p.name) == 16]
+    if how == "flipped bits":
+        _flip_a_bit(cache)
+    elif how == "tree directory is a file":
+        _replace_by(tree_dirs, "file")
+    elif how == "shards are files":
+        _replace_by([p for d in tree_dirs for p in d.iterdir() if len(p.name) == 2], "file")
+    elif how == "entries are directories":
+        _replace_by(_entries(cache), "dir")
+    elif how == "manifest is a directory":
+        _replace_by(list(cache.rglob("manifest-*")), "dir")
+    elif how == "results are garbage":
+        _replace_by(list((cache / "results").iterdir()), "file")
+    elif how == "results is a file":
+        _replace_by([cache / "results"], "file")
+    elif how == "root is a file":
+        _replace_by([cache], "file")
+    if cache.is_dir():
+        (cache / ".last-prune").unlink(missing_ok=True)  # prune the damaged cache too
+
+
+@pytest.mark.parametrize("how", [
+    "flipped bits", "tree directory is a file", "shards are files", "entries are directories",
+    "manifest is a directory", "results are garbage", "results is a file", "root is a file"])
+def test_a_damaged_cache_directory(tree: Path, tmp_path: Path, how: str) -> None:
+    cache = tmp_path / "cache"
+    cold, _ = _run_reusing(tree, cache)
+    _damage(cache, how)
+    for _ in range(2):  # the damaged run, then the one after its repairs
+        again, result = _run_reusing(tree, cache)
+        assert again == cold and not result.errors
+
+
+def test_a_cache_that_cannot_be_listed(tree: Path, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    cold = _run(tree, cache)
+    (cache / ".last-prune").unlink()
+    real = Path.iterdir
+
+    def denied(self: Path):
+        if cache in (self, *self.parents):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "iterdir", denied)
+    assert _run(tree, cache) == cold
+
+
+def test_a_flipped_bit_is_rebuilt_not_believed(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    _run(tree, cache)
+    before = {e: e.read_bytes() for e in _entries(cache)}
+    _flip_a_bit(cache)
+    _run(tree, cache)
+    assert {e: e.read_bytes() for e in _entries(cache)} == before  # rewritten whole
+
+
+# -- the cache is bounded ---------------------------------------------------------
+
+def _aged(path: Path, days: float) -> None:
+    past = time.time() - days * 24 * 3600
+    os.utime(path, (past, past))
+
+
+def _facts(rel: str, size: int = 0):
+    from nofslint.facts import FileFacts
+
+    return FileFacts(rel, "0", gfp_macros={"PAD": "x" * size} if size else {})
+
+
+def test_prune_keeps_the_cache_under_its_size_bound(tmp_path: Path) -> None:
+    a = FactsCache(tmp_path, Path("/tree/a"), "salt")
+    b = FactsCache(tmp_path, Path("/tree/b"), "salt")
+    keys = [f"{i:02x}" + "0" * 62 for i in range(10)]
+    for i, key in enumerate(keys):  # ten entries of ~1 kB, older the lower the index
+        (a if i % 2 else b).store(key, _facts(f"f{i}.c", 1000))
+        (a if i % 2 else b).remember(f"f{i}.c", (1, 2, 3), key)
+        _aged((a if i % 2 else b)._path(key), 10 - i)
+    a.save_manifest()
+    b.save_manifest()
+    size = sum(e.stat().st_size for e in _entries(tmp_path))
+    removed = a.prune(max_bytes=size // 2, interval=0)
+    left = {e.name for e in _entries(tmp_path)}
+    assert removed == len(keys) - len(left) and 4 <= len(left) <= 5
+    assert left == set(keys[-len(left):])  # the least recently used went first
+    assert sum(e.stat().st_size for e in _entries(tmp_path)) <= size // 2
+    # The stat manifests forget the pruned entries (they could only miss).
+    import marshal
+
+    lines = {}
+    for manifest in tmp_path.rglob("manifest-*"):
+        lines.update(marshal.loads(manifest.read_bytes()))
+    assert {line[3] for line in lines.values()} == left
+
+
+def test_prune_drops_old_trees_manifests_and_leftovers(tmp_path: Path) -> None:
+    old = FactsCache(tmp_path, Path("/tree/gone"), "salt")
+    old.store("ab" + "0" * 62, _facts("a.c"))
+    old.remember("a.c", (1, 2, 3), "ab" + "0" * 62)
+    old.save_manifest()
+    current = FactsCache(tmp_path, Path("/tree/here"), "salt")
+    current.store("cd" + "0" * 62, _facts("b.c"))
+    stale_tmp = current.dir / "cd" / ".tmp-killed"
+    fresh_tmp = current.dir / "cd" / ".tmp-writing"
+    stale_tmp.write_bytes(b"half")
+    fresh_tmp.write_bytes(b"half")
+    foreign = tmp_path / "not-ours"
+    foreign.mkdir()
+    for path in [*old.dir.rglob("*"), stale_tmp]:
+        _aged(path, 40)
+    assert current.prune(interval=0) == 1
+    assert not old.dir.exists()  # every entry and the manifest were a month old
+    assert not stale_tmp.exists() and fresh_tmp.exists() and foreign.exists()
+    assert current.load("cd" + "0" * 62, "b.c") is not None
+
+
+def test_prune_runs_at_most_once_an_interval(tmp_path: Path) -> None:
+    cache = FactsCache(tmp_path, Path("/tree"), "salt")
+    key = "ab" + "0" * 62
+    cache.store(key, _facts("a.c"))
+    assert cache.prune() == 0  # fresh entry; now stamped
+    _aged(cache._path(key), 40)
+    assert cache.prune() == 0  # within the hour: not even looked at
+    assert cache.prune(interval=0) == 1
+
+
+def test_saved_results_are_capped(tmp_path: Path) -> None:
+    from nofslint.cache import ResultCache
+
+    results = ResultCache(tmp_path)
+    for i in range(10):
+        results.store(f"sig{i}", {"files": i})
+        _aged(results.dir / f"sig{i}", 10 - i)
+    (results.dir / ".tmp-killed").write_text("{")
+    _aged(results.dir / ".tmp-killed", 1)
+    results.prune(keep=4)
+    assert sorted(p.name for p in results.dir.iterdir()) == [f"sig{i}" for i in range(6, 10)]
