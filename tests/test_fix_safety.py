@@ -197,11 +197,12 @@ def test_an_interrupted_fix_run_leaves_every_file_old_or_new(tmp_path: Path, whe
     done = tmp_path / "done"
     shutil.copytree(root, done)
     assert subprocess.run([sys.executable, "-m", "nofslint", "check", str(done), "--fix",
-                           "--no-cache", "-j", "1"], capture_output=True).returncode == 0
+                           "--no-cache", "-j", "1"], capture_output=True, cwd=tmp_path
+                          ).returncode == 0
     old = {p.name: p.read_bytes() for p in (root / "fs" / "x").iterdir()}
     new = {p.name: p.read_bytes() for p in (done / "fs" / "x").iterdir()}
     proc = subprocess.run([sys.executable, "-c", _INTERRUPTED_RUN, when, sig, "5", str(root)],
-                          capture_output=True, timeout=300)
+                          capture_output=True, timeout=300, cwd=tmp_path)
     # click turns KeyboardInterrupt into "Aborted!" and exit 1; the signals kill.
     expected = (1,) if sig == "SIGINT" else (-getattr(signal, sig),)
     assert proc.returncode in expected, proc.stderr.decode()[-2000:]

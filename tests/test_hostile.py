@@ -223,7 +223,7 @@ def test_pipes_sockets_and_devices_are_refused_not_read(root: Path) -> None:
         sock.bind(str(x / "sock.c"))
         out = subprocess.run([sys.executable, "-m", "nofslint", "check", str(root), "--select",
                               "ALL", "--format", "json", "--no-cache", "-j", "1"],
-                             capture_output=True, timeout=120, text=True)
+                             capture_output=True, timeout=120, text=True, cwd=root.parent)
     finally:
         sock.close()
     import json
