@@ -261,9 +261,11 @@ def _pooled(func: Callable[[Task], object], tasks: list[Task], jobs: int,
             on_lost: Callable[[Task, str], object] | None) -> Iterator[object]:
     """Chunks of tasks on a process pool, in order, surviving dead workers.
 
-    When a worker dies, the chunks that may have been in flight (at most
-    jobs + 1 from the first unfinished one) run again one file at a time on a
-    single worker, where the first unfinished file is the one that killed it.
+    When a worker dies, the first unfinished chunk and the next ones (jobs + 1
+    in all: as many as the pool runs or queues) run again one file at a time
+    on a single worker, where the first unfinished file is the one that killed
+    it. Should the culprit have been further on, it kills the pool again and is
+    found the same way in the next round.
     """
     chunk = max(1, min(64, len(tasks) // (jobs * 8)))
     pos = lost = 0

@@ -320,22 +320,24 @@ def test_a_slow_file_is_skipped_after_the_time_limit(root: Path, jobs: int,
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
-def test_a_worker_that_dies_costs_only_its_file(root: Path,
+@pytest.mark.parametrize("files", [20, 150])  # one file per chunk, and several
+def test_a_worker_that_dies_costs_only_its_file(root: Path, files: int,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    for i in range(20):
-        (root / "fs" / "x" / f"ok{i:02}.c").write_bytes(BUG)
+    for i in range(files):
+        (root / "fs" / "x" / f"ok{i:03}.c").write_bytes(BUG)
     real = engine.extract
+    fatal = {"fs/x/ok003.c", "fs/x/ok017.c", f"fs/x/ok{files - 1:03}.c"}
 
     def extract(raw: bytes, rel: str, tree: object) -> object:
-        if rel in ("fs/x/ok03.c", "fs/x/ok17.c"):
+        if rel in fatal:
             os._exit(11)  # as a crash in native code would
         return real(raw, rel, tree)  # type: ignore[arg-type]
 
     monkeypatch.setattr(engine, "extract", extract)
     result = lint(root, jobs=2)
     died = {e.path for e in result.errors if e.internal and "process died" in e.reason}
-    assert died == {"fs/x/ok03.c", "fs/x/ok17.c"} and len(result.errors) == 2
-    assert len(result.findings) == 19
+    assert died == fatal and len(result.errors) == len(fatal)
+    assert len(result.findings) == files + 1 - len(fatal)
 
 
 def test_failures_are_isolated_and_exit_2(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
