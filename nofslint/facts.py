@@ -374,6 +374,7 @@ class _Extractor:
         self._names: dict[int, set[str]] = {}
         self._decls: dict[int, dict[str, str | None]] = {}
         self._statics: set[str] | None = None
+        self._has_gfp_vars = b"gfp_t" in raw  # once: asked for every allocation
 
     def run(self) -> FileFacts:
         facts = self.facts
@@ -720,7 +721,7 @@ class _Extractor:
         All variables are replayed together in source order, so ``a = b | X``
         sees what ``b`` holds there (parameters are symbolic ``$pN`` atoms).
         """
-        if fidx < 0 or b"gfp_t" not in self.raw:
+        if fidx < 0 or not self._has_gfp_vars:
             return {}
         events = self._gfp_events(fidx)
         names = set(re.findall(r"[A-Za-z_]\w*", text))
