@@ -246,8 +246,10 @@ def deferred_signals() -> Iterator[None]:
         yield
         return
     pending: list[int] = []
-    wanted = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.signal(sig, lambda s, _f: pending.append(s)) for sig in wanted}
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)
+                if signal.getsignal(sig) != signal.SIG_IGN}  # ignored stays ignored
+    for sig in previous:
+        signal.signal(sig, lambda s, _f: pending.append(s))
     try:
         yield
     finally:

@@ -141,6 +141,8 @@ def test_a_signal_during_a_write_waits_for_the_rename(root: Path, sig: int,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     target = root / "fs" / "x" / "f000.c"
     seen: list[int] = []
+    # As in a terminal (a background CI job may start with SIGINT ignored).
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     previous = signal.signal(signal.SIGTERM, lambda s, f: seen.append(s))
     real_fsync = os.fsync
 
@@ -158,6 +160,25 @@ def test_a_signal_during_a_write_waits_for_the_rename(root: Path, sig: int,
             assert seen == [signal.SIGTERM]  # delivered once the write was done
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
+    assert target.read_bytes() == b"new\n" and not leftovers(root)
+
+
+def test_an_ignored_signal_stays_ignored(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = root / "fs" / "x" / "f000.c"
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # nohup, background jobs
+    real_fsync = os.fsync
+
+    def fsync_then_signal(fd: int) -> None:
+        real_fsync(fd)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(fixes.os, "fsync", fsync_then_signal)
+    try:
+        write_atomic(target, b"new\n")
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert target.read_bytes() == b"new\n" and not leftovers(root)
 
 
@@ -166,6 +187,7 @@ _INTERRUPTED_RUN = textwrap.dedent("""
     import nofslint.fixes as fixes
     from nofslint.cli import main
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
     when, sig, after = sys.argv[1], getattr(signal, sys.argv[2]), int(sys.argv[3])
     writes = []
     real_fsync, real_apply = os.fsync, fixes.apply_fix
