@@ -31,7 +31,7 @@ from pathlib import Path
 from nofslint import __version__
 from nofslint.facts import FileFacts
 
-SCHEMA = 11  # bump when the facts change: their shape, or what extraction puts in them
+SCHEMA = 12  # bump when the facts change: their shape, or what extraction puts in them
 _MAGIC = "nofslint-facts"
 # Entries not used for this long are pruned at the end of a run.
 MAX_AGE_SECONDS = 30 * 24 * 3600

@@ -92,7 +92,19 @@ def _emit(text: str, output: str | None) -> None:
         raise click.UsageError(f"cannot write --output {output}: {exc.strerror or exc}") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Main(click.Group):
+    """Ctrl-C exits 130 like other command-line tools; click's exit 1 would read as
+    "findings" to a hook or a CI script."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("nofslint: interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="nofslint")
 def main() -> None:
     """Find memory-reclaim deadlocks in Linux kernel C."""

@@ -397,14 +397,9 @@ def _facts(tasks: list[Task], jobs: int, progress: Callable[[int, int], None] | 
             continue
         rel = tree.relpath(real)
         try:
-            yield extract(read_source(source), rel, tree), None
-        except SourceError as exc:
-            yield None, FileError(rel, str(exc))
-        except RecursionError:
-            yield None, FileError(rel, "nesting too deep to analyse")
+            yield _extract(read_source(source), rel, tree), None
         except Exception as exc:  # noqa: BLE001 - as in the workers: report, go on
-            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            yield None, FileError(rel, f"internal error while extracting facts: {detail}", True)
+            yield None, _file_error(rel, exc)
 
 
 def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = None,

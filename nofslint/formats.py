@@ -139,7 +139,7 @@ def _sarif_rule(cls: type[Rule]) -> dict:
 
 
 def _artifact(path: str) -> dict:
-    return {"uri": quote(path), "uriBaseId": "%SRCROOT%"}
+    return {"uri": quote(path, errors="surrogateescape"), "uriBaseId": "%SRCROOT%"}
 
 
 def _notification(path: str | None, text: str, level: str) -> dict:

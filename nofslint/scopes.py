@@ -19,7 +19,10 @@ Stack = tuple[tuple[str, str], ...]  # (variable or "<pflags>", kind), innermost
 def apply(stack: Stack, ev: ScopeEvent) -> Stack:
     if ev.op in ("save", "set"):
         key = ev.target if ev.op == "save" and ev.target else "<pflags>"
-        return (*stack, (key, ev.kind))
+        # Saving into a variable that already holds an open scope of the same kind
+        # (a save inside a loop) adds nothing: without this a walk around the loop
+        # never meets the same state twice and runs to its budget.
+        return stack if (key, ev.kind) in stack else (*stack, (key, ev.kind))
     key = ev.target if ev.op == "restore" and ev.target else "<pflags>"
     for i in range(len(stack) - 1, -1, -1):
         name, kind = stack[i]

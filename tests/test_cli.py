@@ -209,3 +209,15 @@ def test_stats(tree: Path) -> None:
     doc = json.loads(result.output)
     assert doc["files"] == 3 and doc["functions"] > 10
     assert doc["functions_with_errors"] == 0 and doc["seconds"] >= 0
+
+
+def test_ctrl_c_exits_130_not_1(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exit 1 means findings to a hook or a CI script; an interrupted run must not."""
+    import nofslint.cli as cli
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run", interrupted)
+    result = CliRunner().invoke(main, ["check", str(tree)])
+    assert result.exit_code == 130 and "interrupted" in result.output

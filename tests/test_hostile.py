@@ -391,9 +391,6 @@ LOOP_SAVE = b"""static int f(struct btrfs_root *root, int x)
 """
 
 
-@pytest.mark.xfail(strict=True, reason="scopes.apply pushes one more entry per loop turn, so "
-                   "the walk never meets a state twice and runs to its budget, hashing ever "
-                   "longer stacks (7 s for this function with the default budget)")
 def test_a_scope_saved_in_a_loop_converges(monkeypatch: pytest.MonkeyPatch) -> None:
     real = Walk.__init__
 
