@@ -32,7 +32,7 @@ from nofslint import (
 )
 from nofslint.cache import default_root as default_cache_root
 from nofslint.engine import RunResult, default_jobs, load_latest, run, save_latest, stats
-from nofslint.fixes import apply_fix, write_atomic
+from nofslint.fixes import apply_fix, build_fixes, write_atomic
 from nofslint.plugins import load_rules
 from nofslint.registry import PluginProblem, RuleError, plugin_of, select_rules
 from nofslint.rule import SEVERITIES, Finding, Rule
@@ -199,7 +199,9 @@ def _setup(root: Path | None, opts: dict[str, Any], linted: list[Path]) -> _Setu
 
 
 def _filtered(result: RunResult, setup: _Setup, opts: dict[str, Any]) -> None:
-    """The filter stage: config, then the baseline."""
+    """The filter stage: config, then the baseline. The merged fixes are rebuilt when
+    findings went, so --diff and --fix never carry the edits of a silenced finding."""
+    before = len(result.findings)
     result.findings = filters.configured(result.findings, setup.config)
     if opts["baseline"] is not None:
         try:
@@ -207,8 +209,8 @@ def _filtered(result: RunResult, setup: _Setup, opts: dict[str, Any]) -> None:
         except filters.BaselineError as exc:
             _fail(str(exc))
         result.findings = filters.subtract(result.findings, known)
-    kept = {id(f) for f in result.findings}
-    result.fixes = [fix for fix in result.fixes if all(id(f) in kept for f in fix.findings)]
+    if len(result.findings) != before and result.fixes:
+        result.fixes, result.fix_problems = build_fixes(result.findings)
 
 
 def _print_errors(result: RunResult) -> None:

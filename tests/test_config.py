@@ -116,3 +116,27 @@ def test_matches_globs() -> None:
     assert not conf.ignored("other", "fs/inode.c")
     assert config._matches("fs/ext4/inode.c", "fs/**/inode.c")
     assert config._matches("fs/inode.c", "fs/**/inode.c")
+
+
+def test_fix_of_a_silenced_finding_is_not_applied(tmp_path: Path) -> None:
+    """Two fixable findings in one file, one silenced by the config: --diff has only the other."""
+    (tmp_path / "Makefile").write_text("VERSION = 5\nPATCHLEVEL = 10\n")
+    (tmp_path / "fs" / "x").mkdir(parents=True)
+    (tmp_path / "fs" / "x" / "a.c").write_text(
+        "static void *f(int n)\n{\n\treturn __vmalloc(n, GFP_NOFS);\n}\n\n"
+        "static void *g(int n)\n{\n\treturn __vmalloc(n, GFP_NOIO);\n}\n")
+    both = CliRunner().invoke(main, ["check", str(tmp_path), "--diff"])
+    assert both.stdout.count("memalloc_no") == 4  # save and restore, twice
+    write(tmp_path, '[per-file-ignores]\n"fs/x/a.c" = ["vmalloc-nofs"]\n')
+    none = CliRunner().invoke(main, ["check", str(tmp_path), "--diff"])
+    assert none.stdout == ""
+    (tmp_path / config.FILENAME).unlink()
+    baseline = tmp_path / "base.json"
+    CliRunner().invoke(main, ["check", str(tmp_path), "--select", "vmalloc-nofs",
+                              "--write-baseline", str(baseline)])
+    doc = json.loads(baseline.read_text())
+    doc["findings"] = [e for e in doc["findings"] if e["function"] == "f"]
+    baseline.write_text(json.dumps(doc))
+    one = CliRunner().invoke(main, ["check", str(tmp_path), "--diff", "--baseline",
+                                    str(baseline)])
+    assert "memalloc_noio_save" in one.stdout and "memalloc_nofs_save" not in one.stdout
