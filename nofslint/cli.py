@@ -453,8 +453,11 @@ def kbuild(args: tuple[str, ...]) -> None:
         sys.exit(0)
     path = Path(source).absolute()
     root = find_root(path.parent)
-    setup = _setup(root, {"config_file": None, "select": (), "ignore": (), "no_cache": False,
-                          "cache_dir": None}, [path])
+    try:
+        setup = _setup(root, {"config_file": None, "select": (), "ignore": (),
+                              "no_cache": False, "cache_dir": None}, [path])
+    except SystemExit:  # a bad config, already reported: never stop the build
+        sys.exit(0)
     local = [r for r in setup.rules if r.scope == "local"]
     result = run([path], local, want_fixes=False, cache_root=setup.cache_root,
                  extras=setup.config.extras)

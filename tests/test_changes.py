@@ -183,3 +183,9 @@ def test_kbuild_uses_the_last_whole_tree_run(tmp_path: Path) -> None:
     assert lint(repo).exit_code == 1
     after = CliRunner().invoke(main, ["kbuild", "-D__KERNEL__", target])
     assert after.exit_code == 0 and after.output.count("[nofail-in-reclaim]") == 4
+
+
+def test_kbuild_never_stops_the_build_on_a_bad_config(repo: Path) -> None:
+    (repo / ".nofslint.toml").write_text("selct = []\n")
+    result = CliRunner().invoke(main, ["kbuild", "-D__KERNEL__", str(repo / "fs/demofs/bugs.c")])
+    assert result.exit_code == 0 and "selct: unknown key" in result.output
