@@ -459,3 +459,17 @@ def test_config_plugins_inside_the_tree_need_a_flag(tmp_path: Path) -> None:
                                         "--select", "tree-rule", str(tree)])
     assert allowed.exit_code == 0, allowed.output
     assert marker.exists()
+
+
+def test_config_plugins_outside_the_tree_load_as_named(tmp_path: Path) -> None:
+    tree = tmp_path / "linux"
+    shutil.copytree(REPO / "fixtures" / "vmalloc-nofs" / "linux-5.10", tree)
+    mine = tmp_path / "home" / "rules"
+    mine.mkdir(parents=True)
+    (mine / "my_rule.py").write_text(_rule_module("my-rule"))
+    conf = tmp_path / "home" / "nofslint.toml"
+    conf.write_text('plugins = ["rules"]\nselect = ["my-rule"]\n')
+    result = CliRunner().invoke(main, ["check", "--no-cache", "--config", str(conf), str(tree)])
+    assert result.exit_code == 0, result.output
+    listed = CliRunner().invoke(main, ["rules", "--rules-dir", str(mine)])
+    assert "my-rule" in listed.output
