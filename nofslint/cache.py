@@ -201,17 +201,9 @@ class FactsCache:
                 continue
             for child in _children(tree_dir):
                 if _SHARD.fullmatch(child.name) and child.is_dir():
-                    for entry in _children(child):
-                        used = _mtime(entry)
-                        if used is None:
-                            continue
-                        if entry.name.startswith(".tmp-"):
-                            if used < now - _STALE_TMP_SECONDS:
-                                _unlink(entry)
-                        elif used < cutoff:
-                            removed += _unlink(entry)
-                        else:
-                            kept.append((used, _size(entry), entry))
+                    live, gone = _sweep(_children(child), now, cutoff)
+                    removed += gone
+                    kept += [(used, _size(entry), entry) for used, entry in live]
                 elif child.name.startswith(("manifest-", ".tmp-")):
                     used = _mtime(child)
                     old = cutoff if child.name.startswith("manifest-") else now - _STALE_TMP_SECONDS
@@ -238,6 +230,25 @@ class FactsCache:
             stamp.touch()
         self._manifest = None  # reread: lines may have gone
         return removed
+
+
+def _sweep(entries: list[Path], now: float, cutoff: float) -> tuple[list[tuple[float, Path]], int]:
+    """Delete leftovers of killed writers and entries unused since ``cutoff``; return the
+    others as (last use, path) and how many entries went."""
+    live: list[tuple[float, Path]] = []
+    removed = 0
+    for entry in entries:
+        used = _mtime(entry)
+        if used is None:
+            continue
+        if entry.name.startswith(".tmp-"):
+            if used < now - _STALE_TMP_SECONDS:
+                _unlink(entry)
+        elif used < cutoff:
+            removed += _unlink(entry)
+        else:
+            live.append((used, entry))
+    return live, removed
 
 
 def _children(directory: Path) -> list[Path]:
@@ -364,18 +375,7 @@ class ResultCache:
         """Delete results unused for ``max_age`` seconds, all but the ``keep`` most
         recently used, and leftovers of killed writers."""
         now = time.time()
-        saved: list[tuple[float, Path]] = []
-        for entry in _children(self.dir):
-            used = _mtime(entry)
-            if used is None:
-                continue
-            if entry.name.startswith(".tmp-"):
-                if used < now - _STALE_TMP_SECONDS:
-                    _unlink(entry)
-            elif used < now - max_age:
-                _unlink(entry)
-            else:
-                saved.append((used, entry))
+        saved, _ = _sweep(_children(self.dir), now, now - max_age)
         saved.sort(key=lambda s: s[0], reverse=True)
         for _, entry in saved[keep:]:
             _unlink(entry)

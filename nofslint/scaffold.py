@@ -15,7 +15,7 @@ keeps the file's formatting) so the package's entry point finds it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,27 +97,31 @@ def _dotted(node: cst.BaseExpression) -> str | None:
 def _import_names(module: cst.Module) -> dict[str, str]:
     """Local name -> what it names, for the module's top-level imports."""
     names: dict[str, str] = {}
-    for stmt in module.body:
-        if not isinstance(stmt, cst.SimpleStatementLine):
-            continue
-        for small in stmt.body:
-            if isinstance(small, cst.Import):
-                for alias in small.names:
-                    full = _dotted(alias.name) or ""
-                    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                        names[alias.asname.name.value] = full
-                    else:
-                        names[full.split(".")[0]] = full.split(".")[0]
-            elif (isinstance(small, cst.ImportFrom) and not small.relative
-                  and small.module is not None and not isinstance(small.names, cst.ImportStar)):
-                base = _dotted(small.module) or ""
-                for alias in small.names:
-                    name = _dotted(alias.name) or ""
-                    local = name
-                    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-                        local = alias.asname.name.value
-                    names[local] = f"{base}.{name}"
+    for small in _top_level_statements(module):
+        if isinstance(small, cst.Import):
+            for alias in small.names:
+                full = _dotted(alias.name) or ""
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    names[alias.asname.name.value] = full
+                else:
+                    names[full.split(".")[0]] = full.split(".")[0]
+        elif (isinstance(small, cst.ImportFrom) and not small.relative
+              and small.module is not None and not isinstance(small.names, cst.ImportStar)):
+            base = _dotted(small.module) or ""
+            for alias in small.names:
+                name = _dotted(alias.name) or ""
+                local = name
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    local = alias.asname.name.value
+                names[local] = f"{base}.{name}"
     return names
+
+
+def _top_level_statements(module: cst.Module) -> Iterator[cst.BaseSmallStatement]:
+    """The module's simple statements (imports, assignments), not its blocks."""
+    for stmt in module.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            yield from stmt.body
 
 
 def _literal(node: cst.BaseExpression, module: cst.Module) -> object:
@@ -158,15 +162,11 @@ def _class_attributes(cls: cst.ClassDef, module: cst.Module) -> tuple[dict[str, 
 def _assigned_later(module: cst.Module) -> dict[str, set[str]]:
     """``Cls.attr = ...`` at module level: attributes a class gets outside its body."""
     out: dict[str, set[str]] = {}
-    for stmt in module.body:
-        if not isinstance(stmt, cst.SimpleStatementLine):
-            continue
-        for small in stmt.body:
-            if isinstance(small, cst.Assign):
-                for t in small.targets:
-                    if isinstance(t.target, cst.Attribute) and isinstance(t.target.value,
-                                                                          cst.Name):
-                        out.setdefault(t.target.value.value, set()).add(t.target.attr.value)
+    for small in _top_level_statements(module):
+        if isinstance(small, cst.Assign):
+            for t in small.targets:
+                if isinstance(t.target, cst.Attribute) and isinstance(t.target.value, cst.Name):
+                    out.setdefault(t.target.value.value, set()).add(t.target.attr.value)
     return out
 
 
