@@ -84,6 +84,7 @@ class FactsCache:
     def __init__(self, root: Path, tree_root: Path | None, salt: str) -> None:
         ident = hashlib.sha256(str(tree_root or "loose").encode()).hexdigest()[:16]
         self.dir = root / ident
+        self._dir_text = str(self.dir)
         # The salt covers what facts depend on besides the file: the version of
         # nofslint and the tree's GFP definitions.
         self.salt = f"{_MAGIC}:{SCHEMA}:{__version__}:{salt}"
@@ -94,7 +95,7 @@ class FactsCache:
 
     # -- the stat manifest: unchanged files are neither read nor hashed -----------
     @staticmethod
-    def stat_key(path: Path) -> tuple[int, int, int] | None:
+    def stat_key(path: Path | str) -> tuple[int, int, int] | None:
         try:
             st = os.stat(path)
         except OSError:
@@ -112,13 +113,13 @@ class FactsCache:
                 self._manifest = {}
         return self._manifest
 
-    def known_key(self, path: Path, rel: str) -> str | None:
+    def known_key(self, path: Path | str, rel: str) -> str | None:
         """The content key recorded for a file whose size, mtime and inode are unchanged."""
         stat = self.stat_key(path)
         entry = self._load_manifest().get(rel)
         return entry[3] if stat is not None and entry is not None and entry[:3] == stat else None
 
-    def lookup(self, path: Path, rel: str) -> tuple | None:
+    def lookup(self, path: Path | str, rel: str) -> tuple | None:
         """The cached facts data of a file whose size, mtime and inode are unchanged."""
         stat = self.stat_key(path)
         entry = self._load_manifest().get(rel)
@@ -145,8 +146,8 @@ class FactsCache:
     def key(self, raw: bytes) -> str:
         return hashlib.sha256(self.salt.encode() + b"\0" + raw).hexdigest()
 
-    def _path(self, key: str) -> Path:
-        return self.dir / key[:2] / key
+    def _path(self, key: str) -> str:
+        return f"{self._dir_text}/{key[:2]}/{key}"  # a string: built for every file of a run
 
     def load_data(self, key: str, rel: str) -> tuple | None:
         """The entry's facts data (FileFacts.to_data() shape), checked; None for a miss
@@ -174,7 +175,7 @@ class FactsCache:
         """Write the entry; returns the facts data either way."""
         data = facts.to_data()
         blob = marshal.dumps(data)
-        _write_marshal(self._path(key), (_MAGIC, key, facts.path, zlib.crc32(blob), blob))
+        _write_marshal(Path(self._path(key)), (_MAGIC, key, facts.path, zlib.crc32(blob), blob))
         return data
 
     def prune(self, max_age: float = MAX_AGE_SECONDS, max_bytes: int = MAX_CACHE_BYTES,

@@ -34,7 +34,7 @@ from nofslint.plugins import rules_fingerprint
 from nofslint.registry import BUILTIN, plugin_of
 from nofslint.rule import FileContext, Finding, Rule, TraceStep
 from nofslint.source import SourceError, read_source
-from nofslint.tree import NO_EXTRAS, KernelTree, discover, tree_for
+from nofslint.tree import NO_EXTRAS, KernelTree, discover, tree_for, tree_for_dir
 
 
 @dataclass
@@ -186,8 +186,7 @@ def load_facts(tasks: list[Task], jobs: int,
     todo: list[int] = []
     for i, (path_text, tree, cache_root) in enumerate(tasks):
         if cache_root is not None:
-            path = Path(path_text)
-            hit = _cache_for(cache_root, tree).lookup(path, tree.relpath(path))
+            hit = _cache_for(cache_root, tree).lookup(path_text, tree.relpath(path_text))
             if hit is not None:
                 payloads[i] = (hit, None)
                 continue
@@ -302,7 +301,9 @@ def plan(paths: Iterable[Path], version: tuple[int, int] | None,
     root = str(cache_root) if cache_root is not None else None
     for path in discover(paths):
         absolute = path.absolute()
-        tasks.append((str(absolute), tree_for(absolute, version, extras), root))
+        # discover() yields files (and unlistable directories, reported when read):
+        # the tree is the parent's, without a stat per file.
+        tasks.append((str(absolute), tree_for_dir(absolute.parent, version, extras), root))
     return tasks
 
 
@@ -313,8 +314,7 @@ def _run_signature(tasks: list[Task], rules: list[Rule],
     for path_text, tree, cache_root in tasks:
         if cache_root is None:
             return None
-        path = Path(path_text)
-        key = _cache_for(cache_root, tree).known_key(path, tree.relpath(path))
+        key = _cache_for(cache_root, tree).known_key(path_text, tree.relpath(path_text))
         if key is None:
             return None
         parts.append(f"{path_text}\0{key}\0{tree.version_text}")

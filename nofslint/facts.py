@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import operator
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from tree_sitter import Node, QueryCursor
 
@@ -162,18 +164,22 @@ class WqUse:
     target: str | None = None  # bind: the work function's name
 
 
-class LazyCalls(Sequence[Call]):
-    """Calls loaded from the cache, turned into objects only when a rule reads one.
+R = TypeVar("R")
 
-    A warm whole-tree run holds millions of calls; the link stage needs only
-    their callee and enclosing function (``heads``), which stay plain tuples.
+
+class Lazy(Sequence[R]):
+    """Records loaded from the cache, turned into objects only when a rule reads one.
+
+    A warm whole-tree run holds millions of calls and ops-table entries; the
+    link stage reads a few fields of each (``raw()``), which stay plain tuples.
     """
 
-    __slots__ = ("_raw", "_items")
+    __slots__ = ("_raw", "_make", "_items")
 
-    def __init__(self, raw: list[tuple]) -> None:
+    def __init__(self, raw: list[tuple], make: Callable[[tuple], R]) -> None:
         self._raw = raw
-        self._items: dict[int, Call] = {}
+        self._make = make
+        self._items: dict[int, R] = {}
 
     def __len__(self) -> int:
         return len(self._raw)
@@ -185,40 +191,82 @@ class LazyCalls(Sequence[Call]):
             index += len(self._raw)
         item = self._items.get(index)
         if item is None:
-            c = self._raw[index]
-            item = Call(*c[:8], c[8], None if c[9] is None else
-                        [(i, _masks_from(m)) for i, m in c[9]])
-            self._items[index] = item
+            item = self._items[index] = self._make(self._raw[index])
         return item
-
-    def heads(self) -> Iterator[tuple[str, int]]:
-        for c in self._raw:
-            yield c[0], c[1]
 
     def raw(self) -> list[tuple]:
         return self._raw
+
+
+def _call_from(c: tuple) -> Call:
+    return Call(*c[:8], c[8], None if c[9] is None else [(i, _masks_from(m)) for i, m in c[9]])
+
+
+def _function_from(f: tuple) -> Function:
+    return Function(*f)
+
+
+def _ops_from(o: tuple) -> OpsEntry:
+    return OpsEntry(*o)
+
+
+def raw_records(items: Sequence) -> list[tuple] | None:
+    """The plain tuples behind records loaded from the cache; None for built objects."""
+    return items.raw() if isinstance(items, Lazy) else None
+
+
+_first = operator.itemgetter(0)
+
+
+def _all_tuples(items: list, size: int) -> bool:
+    return set(map(type, items)) <= {tuple} and set(map(len, items)) <= {size}
 
 
 def _masks_from(ms: list[tuple]) -> list[Mask]:
     return [Mask(frozenset(f), bool(u), frozenset(c)) for f, u, c in ms]
 
 
+def call_head(calls: Sequence[Call], index: int) -> tuple[str, int]:
+    """(callee, enclosing function index) of one call, without building a Call object."""
+    raw = raw_records(calls)
+    if raw is not None:
+        c = raw[index]
+        return c[0], c[1]
+    call = calls[index]
+    return call.callee, call.function
+
+
 def call_heads(calls: Sequence[Call]) -> Iterator[tuple[str, int]]:
     """(callee, function index) of every call, without building Call objects."""
-    if isinstance(calls, LazyCalls):
-        return calls.heads()
+    raw = raw_records(calls)
+    if raw is not None:
+        return ((c[0], c[1]) for c in raw)
     return ((c.callee, c.function) for c in calls)
+
+
+def function_heads(functions: Sequence[Function]) -> Iterator[tuple[str, bool]]:
+    """(name, static) of every function, without building Function objects."""
+    raw = raw_records(functions)
+    if raw is not None:
+        return ((f[0], f[1]) for f in raw)
+    return ((f.name, f.static) for f in functions)
+
+
+def ops_fields(ops: Sequence[OpsEntry]) -> Iterator[str]:
+    """The field of every ops-table entry, without building OpsEntry objects."""
+    raw = raw_records(ops)
+    return (o[1] for o in raw) if raw is not None else (o.field for o in ops)
 
 
 @dataclass
 class FileFacts:
     path: str  # relative to the tree root
     sha256: str
-    functions: list[Function] = field(default_factory=list)
-    calls: list[Call] | LazyCalls = field(default_factory=list)
+    functions: Sequence[Function] = field(default_factory=list)
+    calls: Sequence[Call] = field(default_factory=list)
     allocations: list[Allocation] = field(default_factory=list)
     scopes: list[ScopeEvent] = field(default_factory=list)
-    ops: list[OpsEntry] = field(default_factory=list)
+    ops: Sequence[OpsEntry] = field(default_factory=list)
     gfp_macros: dict[str, str] = field(default_factory=dict)
     wq_queues: list[WqQueue] = field(default_factory=list)
     wq_uses: list[WqUse] = field(default_factory=list)
@@ -236,7 +284,7 @@ class FileFacts:
         def masks(ms: list[Mask]) -> list[tuple]:
             return [(tuple(sorted(m.flags)), m.unknown, tuple(sorted(m.cleared))) for m in ms]
 
-        calls = self.calls.raw() if isinstance(self.calls, LazyCalls) else [
+        calls = raw_records(self.calls) or [
             (c.callee, c.function, c.start, c.end, c.line, c.column, c.end_line, c.end_column,
              c.args, None if c.gfp_args is None else [(i, masks(m)) for i, m in c.gfp_args])
             for c in self.calls]
@@ -264,12 +312,11 @@ class FileFacts:
                 and isinstance(data[3], dict) and isinstance(data[11], dict)
                 and all(isinstance(x, list) for x in (*data[4:11], data[12]))):
             raise ValueError("not nofslint facts")
-        for f in data[4]:
-            if not (isinstance(f, tuple) and len(f) == 8):
-                raise ValueError("bad function")
-        for c in data[5]:
-            if not (isinstance(c, tuple) and len(c) == 10 and isinstance(c[0], str)):
-                raise ValueError("bad call")
+        # map() over builtins keeps these checks at C speed: a warm whole-tree run
+        # checks about five million calls.
+        if not (_all_tuples(data[4], 8) and _all_tuples(data[5], 10)
+                and set(map(type, map(_first, data[5]))) <= {str}):
+            raise ValueError("bad function or call")
         for f in data[12]:
             if not (isinstance(f, tuple) and len(f) == 3 and isinstance(f[1], list)
                     and isinstance(f[2], dict)
@@ -281,11 +328,11 @@ class FileFacts:
         (path, sha, bad, macros, funcs, calls, allocs, scopes, ops, queues, uses, wq_macros,
          flows) = data
         out = cls(path, sha, functions_with_errors=bad, gfp_macros=dict(macros))
-        out.functions = [Function(*f) for f in funcs]
-        out.calls = LazyCalls(calls)
+        out.functions = Lazy(funcs, _function_from)
+        out.calls = Lazy(calls, _call_from)
         out.allocations = [Allocation(*a[:5], _masks_from(a[5]), a[6], a[7]) for a in allocs]
         out.scopes = [ScopeEvent(*e) for e in scopes]
-        out.ops = [OpsEntry(*o) for o in ops]
+        out.ops = Lazy(ops, _ops_from)
         out.wq_queues = [WqQueue(*q) for q in queues]
         out.wq_uses = [WqUse(*u) for u in uses]
         out.wq_macros = {k: tuple(v) for k, v in wq_macros.items()}  # type: ignore[misc]

@@ -24,13 +24,24 @@ from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
-from nofslint.facts import Call, FileFacts, Function, OpsEntry, call_heads
+from nofslint.facts import (
+    Call,
+    FileFacts,
+    Function,
+    OpsEntry,
+    call_head,
+    call_heads,
+    function_heads,
+    ops_fields,
+    raw_records,
+)
 from nofslint.tree import KernelTree
 
 T = TypeVar("T")
 
 # Userspace code that lives in the kernel tree: never part of the kernel's call graph.
 USERSPACE_DIRS = ("tools/", "scripts/", "samples/", "usr/", "Documentation/")
+USERSPACE_AREAS = frozenset(d.rstrip("/") for d in USERSPACE_DIRS)
 DEFAULT_ARCH = "x86"
 Ref = tuple[int, int]  # (file index, function index)
 CallRef = tuple[int, int]  # (file index, call index)
@@ -105,6 +116,11 @@ class TreeIndex:
     # The architecture whose arch/ code the generic kernel links against.
     arch: str = DEFAULT_ARCH
     _file_area: list[str | None] = field(default_factory=list)
+    _userspace: list[bool] = field(default_factory=list)
+    _home: list[str] = field(default_factory=list)  # each file's directory
+    # Names with a static or area-private definition somewhere: where a call
+    # to one of these lands depends on the calling file.
+    _shadowed: set[str] = field(default_factory=set)
 
     _memo: dict[str, object] = field(default_factory=dict)
 
@@ -132,15 +148,19 @@ class TreeIndex:
         self.files.append(IndexedFile(facts, tree, file))
         area = self.area(facts.path)
         self._file_area.append(area)
+        self._userspace.append(area in USERSPACE_AREAS)
+        self._home.append(posixpath.dirname(facts.path))
         header = facts.path.endswith(".h")
-        for i, func in enumerate(facts.functions):
-            if func.static and not header:
-                self.statics.setdefault((fidx, func.name), i)
+        for i, (name, static) in enumerate(function_heads(facts.functions)):
+            if static and not header:
+                self.statics.setdefault((fidx, name), i)
+                self._shadowed.add(name)
             elif area is not None:
-                self.areas[(area, func.name)].append((fidx, i))
+                self.areas[(area, name)].append((fidx, i))
+                self._shadowed.add(name)
             else:
                 # A static inline in a header belongs to every file that includes it.
-                self.globals[func.name].append((fidx, i))
+                self.globals[name].append((fidx, i))
 
     # -- symbols -----------------------------------------------------------------------
     def resolve(self, file_index: int, name: str) -> list[Ref]:
@@ -154,7 +174,7 @@ class TreeIndex:
                 found = self.areas.get((area, candidate))
                 if found:
                     return list(found)
-                if area in ("tools", "scripts", "samples", "usr", "Documentation"):
+                if area in USERSPACE_AREAS:
                     continue  # userspace never calls into the kernel
             found = self.globals.get(candidate)
             if found:
@@ -167,20 +187,41 @@ class TreeIndex:
     def call(self, ref: CallRef) -> Call:
         return self.files[ref[0]].facts.calls[ref[1]]
 
+    def enclosing(self, site: CallRef) -> Ref:
+        """The function a call is made in, without building the Call (walks ask millions)."""
+        return site[0], call_head(self.files[site[0]].facts.calls, site[1])[1]
+
     def path(self, file_index: int) -> str:
         return self.files[file_index].facts.path
 
+    def home(self, file_index: int) -> str:
+        """The file's directory (what ops dispatch and chain origins go by)."""
+        return self._home[file_index]
+
     # -- ops tables --------------------------------------------------------------------
     @cached_property
-    def ops(self) -> list[tuple[int, OpsEntry]]:
-        return [(fi, op) for fi, f in enumerate(self.files) for op in f.facts.ops]
+    def _ops_by_field(self) -> dict[str, list[tuple[int, int]]]:
+        """field -> (file index, entry index) of every ops-table store, in tree order."""
+        out: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for fi, f in enumerate(self.files):
+            for oi, name in enumerate(ops_fields(f.facts.ops)):
+                out[name].append((fi, oi))
+        return out
+
+    def ops_with_field(self, name: str) -> list[tuple[int, OpsEntry]]:
+        return [(fi, self.files[fi].facts.ops[oi]) for fi, oi in self._ops_by_field.get(name, ())]
 
     @cached_property
     def _field_structs(self) -> dict[str, set[str]]:
-        out: dict[str, set[str]] = defaultdict(set)
-        for _, op in self.ops:
-            if op.struct:
-                out[op.field].add(op.struct)
+        """field -> the struct types whose tables store it (read from the plain records)."""
+        out: dict[str, set[str]] = {}
+        for name, where in self._ops_by_field.items():
+            structs = out[name] = set()
+            for fi, oi in where:
+                raw = raw_records(self.files[fi].facts.ops)
+                struct = raw[oi][0] if raw is not None else self.files[fi].facts.ops[oi].struct
+                if struct:
+                    structs.add(struct)
         return out
 
     def field_struct(self, name: str) -> str | None:
@@ -199,20 +240,16 @@ class TreeIndex:
         structs = len(self._field_structs.get(name, ()))
         return structs == 1 or (untyped and structs == 0)
 
-    def ops_entries(self, struct: str, name: str) -> Iterator[tuple[int, OpsEntry]]:
-        """Table entries for struct.field; untyped stores match by field name."""
-        for fi, op in self.ops:
-            if op.field == name and (op.struct == struct or (
-                    op.struct is None and self.field_struct(name) in (None, struct))):
-                yield fi, op
-
     @cached_property
     def _stored_in(self) -> dict[Ref, set[str]]:
         """Functions stored in ops-table fields: ref -> field names."""
         out: dict[Ref, set[str]] = defaultdict(set)
-        for fi, op in self.ops:
-            for ref in self.resolve(fi, op.target):
-                out[ref].add(op.field)
+        for fld in self._ops_by_field:
+            if "->" + fld not in self._calls_by_name:
+                continue  # never called through a pointer: no edge to make
+            for fi, op in self.ops_with_field(fld):
+                for ref in self.resolve(fi, op.target):
+                    out[ref].add(fld)
         return out
 
     @cached_property
@@ -220,7 +257,7 @@ class TreeIndex:
         """field -> directory -> functions stored in that field there (callees' lookup)."""
         out: dict[str, dict[str, list[Ref]]] = defaultdict(lambda: defaultdict(list))
         for ref, fields in sorted(self._stored_in.items()):
-            home = posixpath.dirname(self.path(ref[0]))
+            home = self._home[ref[0]]
             for fld in fields:
                 out[fld][home].append(ref)
         return out
@@ -257,13 +294,13 @@ class TreeIndex:
         An ops call reaches the tables of its own directory; with ``origin``
         (see chain_origin), one in generic code reaches the origin's tables.
         """
-        call = self.call(site)
-        if not call.callee.startswith("->"):
-            return self.resolve(site[0], call.callee)
-        fld = call.callee[2:]
+        callee = call_head(self.files[site[0]].facts.calls, site[1])[0]
+        if not callee.startswith("->"):
+            return self.resolve(site[0], callee)
+        fld = callee[2:]
         if not self._field_usable(fld, untyped):
             return []
-        want = posixpath.dirname(self.path(site[0]))
+        want = self._home[site[0]]
         if origin is not None and want in GENERIC_DIRS and fld in DISPATCH_FIELDS:
             want = origin
         by_dir = self._stored_by_field.get(fld, {})
@@ -289,7 +326,7 @@ class TreeIndex:
             if d >= limit:
                 continue
             for site in self.callers(ref, dispatch=dispatch, untyped=untyped):
-                caller = (site[0], self.call(site).function)
+                caller = self.enclosing(site)
                 if caller not in dist and (follow is None or follow(site)):
                     dist[caller] = d + 1
                     queue.append(caller)
@@ -307,14 +344,25 @@ class TreeIndex:
         if func.name.endswith(_NOPROF):
             names.append(func.name[: -len(_NOPROF)])
         for name in names:
-            for site in self._calls_by_name.get(name, ()):
-                if ref in self.resolve(site[0], name):
+            sites = self._calls_by_name.get(name, ())
+            if (name == func.name and name not in self._shadowed
+                    and ref in self.globals.get(name, ())):
+                # Every kernel file's call to a name defined only globally lands
+                # on its definitions; userspace code never calls the kernel.
+                userspace = self._userspace
+                yield from (site for site in sites if not userspace[site[0]])
+                continue
+            last, reaches = -1, False
+            for site in sites:
+                if site[0] != last:  # sites come grouped by file: resolve once per file
+                    last, reaches = site[0], ref in self.resolve(site[0], name)
+                if reaches:
                     yield site
-        home = posixpath.dirname(self.path(ref[0]))
+        home = self._home[ref[0]]
         for fld in self._stored_in.get(ref, ()):
             if self._field_usable(fld, untyped):
                 for site in self._calls_by_name.get("->" + fld, ()):
-                    where = posixpath.dirname(self.path(site[0]))
+                    where = self._home[site[0]]
                     if where == home or (dispatch and where in GENERIC_DIRS
                                          and fld in DISPATCH_FIELDS):
                         yield site

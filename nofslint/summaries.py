@@ -108,12 +108,12 @@ class NofailSummary(_Summary):
             for site in index.callers(ref):
                 if internal[site[0]]:
                     continue
-                call = index.call(site)
-                caller = (site[0], call.function)
+                caller = index.enclosing(site)
                 if state == ALWAYS:
                     new_states = {ALWAYS}
                 else:
-                    masks = next((m for i, m in (call.gfp_args or []) if i == state), None)
+                    masks = next((m for i, m in (index.call(site).gfp_args or [])
+                                  if i == state), None)
                     if masks is None:
                         continue
                     new_states = nofail_states(masks)

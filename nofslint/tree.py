@@ -61,8 +61,12 @@ class KernelTree:
     def version_text(self) -> str:
         return f"{self.version[0]}.{self.version[1]}"
 
-    def relpath(self, path: Path) -> str:
+    def relpath(self, path: Path | str) -> str:
         base = self.root if self.root is not None else Path.cwd()
+        text, prefix = str(path), _dir_prefix(base)
+        if text.startswith(prefix) and "/." not in text:  # the usual case, without pathlib
+            return text[len(prefix):]
+        path = Path(path)
         try:
             return path.relative_to(base).as_posix()
         except ValueError:
@@ -86,14 +90,20 @@ def find_root(directory: Path) -> Path | None:
     return None if parent == directory else find_root(parent)
 
 
+@lru_cache(maxsize=64)
+def _dir_prefix(base: Path) -> str:
+    text = str(base)
+    return text if text.endswith("/") else text + "/"
+
+
 def tree_for(path: Path, override: tuple[int, int] | None,
              extras: Extras = NO_EXTRAS) -> KernelTree:
     """The tree a file (or directory) belongs to."""
-    return _tree_for_dir(path if path.is_dir() else path.parent, override, extras)
+    return tree_for_dir(path if path.is_dir() else path.parent, override, extras)
 
 
 @lru_cache(maxsize=4096)
-def _tree_for_dir(directory: Path, override: tuple[int, int] | None,
+def tree_for_dir(directory: Path, override: tuple[int, int] | None,
                   extras: Extras) -> KernelTree:
     root = find_root(directory)
     if override is not None:

@@ -84,7 +84,7 @@ class AllocInTransaction(Rule):
     def check_tree(self, index: TreeIndex) -> Iterator[Finding]:
         opens = sorted({name for tree in {e.tree for e in index.files}
                         for name in table(tree.extras.transactions).opens})
-        opening = {(site[0], index.call(site).function)
+        opening = {index.enclosing(site)
                    for name in opens for site in index.sites_calling(name)}
         work: list[tuple[int, int]] = []  # (file, flow) pairs that open a transaction
         dirs: set[str] = set()
@@ -145,7 +145,7 @@ class AllocInTransaction(Rule):
             if call.callee in trans.opens or call.callee in trans.closes:
                 continue
             for callee in index.callees((fi, ci)):
-                if posixpath.dirname(index.path(callee[0])) != home:
+                if index.home(callee[0]) != home:
                     continue
                 if summary.always(callee) is not None:
                     yield self._finding(index, fi, ci, opened, summary.chain(callee), None,

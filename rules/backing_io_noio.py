@@ -76,7 +76,7 @@ class BackingIoNoio(Rule):
                  if not _in_noio(index, site)]
         if not sinks:
             return
-        reach = index.distances({(s[0], index.call(s).function): 1 for s in sinks}, MAX_DEPTH,
+        reach = index.distances({index.enclosing(s): 1 for s in sinks}, MAX_DEPTH,
                                 untyped=True, follow=lambda site: not _in_noio(index, site))
         registry = index.memo("workqueues", lambda: Registry.build(index))
         best: dict[CallRef, Finding] = {}

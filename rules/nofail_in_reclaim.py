@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import posixpath
 from collections import deque
 from collections.abc import Iterator
 
@@ -92,7 +91,7 @@ class NofailInReclaim(Rule):
         comes with the shortest way there; a call that leaves the directory is
         the finding, and the summary's chain says how it reaches the allocation.
         """
-        home = posixpath.dirname(index.path(entry[0]))
+        home = index.home(entry[0])
         start = (entry, ALWAYS)
         paths: dict[tuple[Ref, int], list[tuple[Ref, CallRef]]] = {start: []}
         queue = deque([start])
@@ -115,7 +114,7 @@ class NofailInReclaim(Rule):
                 call = facts.calls[ci]
                 for callee in index.callees(site):
                     for new in _callee_states(summary, call, callee, state):
-                        inside = posixpath.dirname(index.path(callee[0])) == home
+                        inside = index.home(callee[0]) == home
                         if inside:
                             key = (callee, new)
                             if key not in paths:

@@ -113,7 +113,7 @@ class WqFlushReclaim(Rule):
         bad = self._bad_flushes(reg)
         if not bad:
             return
-        reach = index.distances(dict.fromkeys({(s[0], index.call(s).function) for s in bad}, 0),
+        reach = index.distances(dict.fromkeys({index.enclosing(s) for s in bad}, 0),
                                 MAX_CHAIN, dispatch=True)
         best: dict[CallRef, tuple[Flusher, list[tuple[Ref, CallRef]]]] = {}
         others: dict[CallRef, set[str]] = {}
