@@ -117,10 +117,11 @@ class WqFlushReclaim(Rule):
                                 MAX_CHAIN, dispatch=True)
         best: dict[CallRef, tuple[Flusher, list[tuple[Ref, CallRef]]]] = {}
         others: dict[CallRef, set[str]] = {}
+        callees: dict[tuple[CallRef, str | None], list[Ref]] = {}  # shared by every walk
         for start, flusher in self._flushers(index, reg):
             if start not in reach:
                 continue
-            for site, chain in _walk(index, start, bad, reach):
+            for site, chain in _walk(index, start, bad, reach, callees):
                 others.setdefault(site, set()).add(flusher.who)
                 known = best.get(site)
                 if known is None or len(chain) < len(known[1]):
@@ -215,12 +216,14 @@ class WqFlushReclaim(Rule):
             f"; the queue is created at {places} (the fix adds {RECLAIM} there)"
 
 
-def _walk(index: TreeIndex, start: Ref, bad: dict[CallRef, BadFlush],
-          reach: dict[Ref, int]) -> Iterator[tuple[CallRef, list[tuple[Ref, CallRef]]]]:
+def _walk(index: TreeIndex, start: Ref, bad: dict[CallRef, BadFlush], reach: dict[Ref, int],
+          callees: dict[tuple[CallRef, str | None], list[Ref]]
+          ) -> Iterator[tuple[CallRef, list[tuple[Ref, CallRef]]]]:
     """Bad flushes reachable from ``start``, each with its shortest chain.
 
     Breadth-first, and only through functions that can still reach a bad flush
-    within MAX_CHAIN calls, so the walk stays small.
+    within MAX_CHAIN calls, so the walk stays small. ``callees`` memoizes
+    call-site resolution across the walks (they share most helpers).
     """
     paths: dict[Ref, list[tuple[Ref, CallRef]]] = {start: []}
     origins = {start: chain_origin(index.path(start[0]))}
@@ -233,7 +236,11 @@ def _walk(index: TreeIndex, start: Ref, bad: dict[CallRef, BadFlush],
             if site in bad:
                 yield site, [*path, (ref, site)]
                 continue
-            for callee in index.callees(site, origins[ref]):
+            key = (site, origins[ref])
+            found = callees.get(key)
+            if found is None:
+                found = callees[key] = [c for c in index.callees(site, key[1]) if c in reach]
+            for callee in found:
                 d = reach.get(callee)
                 if d is None or callee in paths or len(path) + 1 + d > MAX_CHAIN:
                     continue
