@@ -31,7 +31,7 @@ from pathlib import Path
 from nofslint import __version__
 from nofslint.facts import FileFacts
 
-SCHEMA = 12  # bump when the facts change: their shape, or what extraction puts in them
+SCHEMA = 13  # bump when the facts change: their shape, or what extraction puts in them
 _MAGIC = "nofslint-facts"
 # Entries not used for this long are pruned at the end of a run.
 MAX_AGE_SECONDS = 30 * 24 * 3600
@@ -143,8 +143,10 @@ class FactsCache:
         if _write_marshal(self._manifest_path, manifest):
             self._manifest = manifest
 
-    def key(self, raw: bytes) -> str:
-        return hashlib.sha256(self.salt.encode() + b"\0" + raw).hexdigest()
+    def key(self, raw: bytes, rel: str) -> str:
+        """The entry key: facts hold the file's path, so two files with the same
+        text (the many one-line uapi headers) need entries of their own."""
+        return hashlib.sha256(f"{self.salt}\0{rel}\0".encode() + raw).hexdigest()
 
     def _path(self, key: str) -> str:
         return f"{self._dir_text}/{key[:2]}/{key}"  # a string: built for every file of a run

@@ -148,7 +148,7 @@ def _facts_task(task: Task, trust_cache: bool = True
         cache = _cache_for(cache_root, tree)
         stat = cache.stat_key(path)
         raw = read_source(path)
-        key = cache.key(raw)
+        key = cache.key(raw, rel)
         data = cache.load_data(key, rel) if trust_cache else None
         if data is None:
             data = cache.store(key, _extract(raw, rel, tree))

@@ -111,7 +111,22 @@ def test_prune_drops_only_old_entries(tmp_path: Path) -> None:
 def test_cache_is_per_version_and_table(tmp_path: Path) -> None:
     a = FactsCache(tmp_path, Path("/t"), "table-a")
     b = FactsCache(tmp_path, Path("/t"), "table-b")
-    assert a.key(b"int x;") != b.key(b"int x;")
+    assert a.key(b"int x;", "a.c") != b.key(b"int x;", "a.c")
+
+
+def test_files_with_the_same_text_are_both_cached(tree: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Identical files (one-line uapi headers) must not evict each other's entry,
+    which made every warm run extract them again."""
+    for name in ("one.h", "two.h"):
+        (tree / "include" / name).parent.mkdir(exist_ok=True)
+        (tree / "include" / name).write_text("#include <asm-generic/foo.h>\n")
+    cache = tmp_path / "cache"
+    cold = _run(tree, cache)
+    import nofslint.engine as engine
+
+    monkeypatch.setattr(engine, "extract", lambda *a: pytest.fail("re-extracted a cached file"))
+    assert _run(tree, cache) == cold
 
 
 def _run_reusing(tree: Path, cache: Path, rules: list[str] | None = None):
