@@ -1,5 +1,5 @@
 """``python -m nofslint`` is the ``nofslint`` command."""
 
-from nofslint.cli import main
+from nofslint.cli import console
 
-main()
+console()

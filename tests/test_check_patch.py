@@ -9,8 +9,10 @@ from __future__ import annotations
 import email
 import hashlib
 import json
+import os
 import shutil
 import subprocess
+import sys
 from email import policy
 from importlib import resources
 from pathlib import Path
@@ -225,3 +227,21 @@ def test_patch_creating_a_directory_and_deleting_a_file(repo: Path) -> None:
     assert [(f["path"], f["function"]) for f in doc["findings"]] == [
         ("fs/newfs/table.c", "demofs_new_table")]
     assert not (repo / "fs/newfs").exists() and (repo / "fs/demofs/bugs.c").exists()
+
+
+def test_the_command_cleans_up_and_keeps_its_exit_codes(repo: Path, bug_patch: Path,
+                                                        tmp_path: Path) -> None:
+    """The real command leaves with os._exit(): scratch copies still go, output is
+    complete, and exit codes are those of main()."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    command = [sys.executable, "-m", "nofslint", "check-patch", "--tree", str(repo), "-j", "1",
+               "--format", "json", str(bug_patch)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 1, done.stderr
+    assert json.loads(done.stdout)["findings"][0]["rule"] == "vmalloc-nofs"
+    assert list(scratch.iterdir()) == []
+    usage = subprocess.run([*command[:3], "check-patch", "--format", "nope"],
+                           capture_output=True, text=True, env=env, check=False)
+    assert usage.returncode == 2 and "nope" in usage.stderr
