@@ -209,7 +209,13 @@ class TreeIndex:
         return out
 
     def ops_with_field(self, name: str) -> list[tuple[int, OpsEntry]]:
+        """The tree's ops-table stores into field ``name``, in tree order."""
         return [(fi, self.files[fi].facts.ops[oi]) for fi, oi in self._ops_by_field.get(name, ())]
+
+    @cached_property
+    def ops(self) -> list[tuple[int, OpsEntry]]:
+        """Every ops-table store of the tree (plugin API; built-in rules ask by field)."""
+        return [(fi, op) for fi, f in enumerate(self.files) for op in f.facts.ops]
 
     @cached_property
     def _field_structs(self) -> dict[str, set[str]]:
