@@ -470,6 +470,8 @@ def _analyse(tasks: list[Task], rules: list[Rule], jobs: int,
              progress: Callable[[int, int], None] | None,
              overlay: dict[Path, Path | None] | None) -> RunResult:
     """Facts of every task, the local rules file by file, then the whole-tree rules."""
+    if _retained:
+        _retained.clear()  # a second run in one process (check-patch): one index at a time
     result = RunResult(files=len(tasks))
     trees: dict[tuple[str, tuple[int, int]], KernelTree] = {}
     local = [r for r in rules if r.scope == "local"]
@@ -514,7 +516,7 @@ _retained: list[object] | None = None
 
 
 def retain_until_exit() -> None:
-    """Keep each run's index alive; only for a process that ends with os._exit()."""
+    """Keep the last run's index alive; only for a process that ends with os._exit()."""
     global _retained
     _retained = []
 
