@@ -252,10 +252,10 @@ def function_heads(functions: Sequence[Function]) -> Iterator[tuple[str, bool]]:
     return ((f.name, f.static) for f in functions)
 
 
-def ops_fields(ops: Sequence[OpsEntry]) -> Iterator[str]:
-    """The field of every ops-table entry, without building OpsEntry objects."""
+def ops_heads(ops: Sequence[OpsEntry]) -> Iterator[tuple[str, str | None]]:
+    """(field, struct) of every ops-table entry, without building OpsEntry objects."""
     raw = raw_records(ops)
-    return (o[1] for o in raw) if raw is not None else (o.field for o in ops)
+    return ((o[1], o[0]) for o in raw) if raw is not None else ((o.field, o.struct) for o in ops)
 
 
 @dataclass

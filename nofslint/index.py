@@ -32,8 +32,7 @@ from nofslint.facts import (
     call_head,
     call_heads,
     function_heads,
-    ops_fields,
-    raw_records,
+    ops_heads,
 )
 from nofslint.tree import KernelTree
 
@@ -200,13 +199,25 @@ class TreeIndex:
 
     # -- ops tables --------------------------------------------------------------------
     @cached_property
-    def _ops_by_field(self) -> dict[str, list[tuple[int, int]]]:
-        """field -> (file index, entry index) of every ops-table store, in tree order."""
-        out: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    def _ops_tables(self) -> tuple[dict[str, list[tuple[int, int]]], dict[str, set[str]]]:
+        """One pass over every ops-table store (plain records): field -> (file index,
+        entry index) in tree order, and field -> the struct types whose tables store it."""
+        where: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        structs: dict[str, set[str]] = defaultdict(set)
         for fi, f in enumerate(self.files):
-            for oi, name in enumerate(ops_fields(f.facts.ops)):
-                out[name].append((fi, oi))
-        return out
+            for oi, (name, struct) in enumerate(ops_heads(f.facts.ops)):
+                where[name].append((fi, oi))
+                if struct:
+                    structs[name].add(struct)
+        return where, structs
+
+    @property
+    def _ops_by_field(self) -> dict[str, list[tuple[int, int]]]:
+        return self._ops_tables[0]
+
+    @property
+    def _field_structs(self) -> dict[str, set[str]]:
+        return self._ops_tables[1]
 
     def ops_with_field(self, name: str) -> list[tuple[int, OpsEntry]]:
         """The tree's ops-table stores into field ``name``, in tree order."""
@@ -216,19 +227,6 @@ class TreeIndex:
     def ops(self) -> list[tuple[int, OpsEntry]]:
         """Every ops-table store of the tree (plugin API; built-in rules ask by field)."""
         return [(fi, op) for fi, f in enumerate(self.files) for op in f.facts.ops]
-
-    @cached_property
-    def _field_structs(self) -> dict[str, set[str]]:
-        """field -> the struct types whose tables store it (read from the plain records)."""
-        out: dict[str, set[str]] = {}
-        for name, where in self._ops_by_field.items():
-            structs = out[name] = set()
-            for fi, oi in where:
-                raw = raw_records(self.files[fi].facts.ops)
-                struct = raw[oi][0] if raw is not None else self.files[fi].facts.ops[oi].struct
-                if struct:
-                    structs.add(struct)
-        return out
 
     def field_struct(self, name: str) -> str | None:
         """The one struct type tables store ``name`` in, or None if ambiguous/unknown."""
