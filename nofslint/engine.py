@@ -510,7 +510,7 @@ def _analyse(tasks: list[Task], rules: list[Rule], jobs: int,
 
 
 # Set by the command-line entry point, which ends with os._exit(): the whole
-# tree's index is then never freed one object at a time (10-15 s of a v6.12
+# tree's index is then never freed one object at a time (10-19 s of a v6.12
 # run went there). Library callers and tests free it as usual.
 _retained: list[object] | None = None
 
