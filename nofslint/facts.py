@@ -216,6 +216,7 @@ def raw_records(items: Sequence) -> list[tuple] | None:
 
 
 _first = operator.itemgetter(0)
+_second = operator.itemgetter(1)
 
 
 def _all_tuples(items: list, size: int) -> bool:
@@ -226,22 +227,12 @@ def _masks_from(ms: list[tuple]) -> list[Mask]:
     return [Mask(frozenset(f), bool(u), frozenset(c)) for f, u, c in ms]
 
 
-def call_head(calls: Sequence[Call], index: int) -> tuple[str, int]:
-    """(callee, enclosing function index) of one call, without building a Call object."""
+def call_columns(calls: Sequence[Call]) -> tuple[list[str], list[int]]:
+    """Every call's callee and enclosing function index, as two lists built at C speed."""
     raw = raw_records(calls)
     if raw is not None:
-        c = raw[index]
-        return c[0], c[1]
-    call = calls[index]
-    return call.callee, call.function
-
-
-def call_heads(calls: Sequence[Call]) -> Iterator[tuple[str, int]]:
-    """(callee, function index) of every call, without building Call objects."""
-    raw = raw_records(calls)
-    if raw is not None:
-        return ((c[0], c[1]) for c in raw)
-    return ((c.callee, c.function) for c in calls)
+        return list(map(_first, raw)), list(map(_second, raw))
+    return [c.callee for c in calls], [c.function for c in calls]
 
 
 def function_heads(functions: Sequence[Function]) -> Iterator[tuple[str, bool]]:
@@ -252,10 +243,12 @@ def function_heads(functions: Sequence[Function]) -> Iterator[tuple[str, bool]]:
     return ((f.name, f.static) for f in functions)
 
 
-def ops_heads(ops: Sequence[OpsEntry]) -> Iterator[tuple[str, str | None]]:
-    """(field, struct) of every ops-table entry, without building OpsEntry objects."""
+def ops_heads(ops: Sequence[OpsEntry]) -> Iterator[tuple[str, str | None, str]]:
+    """(field, struct, target) of every ops-table entry, without building OpsEntry objects."""
     raw = raw_records(ops)
-    return ((o[1], o[0]) for o in raw) if raw is not None else ((o.field, o.struct) for o in ops)
+    if raw is not None:
+        return ((o[1], o[0], o[2]) for o in raw)
+    return ((o.field, o.struct, o.target) for o in ops)
 
 
 @dataclass
@@ -310,7 +303,7 @@ class FileFacts:
         """Raise unless ``data`` has the shape to_data() makes: cache entries are not trusted."""
         if not (isinstance(data, tuple) and len(data) == 13 and isinstance(data[0], str)
                 and isinstance(data[3], dict) and isinstance(data[11], dict)
-                and all(isinstance(x, list) for x in (*data[4:11], data[12]))):
+                and set(map(type, (*data[4:11], data[12]))) == {list}):
             raise ValueError("not nofslint facts")
         # map() over builtins keeps these checks at C speed: a warm whole-tree run
         # checks about five million calls.

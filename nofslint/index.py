@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import posixpath
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from itertools import compress
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,8 +30,7 @@ from nofslint.facts import (
     FileFacts,
     Function,
     OpsEntry,
-    call_head,
-    call_heads,
+    call_columns,
     function_heads,
     ops_heads,
 )
@@ -121,6 +121,10 @@ class TreeIndex:
     # to one of these lands depends on the calling file.
     _shadowed: set[str] = field(default_factory=set)
 
+    # Per file, built when a walk first asks: its calls by callee name and by function.
+    _by_file: list[tuple[dict[str, list[int]], dict[int, list[int]]] | None] = field(
+        default_factory=list)
+
     _memo: dict[str, object] = field(default_factory=dict)
 
     def memo(self, key: str, build: Callable[[], T]) -> T:
@@ -188,7 +192,7 @@ class TreeIndex:
 
     def enclosing(self, site: CallRef) -> Ref:
         """The function a call is made in, without building the Call (walks ask millions)."""
-        return site[0], call_head(self.files[site[0]].facts.calls, site[1])[1]
+        return site[0], self._call_tables[2][site[0]][site[1]]
 
     def path(self, file_index: int) -> str:
         return self.files[file_index].facts.path
@@ -199,20 +203,21 @@ class TreeIndex:
 
     # -- ops tables --------------------------------------------------------------------
     @cached_property
-    def _ops_tables(self) -> tuple[dict[str, list[tuple[int, int]]], dict[str, set[str]]]:
+    def _ops_tables(self) -> tuple[dict[str, list[tuple[int, int, str]]], dict[str, set[str]]]:
         """One pass over every ops-table store (plain records): field -> (file index,
-        entry index) in tree order, and field -> the struct types whose tables store it."""
-        where: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        entry index, function stored) in tree order, and field -> the struct types
+        whose tables store it."""
+        where: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
         structs: dict[str, set[str]] = defaultdict(set)
         for fi, f in enumerate(self.files):
-            for oi, (name, struct) in enumerate(ops_heads(f.facts.ops)):
-                where[name].append((fi, oi))
+            for oi, (name, struct, target) in enumerate(ops_heads(f.facts.ops)):
+                where[name].append((fi, oi, target))
                 if struct:
                     structs[name].add(struct)
         return where, structs
 
     @property
-    def _ops_by_field(self) -> dict[str, list[tuple[int, int]]]:
+    def _ops_by_field(self) -> dict[str, list[tuple[int, int, str]]]:
         return self._ops_tables[0]
 
     @property
@@ -221,7 +226,8 @@ class TreeIndex:
 
     def ops_with_field(self, name: str) -> list[tuple[int, OpsEntry]]:
         """The tree's ops-table stores into field ``name``, in tree order."""
-        return [(fi, self.files[fi].facts.ops[oi]) for fi, oi in self._ops_by_field.get(name, ())]
+        return [(fi, self.files[fi].facts.ops[oi])
+                for fi, oi, _ in self._ops_by_field.get(name, ())]
 
     @cached_property
     def ops(self) -> list[tuple[int, OpsEntry]]:
@@ -248,11 +254,12 @@ class TreeIndex:
     def _stored_in(self) -> dict[Ref, set[str]]:
         """Functions stored in ops-table fields: ref -> field names."""
         out: dict[Ref, set[str]] = defaultdict(set)
-        for fld in self._ops_by_field:
-            if "->" + fld not in self._calls_by_name:
+        called = self._call_tables[0]
+        for fld, stores in self._ops_by_field.items():
+            if "->" + fld not in called:
                 continue  # never called through a pointer: no edge to make
-            for fi, op in self.ops_with_field(fld):
-                for ref in self.resolve(fi, op.target):
+            for fi, _, target in stores:
+                for ref in self.resolve(fi, target):
                     out[ref].add(fld)
         return out
 
@@ -268,28 +275,53 @@ class TreeIndex:
 
     # -- call graph --------------------------------------------------------------------
     @cached_property
-    def _call_tables(self) -> tuple[dict[str, list[CallRef]], dict[Ref, list[int]]]:
-        """One pass over every call: sites by callee name, and calls by enclosing function."""
-        by_name: dict[str, list[CallRef]] = defaultdict(list)
-        by_function: dict[Ref, list[int]] = defaultdict(list)
-        for fi, f in enumerate(self.files):
-            for ci, (callee, function) in enumerate(call_heads(f.facts.calls)):
-                if function >= 0:
-                    by_name[callee].append((fi, ci))
-                    by_function[(fi, function)].append(ci)
-        return by_name, by_function
+    def _call_tables(self) -> tuple[dict[str, list[int]], list[list[str]], list[list[int]]]:
+        """Every file's calls as two columns, callee names and enclosing functions, and
+        callee name -> the files that call it from a function, in tree order.
 
-    @property
-    def _calls_by_name(self) -> dict[str, list[CallRef]]:
-        return self._call_tables[0]
+        Built at C speed (no Python step per call: a tree has five million);
+        which calls of a file go where is worked out only for the files a walk
+        asks about (_file_calls).
+        """
+        files_calling: dict[str, list[int]] = defaultdict(list)
+        names: list[list[str]] = []
+        owners: list[list[int]] = []
+        for fi, f in enumerate(self.files):
+            callees, functions = call_columns(f.facts.calls)
+            names.append(callees)
+            owners.append(functions)
+            # A set's order does not matter: each name's list still grows in file order.
+            for name in set(compress(callees, map((0).__le__, functions))):
+                files_calling[name].append(fi)
+        self._by_file = [None] * len(self.files)
+        return files_calling, names, owners
+
+    def _file_calls(self, fi: int) -> tuple[dict[str, list[int]], dict[int, list[int]]]:
+        """One file's calls made in functions: by callee name, and by function."""
+        _, names, owners = self._call_tables
+        found = self._by_file[fi]
+        if found is None:
+            by_name: dict[str, list[int]] = {}
+            by_function: dict[int, list[int]] = {}
+            for ci, (name, function) in enumerate(zip(names[fi], owners[fi], strict=True)):
+                if function >= 0:
+                    by_name.setdefault(name, []).append(ci)
+                    by_function.setdefault(function, []).append(ci)
+            found = self._by_file[fi] = (by_name, by_function)
+        return found
+
+    def _sites(self, name: str) -> Iterator[tuple[int, list[int]]]:
+        """(file index, its calls to ``name``) for every file calling it, in tree order."""
+        for fi in self._call_tables[0].get(name, ()):
+            yield fi, self._file_calls(fi)[0][name]
 
     def sites_calling(self, name: str) -> list[CallRef]:
         """Call sites whose callee is ``name`` (``->field`` for calls through a pointer)."""
-        return self._calls_by_name.get(name, [])
+        return [(fi, ci) for fi, cis in self._sites(name) for ci in cis]
 
     def calls_in(self, ref: Ref) -> list[int]:
         """Indexes of the calls made inside one function, in source order."""
-        return self._call_tables[1].get(ref, [])
+        return self._file_calls(ref[0])[1].get(ref[1], [])
 
     def callees(self, site: CallRef, origin: str | None = None,
                 untyped: bool = False) -> list[Ref]:
@@ -298,7 +330,7 @@ class TreeIndex:
         An ops call reaches the tables of its own directory; with ``origin``
         (see chain_origin), one in generic code reaches the origin's tables.
         """
-        callee = call_head(self.files[site[0]].facts.calls, site[1])[0]
+        callee = self._call_tables[1][site[0]][site[1]]
         if not callee.startswith("->"):
             return self.resolve(site[0], callee)
         fld = callee[2:]
@@ -315,12 +347,18 @@ class TreeIndex:
 
     def distances(self, starts: dict[Ref, int], limit: int, *, dispatch: bool = False,
                   untyped: bool = False,
-                  follow: Callable[[CallRef], bool] | None = None) -> dict[Ref, int]:
+                  follow: Callable[[CallRef], bool] | None = None,
+                  within: dict[Ref, int] | None = None) -> dict[Ref, int]:
         """Calls from each function to the nearest start, up to ``limit`` (callers, backwards).
 
         Whole-tree walks use it to go forward only through functions that can
         still reach their target. ``follow`` can refuse a call site (one made
         inside a scope); ``dispatch``/``untyped`` are as for callers().
+        ``within`` (from reachable()) bounds the walk to functions the forward
+        walks can get to: a caller ``c`` is kept only while ``within[c]`` plus
+        its distance stays within ``limit``. Every function such a walk can
+        use keeps its exact distance (the functions on its shortest path meet
+        the same bound), so the result for them is the same as without it.
         """
         dist = dict(starts)
         queue = deque(sorted(dist))
@@ -331,9 +369,38 @@ class TreeIndex:
                 continue
             for site in self.callers(ref, dispatch=dispatch, untyped=untyped):
                 caller = self.enclosing(site)
-                if caller not in dist and (follow is None or follow(site)):
+                if caller in dist:
+                    continue
+                if within is not None and within.get(caller, limit) + d + 1 > limit:
+                    continue
+                if follow is None or follow(site):
                     dist[caller] = d + 1
                     queue.append(caller)
+        return dist
+
+    def reachable(self, starts: Iterable[Ref], limit: int) -> dict[Ref, int]:
+        """Calls from the nearest start to each function, up to ``limit`` (callees, forwards).
+
+        Over every edge a walk from any origin may take (callees() with no
+        origin and with ANY), so no walk from these starts gets anywhere sooner.
+        """
+        dist = dict.fromkeys(starts, 0)
+        queue = deque(sorted(dist))
+        names = self._call_tables[1]
+        while queue:
+            ref = queue.popleft()
+            d = dist[ref] + 1
+            if d > limit:
+                continue
+            for ci in self.calls_in(ref):
+                site = (ref[0], ci)
+                found = self.callees(site)
+                if names[ref[0]][ci].startswith("->"):
+                    found = found + self.callees(site, ANY)
+                for callee in found:
+                    if callee not in dist:
+                        dist[callee] = d
+                        queue.append(callee)
         return dist
 
     def callers(self, ref: Ref, dispatch: bool = False,
@@ -348,25 +415,23 @@ class TreeIndex:
         if func.name.endswith(_NOPROF):
             names.append(func.name[: -len(_NOPROF)])
         for name in names:
-            sites = self._calls_by_name.get(name, ())
             if (name == func.name and name not in self._shadowed
                     and ref in self.globals.get(name, ())):
                 # Every kernel file's call to a name defined only globally lands
                 # on its definitions; userspace code never calls the kernel.
                 userspace = self._userspace
-                yield from (site for site in sites if not userspace[site[0]])
+                for fi, cis in self._sites(name):
+                    if not userspace[fi]:
+                        yield from ((fi, ci) for ci in cis)
                 continue
-            last, reaches = -1, False
-            for site in sites:
-                if site[0] != last:  # sites come grouped by file: resolve once per file
-                    last, reaches = site[0], ref in self.resolve(site[0], name)
-                if reaches:
-                    yield site
+            for fi, cis in self._sites(name):
+                if ref in self.resolve(fi, name):
+                    yield from ((fi, ci) for ci in cis)
         home = self._home[ref[0]]
         for fld in self._stored_in.get(ref, ()):
             if self._field_usable(fld, untyped):
-                for site in self._calls_by_name.get("->" + fld, ()):
-                    where = self._home[site[0]]
+                for fi, cis in self._sites("->" + fld):
+                    where = self._home[fi]
                     if where == home or (dispatch and where in GENERIC_DIRS
                                          and fld in DISPATCH_FIELDS):
-                        yield site
+                        yield from ((fi, ci) for ci in cis)

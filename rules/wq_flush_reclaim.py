@@ -113,12 +113,16 @@ class WqFlushReclaim(Rule):
         bad = self._bad_flushes(reg)
         if not bad:
             return
+        flushers = list(self._flushers(index, reg))
+        # Backwards from the flushes only as far as the walks from the flushers can
+        # come: about a thirtieth of the functions that can reach a flush at all.
+        ahead = index.reachable([ref for ref, _ in flushers], MAX_CHAIN)
         reach = index.distances(dict.fromkeys({index.enclosing(s) for s in bad}, 0),
-                                MAX_CHAIN, dispatch=True)
+                                MAX_CHAIN, dispatch=True, within=ahead)
         best: dict[CallRef, tuple[Flusher, list[tuple[Ref, CallRef]]]] = {}
         others: dict[CallRef, set[str]] = {}
         callees: dict[tuple[CallRef, str | None], list[Ref]] = {}  # shared by every walk
-        for start, flusher in self._flushers(index, reg):
+        for start, flusher in flushers:
             if start not in reach:
                 continue
             for site, chain in _walk(index, start, bad, reach, callees):

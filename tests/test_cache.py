@@ -108,6 +108,23 @@ def test_prune_drops_only_old_entries(tmp_path: Path) -> None:
     assert not old.exists() and cache.load("cd" + "0" * 62, "b.c") is not None
 
 
+def test_loading_an_entry_marks_it_used_at_most_once_a_day(tmp_path: Path) -> None:
+    """Pruning goes by mtime; a warm run must not rewrite 60,000 inodes to say so."""
+    cache = FactsCache(tmp_path, Path("/some/tree"), "salt")
+    from nofslint.facts import FileFacts
+
+    key = "ab" + "0" * 62
+    cache.store(key, FileFacts("a.c", "0"))
+    entry = cache.dir / "ab" / key
+    hour_ago, week_ago = time.time() - 3600, time.time() - 7 * 24 * 3600
+    os.utime(entry, (hour_ago, hour_ago))
+    assert cache.load(key, "a.c") is not None
+    assert entry.stat().st_mtime == pytest.approx(hour_ago, abs=1)
+    os.utime(entry, (week_ago, week_ago))
+    assert cache.load(key, "a.c") is not None
+    assert entry.stat().st_mtime > time.time() - 60
+
+
 def test_cache_is_per_version_and_table(tmp_path: Path) -> None:
     a = FactsCache(tmp_path, Path("/t"), "table-a")
     b = FactsCache(tmp_path, Path("/t"), "table-b")
