@@ -382,7 +382,8 @@ class TreeIndex:
         """Calls from the nearest start to each function, up to ``limit`` (callees, forwards).
 
         Over every edge a walk from any origin may take (callees() with no
-        origin and with ANY), so no walk from these starts gets anywhere sooner.
+        origin and with ANY; typed ops fields only, as callees() by default), so
+        no such walk from these starts gets anywhere sooner.
         """
         dist = dict.fromkeys(starts, 0)
         queue = deque(sorted(dist))
