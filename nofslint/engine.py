@@ -255,7 +255,7 @@ def _gc_paused() -> Iterator[None]:
         if was:
             if _retained is not None:
                 # The index lives until os._exit(): the first collection after
-                # re-enabling would walk all of it (7 s of a v6.12 run).
+                # re-enabling would walk all of it (7 s of a v6.12 run under the profiler).
                 gc.freeze()
             gc.enable()
 
