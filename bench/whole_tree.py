@@ -4,7 +4,8 @@ Measures, on one kernel tree (all .c and .h files), all rules:
   (a) floor: raw tree-sitter-c parse of the same files on all cores
   (b) nofslint check, cold cache
   (c) nofslint check, warm cache
-  (d) warm after touching (editing) one file
+  (d) warm, after an edit of one file that moves all of its code (a line added on top)
+  (d') then an edit of the same file that changes the call graph (a function added)
   (e) peak memory of the check process (max RSS of the process and its workers)
 and prints the ratios b/a and c/a. Each measurement is the median of --repeat
 runs (this machine is small and noisy). The checks run the installed
@@ -79,10 +80,16 @@ def check(root: Path, cache: Path, jobs: int) -> tuple[float, int, int]:
     return seconds, findings, max(peak, before)
 
 
-def touch_one(root: Path, rel: str, n: int) -> None:
+def move_code(root: Path, rel: str, n: int) -> None:
+    """An edit that moves every fact of the file: whole-tree findings can be moved."""
     path = root / rel
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(f"\n/* nofslint bench edit {n} */\n")
+    path.write_bytes(f"/* nofslint bench edit {n} */\n".encode() + path.read_bytes())
+
+
+def add_call(root: Path, rel: str, n: int) -> None:
+    """An edit that adds a function and a call: the tree must be linked again."""
+    with open(root / rel, "a", encoding="utf-8") as fh:
+        fh.write(f"\nstatic void nofslint_bench_edit_{n}(void)\n{{\n\tmight_sleep();\n}}\n")
 
 
 def main() -> None:
@@ -90,14 +97,15 @@ def main() -> None:
     ap.add_argument("tree", type=Path)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--touch", default="fs/ext4/inode.c", help="file edited for (d)")
+    ap.add_argument("--touch", default="fs/ext4/inode.c", help="file edited for (d) and (d')")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     root = args.tree.resolve()
     files = sources(root)
     original = (root / args.touch).read_bytes()
     cache = Path(tempfile.mkdtemp(prefix="nofslint-bench-cache-"))
-    rows: dict[str, list[float]] = {"floor": [], "cold": [], "warm": [], "touched": []}
+    rows: dict[str, list[float]] = {"floor": [], "cold": [], "warm": [], "moved": [],
+                                    "relinked": []}
     findings: set[int] = set()
     peak = 0
     try:
@@ -109,10 +117,11 @@ def main() -> None:
                 rows[name].append(secs)
                 findings.add(n)
                 peak = max(peak, rss)
-            touch_one(root, args.touch, i)
-            secs, _, rss = check(root, cache, args.jobs)
-            rows["touched"].append(secs)
-            peak = max(peak, rss)
+            for name, edit in (("moved", move_code), ("relinked", add_call)):
+                edit(root, args.touch, i)
+                secs, _, rss = check(root, cache, args.jobs)
+                rows[name].append(secs)
+                peak = max(peak, rss)
             (root / args.touch).write_bytes(original)
     finally:
         (root / args.touch).write_bytes(original)
@@ -133,9 +142,10 @@ def main() -> None:
     print(f"{result['files']} files, {result['bytes'] / 1e6:.0f} MB, {args.jobs} jobs, "
           f"median of {args.repeat}")
     for key, label in (("floor", "(a) raw parse floor"), ("cold", "(b) check, cold cache"),
-                       ("warm", "(c) check, warm cache"), ("touched", "(d) one file touched")):
-        print(f"  {label:<24} {med[key]:7.1f} s   {rows[key]}")
-    print(f"  (e) peak memory          {result['peak_rss_mib']} MiB")
+                       ("warm", "(c) check, warm cache"), ("moved", "(d) one file, code moved"),
+                       ("relinked", "(d') one file, call added")):
+        print(f"  {label:<26} {med[key]:7.1f} s   {rows[key]}")
+    print(f"  (e) peak memory            {result['peak_rss_mib']} MiB")
     print(f"  b/a = {result['cold_over_floor']}   c/a = {result['warm_over_floor']}   "
           f"findings: {result['findings']}")
 

@@ -32,7 +32,9 @@ from nofslint.fixes import FileFix, build_fixes
 from nofslint.index import TreeIndex
 from nofslint.parse import function_error_counts, parse_source
 from nofslint.plugins import rules_fingerprint
+from nofslint.reclaim import reclaim_calls_writepage
 from nofslint.registry import BUILTIN, plugin_of
+from nofslint.relocation import Moves, relocate
 from nofslint.rule import FileContext, Finding, Rule, TraceStep
 from nofslint.source import SourceError, read_source
 from nofslint.tree import NO_EXTRAS, KernelTree, discover, tree_for, tree_for_dir
@@ -337,18 +339,93 @@ def plan(paths: Iterable[Path], version: tuple[int, int] | None,
     return tasks
 
 
-def _run_signature(tasks: list[Task], rules: list[Rule],
-                   version: tuple[int, int] | None) -> str | None:
-    """Identifies a run whose every input is unchanged; None when any file changed."""
+def _content_keys(tasks: list[Task]) -> list[str | None]:
+    """Each file's content key from the stat manifests; None where the file changed
+    (or was never seen) since the manifest recorded it."""
+    return [_cache_for(root, tree).known_key(path_text, tree.relpath(path_text))
+            if root is not None else None for path_text, tree, root in tasks]
+
+
+def _record_signature(tasks: list[Task], rules: list[Rule],
+                      version: tuple[int, int] | None) -> str:
+    """Names the saved record of runs over the same files with the same rules and
+    options (file contents aside: the record holds their keys)."""
     parts = [",".join(sorted(r.id for r in rules)), rules_fingerprint(rules), repr(version)]
-    for path_text, tree, cache_root in tasks:
-        if cache_root is None:
-            return None
-        key = _cache_for(cache_root, tree).known_key(path_text, tree.relpath(path_text))
-        if key is None:
-            return None
-        parts.append(f"{path_text}\0{key}\0{tree.version_text}")
+    parts += [f"{path_text}\0{tree.version_text}" for path_text, tree, _ in tasks]
+    # Read from mm/vmscan.c itself, not from its facts: a moved file may change it.
+    roots = {tree.root for _, tree, _ in tasks}
+    parts += sorted(f"{root}\0{reclaim_calls_writepage(root)}" for root in roots)
     return ResultCache.signature(parts)
+
+
+# More edited files than this and a run relinks: the edits are rarely all moves.
+MAX_EDITED = 64
+
+
+def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int
+            ) -> tuple[RunResult, list[str]] | None:
+    """The saved run's result for the files as they are now, and their keys; None
+    when the run must relink.
+
+    Unchanged files keep their findings. An edited file has its local rules run
+    again; the whole-tree findings stand, moved, when its facts only moved
+    (relocation.py). Any other change, an edited file that now fails, or a rule
+    from a plugin (it may read positions as it likes) means relinking.
+    """
+    try:
+        keys = list(saved["keys"])
+        result = _from_saved(saved)
+    except (KeyError, TypeError, ValueError):
+        return None  # a damaged record
+    if not isinstance(keys, list) or len(keys) != len(tasks):
+        return None
+    now = _content_keys(tasks)
+    edited = [i for i, key in enumerate(now) if key != keys[i]]
+    if not edited:
+        return result, keys
+    if len(edited) > MAX_EDITED or any(r.scope == "tree" and plugin_of(r) != BUILTIN
+                                       for r in rules):
+        return None
+    moves: dict[str, Moves] = {}
+    fresh: list[tuple[Task, tuple]] = []
+    for i, (payload, _, seen) in zip(edited, parallel_map(
+            _facts_task, [tasks[i] for i in edited], jobs), strict=True):
+        path_text, tree, root = tasks[i]
+        if payload is None or seen is None:
+            return None  # the run reports why
+        cache = _cache_for(root, tree)  # type: ignore[arg-type]
+        cache.remember(*seen)
+        cache.save_manifest()
+        if seen[2] == keys[i]:
+            continue  # touched, not changed
+        old = cache.load_data(keys[i], seen[0])
+        new = marshal.loads(payload)
+        moved = Moves.between(old, new) if old is not None else None
+        if moved is None or seen[0] in moves:
+            return None
+        moves[seen[0]] = moved
+        fresh.append((tasks[i], new))
+        keys[i] = seen[2]
+    if not fresh:
+        return result, keys
+    refreshed = {str(Path(task[0])) for task, _ in fresh}
+    local = [r for r in rules if r.scope == "local"]
+    local_ids = {r.id for r in local}
+    kept = []
+    for finding in result.findings:
+        if finding.rule in local_ids:
+            if str(finding.file) not in refreshed:
+                kept.append(finding)
+        elif relocate(finding, moves):
+            kept.append(finding)
+        else:
+            return None
+    result.findings = kept
+    for (path_text, tree, _), data in fresh:
+        ctx = FileContext(FileFacts.from_data(data), tree, Path(path_text))
+        _check_file(ctx, local, result)
+    result.findings.sort(key=Finding.sort_key)
+    return result, keys
 
 
 def _from_saved(data: dict) -> RunResult:
@@ -440,9 +517,10 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
         ) -> RunResult:
     """Lint ``paths``; ``cache_root`` enables the facts cache (None: no cache).
 
-    With ``reuse_results`` a run whose inputs are all unchanged returns the
-    saved findings of the identical earlier run (fix diffs included, but no
-    edits: callers that apply fixes must not ask for it).
+    With ``reuse_results`` the findings of the last such run over the same
+    files are reused when no file changed, or when the edited files' facts
+    only moved (see _reused): fix diffs included, but no edits, so callers
+    that apply fixes must not ask for it.
 
     ``overlay`` lints the tree as a change would leave it without touching
     it: each absolute path maps to the file holding its new content (a
@@ -452,29 +530,39 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
     if overlay:
         tasks = _overlaid(tasks, overlay, version, extras)
         reuse_results = False
-    signature = None
-    if cache_root is not None and reuse_results and tasks:
-        signature = _run_signature(tasks, rules, version)
-        saved = ResultCache(cache_root).load(signature) if signature else None
-        if saved is not None:
-            try:
-                return _from_saved(saved)
-            except (KeyError, TypeError, ValueError):
-                pass  # a damaged record: run for real
-    with _gc_paused():
-        result = _analyse(tasks, rules, jobs, progress, overlay)
-    if cache_root is not None:
-        for tree in result.trees:
-            _cache_for(str(cache_root), tree).prune()
+    results = ResultCache(cache_root) if cache_root is not None else None
+    signature = saved = None
+    if results is not None and reuse_results and tasks:
+        signature = _record_signature(tasks, rules, version)
+        saved = results.load(signature)
+    reused = _reused(tasks, rules, saved, jobs) if saved is not None else None
+    if reused is not None:
+        result, keys = reused
+    else:
+        with _gc_paused():
+            result = _analyse(tasks, rules, jobs, progress, overlay)
+        if cache_root is not None:
+            for tree in result.trees:
+                _cache_for(str(cache_root), tree).prune()
+        keys = _content_keys(tasks)
     if want_fixes:
         result.fixes, result.fix_problems = build_fixes(result.findings)
-    if cache_root is not None and reuse_results and not result.internal_errors:
-        signature = _run_signature(tasks, rules, version)
-        if signature is not None:
-            results = ResultCache(cache_root)
-            results.store(signature, _to_saved(result))
-            results.prune()
+    if (results is not None and signature is not None and not result.internal_errors
+            and None not in keys and keys != (saved or {}).get("keys")):
+        results.store(signature, {**_to_saved(result), "keys": keys})
+        results.prune()
     return result
+
+
+def _check_file(ctx: FileContext, rules: list[Rule], result: RunResult) -> None:
+    """One file's local findings into ``result``; a rule that fails becomes an error."""
+    for rule in rules:
+        try:
+            result.findings.extend(rule.check_file(ctx))
+        except Exception as exc:  # noqa: BLE001 - one rule's bug must not hide the rest
+            detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            result.errors.append(FileError(ctx.facts.path, f"internal error in rule "
+                                           f"{_named(rule)}: {detail}", True))
 
 
 def _analyse(tasks: list[Task], rules: list[Rule], jobs: int,
@@ -498,13 +586,7 @@ def _analyse(tasks: list[Task], rules: list[Rule], jobs: int,
         ctx = FileContext(facts, tree, (overlay or {}).get(file) or file)
         if index is not None:
             index.add(facts, tree, ctx.file)
-        for rule in local:
-            try:
-                result.findings.extend(rule.check_file(ctx))
-            except Exception as exc:  # noqa: BLE001 - one rule's bug must not hide the rest
-                detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
-                result.errors.append(FileError(facts.path, f"internal error in rule "
-                                               f"{_named(rule)}: {detail}", True))
+        _check_file(ctx, local, result)
     for rule in whole:
         try:
             result.findings.extend(rule.check_tree(index))

@@ -1,0 +1,148 @@
+"""Reusing whole-tree findings across an edit that only moves code.
+
+The layout of positions in relocation.py is checked on every fixture file by
+moving all of its code; the engine's reuse is checked against a run from
+scratch after moving each file of every fixture tree, one edit at a time.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from fixture_support import FIXTURES, fixture_files
+
+import nofslint.engine as engine
+from nofslint.engine import run
+from nofslint.facts import extract
+from nofslint.registry import builtin_rules, select_rules
+from nofslint.relocation import Moves, relocate
+from nofslint.rule import Finding, TraceStep
+from nofslint.tree import tree_for
+
+
+def _moved(text: str) -> tuple[str, int]:
+    """The text with a comment line on top and a blank line in the middle (never after
+    a line continued with a backslash), and the old line the blank goes before."""
+    lines = text.split("\n")
+    middle = len(lines) // 2
+    while middle < len(lines) and middle > 0 and lines[middle - 1].endswith("\\"):
+        middle += 1
+    lines.insert(middle, "")
+    return "/* moved */\n" + "\n".join(lines), middle + 1
+
+
+def _facts(path: Path, text: str) -> tuple:
+    tree = tree_for(path, None)
+    return extract(text.encode(), tree.relpath(path), tree).to_data()
+
+
+@pytest.mark.parametrize("path", fixture_files(), ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_moving_all_code_keeps_the_facts(path: Path) -> None:
+    text = path.read_text()
+    moved, blank_before = _moved(text)
+    moves = Moves.between(_facts(path, text), _facts(path, moved))
+    assert moves is not None
+    for old, new in moves.lines.items():
+        assert new == old + (1 if old < blank_before else 2)
+    for (line, column), (new_line, new_column) in moves.pairs.items():
+        assert (new_line, new_column) == (moves.lines[line], column)
+
+
+def test_a_new_call_or_a_reordering_is_not_a_move(tmp_path: Path) -> None:
+    path = tmp_path / "a.c"
+    text = ("void f(void)\n{\n\tunsigned int flags = memalloc_nofs_save();\n"
+            "\tg();\n\tmemalloc_nofs_restore(flags);\n\th();\n}\n")
+    before = _facts(path, text)
+    indented = Moves.between(before, _facts(path, text.replace("\th();", "\t  h();")))
+    assert indented is not None and indented.pairs[(6, 2)] == (6, 4)
+    assert Moves.between(before, _facts(path, text.replace("h();", "h(); k();"))) is None
+    swapped = text.replace("\tg();\n\tmemalloc_nofs_restore(flags);\n",
+                           "\tmemalloc_nofs_restore(flags);\n\tg();\n")
+    assert Moves.between(before, _facts(path, swapped)) is None
+    # The same records, in another order relative to each other.
+    func, table = "void f(void)\n{\n}\n", "static const struct s_ops o = {\n\t.a = f,\n};\n"
+    assert Moves.between(_facts(path, func + table), _facts(path, table + func)) is None
+    assert Moves.between(_facts(path, func + table), _facts(path, func + "\n" + table))
+
+
+def _finding(**changes: object) -> Finding:
+    base = dict(rule="r", severity="error", path="fs/a.c", line=4, column=2, end_line=4,
+                end_column=9, function="f", message="m",
+                trace=[TraceStep("s.f", "fs/b.c", 9), TraceStep("f", "fs/a.c", 4)])
+    return Finding(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_relocate_moves_span_trace_and_references() -> None:
+    moves = {"fs/a.c": Moves({4: 6, 7: 9}, {(4, 2): (6, 2), (4, 9): (6, 9)})}
+    finding = _finding(message="queue made at fs/a.c:7, not at xfs/a.c:7 or fs/a.c.bak:7")
+    assert relocate(finding, moves)
+    assert (finding.line, finding.column, finding.end_line, finding.end_column) == (6, 2, 6, 9)
+    assert [t.line for t in finding.trace] == [9, 6]
+    assert finding.message == "queue made at fs/a.c:9, not at xfs/a.c:7 or fs/a.c.bak:7"
+    # What no fact says, or a fix whose context changed, cannot be moved.
+    assert not relocate(_finding(message="see fs/a.c:5"), moves)
+    opened = _finding(message="opened at line 7")  # a line of its own file
+    assert relocate(opened, moves) and opened.message == "opened at line 9"
+    assert not relocate(_finding(message="opened at line 8"), moves)
+    assert not relocate(_finding(column=3), moves)
+    assert not relocate(_finding(fix="--- a/fs/a.c\n+++ b/fs/a.c\n@@ ..."), moves)
+    assert relocate(_finding(path="fs/c.c", trace=[], fix="--- a/fs/c.c\n"), moves)
+
+
+# -- the engine --------------------------------------------------------------------
+
+TREES = sorted(p.parent for p in FIXTURES.glob("*/linux-*/Makefile"))
+ALL = select_rules(builtin_rules(), ["ALL"], None)
+
+
+def _findings(tree: Path, cache: Path | None) -> list[dict]:
+    result = run([tree], ALL, jobs=1, cache_root=cache, reuse_results=cache is not None)
+    assert not result.errors
+    return [f.to_json() for f in result.findings]
+
+
+@pytest.mark.parametrize("fixture", TREES, ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_moving_each_file_gives_a_fresh_runs_findings(fixture: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    tree = tmp_path / "linux"
+    shutil.copytree(fixture, tree, ignore=shutil.ignore_patterns("*.fixed"))
+    cache = tmp_path / "cache"
+    _findings(tree, cache)
+    relinks: list[int] = []
+    analyse = engine._analyse
+    monkeypatch.setattr(engine, "_analyse", lambda *a: relinks.append(1) or analyse(*a))
+    files = sorted(p for p in tree.rglob("*") if p.suffix in (".c", ".h"))
+    relinked = 0
+    for path in files:
+        path.write_text(_moved(path.read_text())[0])
+        fresh = _findings(tree, None)
+        relinks.clear()
+        assert _findings(tree, cache) == fresh, path
+        relinked += len(relinks)
+    # A fix diff in the moved file is the only reason to relink here.
+    fixed = {f["path"] for f in fresh if f["fix"]}
+    assert relinked <= len(fixed)
+
+
+def test_an_edit_that_changes_the_link_relinks(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    tree = tmp_path / "linux"
+    shutil.copytree(FIXTURES / "nofail-in-reclaim" / "linux-6.12", tree)
+    cache = tmp_path / "cache"
+    first = _findings(tree, cache)
+    relinks: list[int] = []
+    analyse = engine._analyse
+    monkeypatch.setattr(engine, "_analyse", lambda *a: relinks.append(1) or analyse(*a))
+    super_c = tree / "fs" / "demofs" / "super.c"
+    super_c.write_text("/* one more line */\n" + super_c.read_text())
+    moved = _findings(tree, cache)
+    assert not relinks and len(moved) == len(first)
+    assert any(t["path"] == "fs/demofs/super.c" and t["line"] > 1
+               for f in moved for t in f["trace"])
+    assert _findings(tree, cache) == moved and not relinks  # nothing changed since
+    inode_c = tree / "fs" / "demofs" / "inode.c"
+    inode_c.write_text(inode_c.read_text().replace("kmalloc(64, gfp);", "kmalloc(64, GFP_NOFS);"))
+    edited = _findings(tree, cache)
+    assert relinks and edited == _findings(tree, None) and len(edited) == len(first) - 1
