@@ -352,9 +352,11 @@ def _record_signature(tasks: list[Task], rules: list[Rule],
     options (file contents aside: the record holds their keys)."""
     parts = [",".join(sorted(r.id for r in rules)), rules_fingerprint(rules), repr(version)]
     parts += [f"{path_text}\0{tree.version_text}" for path_text, tree, _ in tasks]
-    # Read from mm/vmscan.c itself, not from its facts: a moved file may change it.
-    roots = {tree.root for _, tree, _ in tasks}
-    parts += sorted(f"{root}\0{reclaim_calls_writepage(root)}" for root in roots)
+    # Each tree's configuration and GFP definitions (the cache salt), and what
+    # reclaim reads from mm/vmscan.c itself, not from its facts.
+    trees = {(tree, root) for _, tree, root in tasks if root is not None}
+    parts += sorted(f"{tree.root}\0{_cache_for(root, tree).salt}\0"
+                    f"{reclaim_calls_writepage(tree.root)}" for tree, root in trees)
     return ResultCache.signature(parts)
 
 
@@ -369,8 +371,9 @@ def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int
 
     Unchanged files keep their findings. An edited file has its local rules run
     again; the whole-tree findings stand, moved, when its facts only moved
-    (relocation.py). Any other change, an edited file that now fails, or a rule
-    from a plugin (it may read positions as it likes) means relinking.
+    (relocation.py). Any other change, an edited file that now fails, a run over
+    several trees, or a whole-tree rule from a plugin (it may compute with
+    positions) means relinking.
     """
     try:
         keys = list(saved["keys"])
@@ -383,9 +386,9 @@ def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int
     edited = [i for i, key in enumerate(now) if key != keys[i]]
     if not edited:
         return result, keys
-    if len(edited) > MAX_EDITED or any(r.scope == "tree" and plugin_of(r) != BUILTIN
-                                       for r in rules):
-        return None
+    if (len(edited) > MAX_EDITED or len({tree.root for _, tree, _ in tasks}) > 1
+            or any(r.scope == "tree" and plugin_of(r) != BUILTIN for r in rules)):
+        return None  # traces name files by their path in their tree: one tree only
     moves: dict[str, Moves] = {}
     fresh: list[tuple[Task, tuple]] = []
     for i, (payload, _, seen) in zip(edited, parallel_map(

@@ -53,6 +53,13 @@ def test_no_config_no_custom_tables(tree: Path) -> None:
     assert findings(lint(tree)) == [("fs/myfs/old.c", 3, "nofail-high-order", "warning")]
 
 
+def test_a_new_config_is_not_answered_from_the_saved_run(tree: Path, tmp_path: Path) -> None:
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert len(findings(lint(tree, *cache))) == 1
+    write(tree, '[[reclaim-entry]]\nstruct = "myfs_cache_ops"\nfield = "shrink"\n')
+    assert ("fs/myfs/cache.c", 3, "nofail-in-reclaim", "warning") in findings(lint(tree, *cache))
+
+
 def test_tree_tables_add_reclaim_entries_and_transactions(tree: Path) -> None:
     write(tree, '[[reclaim-entry]]\nstruct = "myfs_cache_ops"\nfield = "shrink"\n'
                 'why = "myfs shrinks its cache from kswapd"\n\n'

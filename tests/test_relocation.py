@@ -146,3 +146,23 @@ def test_an_edit_that_changes_the_link_relinks(tmp_path: Path,
     inode_c.write_text(inode_c.read_text().replace("kmalloc(64, gfp);", "kmalloc(64, GFP_NOFS);"))
     edited = _findings(tree, cache)
     assert relinks and edited == _findings(tree, None) and len(edited) == len(first) - 1
+
+
+def test_two_trees_in_one_run_relink_on_an_edit(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    trees = [tmp_path / "a" / "linux", tmp_path / "b" / "linux"]
+    for dest in trees:  # the same paths in both trees: traces cannot tell them apart
+        shutil.copytree(FIXTURES / "nofail-in-reclaim" / "linux-6.12", dest)
+    cache = tmp_path / "cache"
+
+    def both(cache: Path | None) -> list[dict]:
+        result = run(trees, ALL, jobs=1, cache_root=cache, reuse_results=cache is not None)
+        return [f.to_json() for f in result.findings]
+
+    both(cache)
+    relinks: list[int] = []
+    analyse = engine._analyse
+    monkeypatch.setattr(engine, "_analyse", lambda *a: relinks.append(1) or analyse(*a))
+    super_c = trees[1] / "fs" / "demofs" / "super.c"
+    super_c.write_text("/* one more line */\n" + super_c.read_text())
+    assert both(cache) == both(None) and len(relinks) == 2
