@@ -354,11 +354,16 @@ class ResultCache:
             digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
         return digest.hexdigest()
 
+    # A header line names the record and carries a CRC of the JSON after it: a
+    # flipped digit in a saved line number is a miss, never a wrong answer.
     def load(self, signature: str) -> dict | None:
         path = self.dir / signature
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("signature") != signature:
+            header, _, body = path.read_bytes().partition(b"\n")
+            if header != self._header(signature, body):
+                return None
+            data = json.loads(body)
+            if not isinstance(data, dict):
                 return None
         except Exception:  # noqa: BLE001 - damaged results are a miss
             return None
@@ -366,13 +371,18 @@ class ResultCache:
             os.utime(path)
         return data
 
+    @staticmethod
+    def _header(signature: str, body: bytes) -> bytes:
+        return f"nofslint-results {signature} {zlib.crc32(body):08x}".encode()
+
     def store(self, signature: str, data: dict) -> None:
         tmp: str | None = None
         try:
+            body = json.dumps(data).encode()
             self.dir.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({**data, "signature": signature}, fh)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(self._header(signature, body) + b"\n" + body)
             os.replace(tmp, self.dir / signature)
         except (OSError, ValueError, TypeError):
             if tmp is not None:

@@ -378,8 +378,8 @@ def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int
     try:
         keys = list(saved["keys"])
         result = _from_saved(saved)
-    except (KeyError, TypeError, ValueError):
-        return None  # a damaged record
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None  # a record of another shape
     if not isinstance(keys, list) or len(keys) != len(tasks):
         return None
     now = _content_keys(tasks)
@@ -469,7 +469,7 @@ def load_latest(cache_root: Path, root: Path) -> RunResult | None:
     saved = ResultCache(cache_root).load(_latest_key(root))
     try:
         return _from_saved(saved) if saved is not None else None
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         return None
 
 

@@ -173,6 +173,17 @@ def test_unchanged_run_reuses_results(tree: Path, tmp_path: Path,
     assert len(edited) == len(first) - 1
 
 
+def test_a_damaged_saved_run_is_a_miss(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first, _ = _run_reusing(tree, cache)
+    (saved,) = (p for p in (cache / "results").iterdir() if not p.name.startswith("latest"))
+    text = saved.read_bytes()
+    line = text.index(b'"line": ') + len(b'"line": ')
+    saved.write_bytes(text[:line] + (b"8" if text[line:line + 1] != b"8" else b"9")
+                      + text[line + 1:])  # still valid JSON: only the CRC tells
+    assert _run_reusing(tree, cache)[0] == first
+
+
 def test_diff_and_fix_never_reuse_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
