@@ -119,7 +119,7 @@ class Moves:
                    dict(zip(old_at.pairs, new_at.pairs, strict=True)))
 
 
-_BARE_LINE = re.compile(r"\bline (\d+)")
+_BARE_LINE = re.compile(r"\bline (\d+)\b")
 
 
 def relocate(finding: Finding, moves: dict[str, Moves]) -> bool:
@@ -138,7 +138,7 @@ def relocate(finding: Finding, moves: dict[str, Moves]) -> bool:
     if own is not None:
         start = own.pairs.get((finding.line, finding.column))
         end = own.pairs.get((finding.end_line, finding.end_column))
-        message = _moved_lines(finding.message, own)
+        message = _moved_numbers(_BARE_LINE, finding.message, own.lines)
         if start is None or end is None or message is None:
             return False
         finding.line, finding.column = start
@@ -158,34 +158,31 @@ def relocate(finding: Finding, moves: dict[str, Moves]) -> bool:
     return True
 
 
-def _moved_lines(message: str, moves: Moves) -> str | None:
+def _moved_numbers(pattern: re.Pattern[str] | str, message: str,
+                   lines: dict[int, int]) -> str | None:
+    """``message`` with the line number (the pattern's one group) of each match
+    moved; None when one of them has no known new place."""
     lost = False
 
     def moved(m: re.Match[str]) -> str:
         nonlocal lost
-        line = moves.lines.get(int(m.group(1)))
+        line = lines.get(int(m.group(1)))
         lost = lost or line is None
-        return f"line {line}"
+        whole, at = m.group(0), m.start(1) - m.start(0)
+        return f"{whole[:at]}{line}{whole[at + len(m.group(1)):]}"
 
-    message = _BARE_LINE.sub(moved, message)
+    message = re.sub(pattern, moved, message)
     return None if lost else message
 
 
 def _moved_references(message: str, moves: Iterable[tuple[str, Moves]]) -> str | None:
     for path, file_moves in moves:
-        if path not in message:
-            continue
-        lost = False
-
-        def moved(m: re.Match[str], lines: dict[int, int] = file_moves.lines) -> str:
-            nonlocal lost
-            line = lines.get(int(m.group(2)))
-            lost = lost or line is None
-            return f"{m.group(1)}:{line}"
-
-        message = re.sub(r"(?<![\w/.-])(" + re.escape(path) + r"):(\d+)\b", moved, message)
-        if lost:
-            return None
+        if path in message:
+            pattern = r"(?<![\w/.-])" + re.escape(path) + r":(\d+)\b"
+            moved = _moved_numbers(pattern, message, file_moves.lines)
+            if moved is None:
+                return None
+            message = moved
     return message
 
 
