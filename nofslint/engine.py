@@ -403,7 +403,10 @@ def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int
             continue  # touched, not changed
         old = cache.load_data(keys[i], seen[0])
         new = marshal.loads(payload)
-        moved = Moves.between(old, new) if old is not None else None
+        try:
+            moved = Moves.between(old, new) if old is not None else None
+        except (TypeError, ValueError):  # an old entry of another shape: not trusted
+            moved = None
         if moved is None or seen[0] in moves:
             return None
         moves[seen[0]] = moved
