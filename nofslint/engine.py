@@ -375,12 +375,13 @@ def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int
     several trees, or a whole-tree rule from a plugin (it may compute with
     positions) means relinking.
     """
+    keys = saved.get("keys")
+    if not isinstance(keys, list) or len(keys) != len(tasks) or set(map(type, keys)) != {str}:
+        return None  # a record of another shape
+    keys = list(keys)  # updated below for the edited files
     try:
-        keys = list(saved["keys"])
         result = _from_saved(saved)
     except (KeyError, TypeError, ValueError, AttributeError):
-        return None  # a record of another shape
-    if not isinstance(keys, list) or len(keys) != len(tasks):
         return None
     now = _content_keys(tasks)
     edited = [i for i, key in enumerate(now) if key != keys[i]]
@@ -391,27 +392,31 @@ def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int
         return None  # traces name files by their path in their tree: one tree only
     moves: dict[str, Moves] = {}
     fresh: list[tuple[Task, tuple]] = []
-    for i, (payload, _, seen) in zip(edited, parallel_map(
-            _facts_task, [tasks[i] for i in edited], jobs), strict=True):
-        path_text, tree, root = tasks[i]
-        if payload is None or seen is None:
-            return None  # the run reports why
-        cache = _cache_for(root, tree)  # type: ignore[arg-type]
-        cache.remember(*seen)
-        cache.save_manifest()
-        if seen[2] == keys[i]:
-            continue  # touched, not changed
-        old = cache.load_data(keys[i], seen[0])
-        new = marshal.loads(payload)
-        try:
-            moved = Moves.between(old, new) if old is not None else None
-        except (TypeError, ValueError):  # an old entry of another shape: not trusted
-            moved = None
-        if moved is None or seen[0] in moves:
-            return None
-        moves[seen[0]] = moved
-        fresh.append((tasks[i], new))
-        keys[i] = seen[2]
+    seen_by: set[FactsCache] = set()
+    try:
+        for i, (payload, _, seen) in zip(edited, parallel_map(
+                _facts_task, [tasks[i] for i in edited], jobs), strict=True):
+            _, tree, root = tasks[i]
+            if payload is None or seen is None:
+                return None  # the run reports why
+            cache = _cache_for(root, tree)  # type: ignore[arg-type]
+            cache.remember(*seen)
+            seen_by.add(cache)
+            if seen[2] == keys[i]:
+                continue  # touched, not changed
+            old, new = cache.load_data(keys[i], seen[0]), marshal.loads(payload)
+            try:
+                moved = Moves.between(old, new) if old is not None else None
+            except (TypeError, ValueError):  # an old entry of another shape: not trusted
+                moved = None
+            if moved is None or seen[0] in moves:
+                return None
+            moves[seen[0]] = moved
+            fresh.append((tasks[i], new))
+            keys[i] = seen[2]
+    finally:
+        for cache in seen_by:
+            cache.save_manifest()  # the edited files are known next time, relinked or not
     if not fresh:
         return result, keys
     refreshed = {str(Path(task[0])) for task, _ in fresh}

@@ -128,7 +128,8 @@ def relocate(finding: Finding, moves: dict[str, Moves]) -> bool:
 
     A bare "line N" in the message is a line of the finding's own file. False
     when the new place cannot be known: a position no fact carries, or a fix
-    diff of an edited file (its context has changed).
+    diff of an edited file (its context has changed). The finding may then be
+    half moved: the caller drops the whole saved result.
     """
     if not moves:
         return True
