@@ -49,6 +49,7 @@ _TOUCH_AFTER_SECONDS = 24 * 3600.0
 _STALE_TMP_SECONDS = 3600.0
 _TREE_DIR = re.compile(r"[0-9a-f]{16}")
 _SHARD = re.compile(r"[0-9a-f]{2}")
+_BLOB = re.compile(r"blob-[0-9a-f]{64}")
 
 
 def code_fingerprint() -> str:
@@ -336,12 +337,14 @@ def _remove_empty(tree_dir: Path) -> None:
 
 
 class ResultCache:
-    """Whole-run results, reused when not one input changed.
+    """Saved run results: a record per set of files, rules and options.
 
-    The key covers every file's path and content key (from the stat
-    manifests), the rules run, the version override, nofslint's version and
-    a hash of its code, so any edit, added or removed file, other option or
-    changed rule is a miss.
+    A record is named by its signature (the rules, options, nofslint's version
+    and a hash of its code, the files' paths: engine._record_signature) and
+    holds each file's content key, so the engine can tell which files an edit
+    changed. Large parts that rarely change (what each whole-tree rule read)
+    are blobs of their own, named by their hash and kept once for every record
+    that shares them.
     """
 
     def __init__(self, root: Path) -> None:
@@ -354,40 +357,72 @@ class ResultCache:
             digest.update(part.encode("utf-8", "surrogateescape") + b"\0")
         return digest.hexdigest()
 
-    # A header line names the record and carries a CRC of the JSON after it: a
-    # flipped digit in a saved line number is a miss, never a wrong answer.
     def load(self, signature: str) -> dict | None:
-        path = self.dir / signature
+        try:
+            data = json.loads(self._read(signature) or b"null")
+        except ValueError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def store(self, signature: str, data: dict) -> None:
+        with contextlib.suppress(ValueError, TypeError):
+            self._write(signature, json.dumps(data).encode())
+
+    def store_blob(self, data: object) -> str | None:
+        """Keep ``data`` (compressed) under its hash; returns the name, None on failure."""
+        try:
+            body = zlib.compress(json.dumps(data, sort_keys=True).encode(), 6)
+        except (ValueError, TypeError):
+            return None
+        name = "blob-" + hashlib.sha256(body).hexdigest()
+        path = self.dir / name
+        if path.exists():
+            with contextlib.suppress(OSError):
+                os.utime(path)  # used again: kept by pruning
+            return name
+        return name if self._write(name, body) else None
+
+    def load_blob(self, name: object) -> object | None:
+        if not isinstance(name, str) or not _BLOB.fullmatch(name):
+            return None  # never a path out of the results directory
+        body = self._read(name)
+        try:
+            return json.loads(zlib.decompress(body)) if body is not None else None
+        except (ValueError, zlib.error):
+            return None
+
+    # A header line names the entry and carries a CRC of the bytes after it: a
+    # flipped digit in a saved line number is a miss, never a wrong answer.
+    def _read(self, name: str) -> bytes | None:
+        path = self.dir / name
         try:
             header, _, body = path.read_bytes().partition(b"\n")
-            if header != self._header(signature, body):
-                return None
-            data = json.loads(body)
-            if not isinstance(data, dict):
-                return None
-        except Exception:  # noqa: BLE001 - damaged results are a miss
+        except OSError:
+            return None
+        if header != self._header(name, body):
             return None
         with contextlib.suppress(OSError):
             os.utime(path)
-        return data
+        return body
 
     @staticmethod
-    def _header(signature: str, body: bytes) -> bytes:
-        return f"nofslint-results {signature} {zlib.crc32(body):08x}".encode()
+    def _header(name: str, body: bytes) -> bytes:
+        return f"nofslint-results {name} {zlib.crc32(body):08x}".encode()
 
-    def store(self, signature: str, data: dict) -> None:
+    def _write(self, name: str, body: bytes) -> bool:
         tmp: str | None = None
         try:
-            body = json.dumps(data).encode()
             self.dir.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
-                fh.write(self._header(signature, body) + b"\n" + body)
-            os.replace(tmp, self.dir / signature)
-        except (OSError, ValueError, TypeError):
+                fh.write(self._header(name, body) + b"\n" + body)
+            os.replace(tmp, self.dir / name)
+            return True
+        except OSError:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+            return False
 
     def prune(self, max_age: float = MAX_AGE_SECONDS, keep: int = MAX_RESULTS) -> None:
         """Delete results unused for ``max_age`` seconds, all but the ``keep`` most

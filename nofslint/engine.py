@@ -32,9 +32,10 @@ from nofslint.fixes import FileFix, build_fixes
 from nofslint.index import TreeIndex
 from nofslint.parse import function_error_counts, parse_source
 from nofslint.plugins import rules_fingerprint
+from nofslint.reads import Reads, touched, valid
 from nofslint.reclaim import reclaim_calls_writepage
 from nofslint.registry import BUILTIN, plugin_of
-from nofslint.relocation import Moves, relocate
+from nofslint.relocation import Delta, relocate
 from nofslint.rule import FileContext, Finding, Rule, TraceStep
 from nofslint.source import SourceError, read_source
 from nofslint.tree import NO_EXTRAS, KernelTree, discover, tree_for, tree_for_dir
@@ -58,6 +59,8 @@ class RunResult:
     files: int = 0
     fixes: list[FileFix] = field(default_factory=list)
     fix_problems: list[str] = field(default_factory=list)
+    # What each whole-tree rule read (reads.py), kept with a saved run.
+    reads: dict[str, dict] = field(default_factory=dict)
 
     @property
     def internal_errors(self) -> bool:
@@ -364,16 +367,19 @@ def _record_signature(tasks: list[Task], rules: list[Rule],
 MAX_EDITED = 64
 
 
-def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int
-            ) -> tuple[RunResult, list[str]] | None:
+def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int,
+            results: ResultCache) -> tuple[RunResult, list[str]] | None:
     """The saved run's result for the files as they are now, and their keys; None
     when the run must relink.
 
     Unchanged files keep their findings. An edited file has its local rules run
-    again; the whole-tree findings stand, moved, when its facts only moved
-    (relocation.py). Any other change, an edited file that now fails, a run over
-    several trees, or a whole-tree rule from a plugin (it may compute with
-    positions) means relinking.
+    again. A whole-tree rule keeps its findings, moved, when the edits changed
+    nothing it read: relocation.Delta says which functions an edit changed and
+    what that touches, reads.py what each rule read. An edit that only moves
+    code changes nothing. Anything else relinks: a touched read, a change
+    outside functions (an ops table, a macro), an edited file that now fails,
+    a run over several trees, or a whole-tree rule from a plugin (it may read
+    facts the index does not see, or compute with positions).
     """
     keys = saved.get("keys")
     if not isinstance(keys, list) or len(keys) != len(tasks) or set(map(type, keys)) != {str}:
@@ -390,7 +396,7 @@ def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int
     if (len(edited) > MAX_EDITED or len({tree.root for _, tree, _ in tasks}) > 1
             or any(r.scope == "tree" and plugin_of(r) != BUILTIN for r in rules)):
         return None  # traces name files by their path in their tree: one tree only
-    moves: dict[str, Moves] = {}
+    deltas: dict[str, Delta] = {}
     fresh: list[tuple[Task, tuple]] = []
     seen_by: set[FactsCache] = set()
     try:
@@ -406,12 +412,12 @@ def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int
                 continue  # touched, not changed
             old, new = cache.load_data(keys[i], seen[0]), marshal.loads(payload)
             try:
-                moved = Moves.between(old, new) if old is not None else None
-            except (TypeError, ValueError):  # an old entry of another shape: not trusted
-                moved = None
-            if moved is None or seen[0] in moves:
+                delta = Delta.between(old, new) if old is not None else None
+            except (TypeError, ValueError, IndexError, KeyError):  # an old entry of another shape
+                delta = None
+            if delta is None or delta.whole or seen[0] in deltas:
                 return None
-            moves[seen[0]] = moved
+            deltas[seen[0]] = delta
             fresh.append((tasks[i], new))
             keys[i] = seen[2]
     finally:
@@ -419,9 +425,16 @@ def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int
             cache.save_manifest()  # the edited files are known next time, relinked or not
     if not fresh:
         return result, keys
+    tree_ids = [r.id for r in rules if r.scope == "tree"]
+    if tree_ids and not all(d.moved_only for d in deltas.values()):
+        reads = results.load_blob(saved.get("reads"))  # the saved run's, kept apart (large)
+        if not (isinstance(reads, dict) and all(valid(reads.get(i)) for i in tree_ids)
+                and not any(touched(reads[i], deltas) for i in tree_ids)):
+            return None
     refreshed = {str(Path(task[0])) for task, _ in fresh}
     local = [r for r in rules if r.scope == "local"]
     local_ids = {r.id for r in local}
+    moves = {path: delta.moves for path, delta in deltas.items()}
     kept = []
     for finding in result.findings:
         if finding.rule in local_ids:
@@ -546,7 +559,7 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
     if results is not None and reuse_results and tasks:
         signature = _record_signature(tasks, rules, version)
         saved = results.load(signature)
-    reused = _reused(tasks, rules, saved, jobs) if saved is not None else None
+    reused = _reused(tasks, rules, saved, jobs, results) if saved is not None else None
     if reused is not None:
         result, keys = reused
     else:
@@ -560,7 +573,10 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
         result.fixes, result.fix_problems = build_fixes(result.findings)
     if (results is not None and signature is not None and not result.internal_errors
             and None not in keys and keys != (saved or {}).get("keys")):
-        results.store(signature, {**_to_saved(result), "keys": keys})
+        reads = saved.get("reads") if saved is not None and reused is not None else None
+        if result.reads and reads is None:
+            reads = results.store_blob(result.reads)
+        results.store(signature, {**_to_saved(result), "keys": keys, "reads": reads})
         results.prune()
     return result
 
@@ -599,12 +615,16 @@ def _analyse(tasks: list[Task], rules: list[Rule], jobs: int,
             index.add(facts, tree, ctx.file)
         _check_file(ctx, local, result)
     for rule in whole:
+        index.reads = Reads()  # type: ignore[union-attr]
         try:
             result.findings.extend(rule.check_tree(index))
         except Exception as exc:  # noqa: BLE001 - one rule's bug must not hide the rest
             detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
             result.errors.append(FileError("<tree>", f"internal error in rule {_named(rule)}: "
                                            f"{detail}", True))
+        result.reads[rule.id] = index.reads.to_json(index)  # type: ignore[union-attr]
+    if index is not None:
+        index.reads = None
     if _retained is not None and index is not None:
         _retained.append(index)
     result.trees = list(trees.values())

@@ -34,6 +34,7 @@ from nofslint.facts import (
     function_heads,
     ops_heads,
 )
+from nofslint.reads import Reads
 from nofslint.tree import KernelTree
 
 T = TypeVar("T")
@@ -125,13 +126,31 @@ class TreeIndex:
     _by_file: list[tuple[dict[str, list[int]], dict[int, list[int]]] | None] = field(
         default_factory=list)
 
-    _memo: dict[str, object] = field(default_factory=dict)
+    _memo: dict[str, tuple[object, Reads | None]] = field(default_factory=dict)
+    # What the running whole-tree rule reads (reads.py); None when nobody asks.
+    reads: Reads | None = None
 
     def memo(self, key: str, build: Callable[[], T]) -> T:
-        """Compute an analysis (a summary) once per run, shared by the rules."""
+        """Compute an analysis (a summary) once per run, shared by the rules; each
+        rule that uses it also read what building it read."""
         if key not in self._memo:
-            self._memo[key] = build()
-        return self._memo[key]  # type: ignore[return-value]
+            outer = self.reads
+            self.reads = Reads() if outer is not None else None
+            try:
+                self._memo[key] = (build(), self.reads)
+            finally:
+                self.reads = outer
+        value, reads = self._memo[key]
+        if self.reads is not None and reads is not None:
+            self.reads.merge(reads)
+        return value  # type: ignore[return-value]
+
+    def scan(self, *kinds: str) -> Iterator[tuple[int, IndexedFile]]:
+        """Every file, for a walk's seeds: the rule depends on these kinds of facts
+        (FileFacts fields) in every file."""
+        if self.reads is not None:
+            self.reads.kinds.update(kinds)
+        return enumerate(self.files)
 
     def area(self, path: str) -> str | None:
         """None for code linked into the kernel being analysed; else the area it is private to.
@@ -168,6 +187,8 @@ class TreeIndex:
     # -- symbols -----------------------------------------------------------------------
     def resolve(self, file_index: int, name: str) -> list[Ref]:
         """Definitions a direct call to ``name`` from the given file may reach."""
+        if self.reads is not None:
+            self.reads.defs.update((name, name + _NOPROF))
         area = self._file_area[file_index]
         for candidate in (name, name + _NOPROF):
             local = self.statics.get((file_index, candidate))
@@ -185,14 +206,25 @@ class TreeIndex:
         return []
 
     def function(self, ref: Ref) -> Function:
+        if self.reads is not None:
+            self.reads.functions.add(ref)
         return self.files[ref[0]].facts.functions[ref[1]]
 
+    def function_name(self, ref: Ref) -> str:
+        """A function's name, not counted as a read (for saving reads)."""
+        return self.files[ref[0]].facts.functions[ref[1]].name
+
     def call(self, ref: CallRef) -> Call:
+        if self.reads is not None:
+            self.reads.functions.add(self.enclosing(ref))
         return self.files[ref[0]].facts.calls[ref[1]]
 
     def enclosing(self, site: CallRef) -> Ref:
         """The function a call is made in, without building the Call (walks ask millions)."""
-        return site[0], self._call_tables[2][site[0]][site[1]]
+        ref = site[0], self._call_tables[2][site[0]][site[1]]
+        if self.reads is not None and ref[1] >= 0:
+            self.reads.functions.add(ref)
+        return ref
 
     def path(self, file_index: int) -> str:
         return self.files[file_index].facts.path
@@ -226,6 +258,7 @@ class TreeIndex:
 
     def ops_with_field(self, name: str) -> list[tuple[int, OpsEntry]]:
         """The tree's ops-table stores into field ``name``, in tree order."""
+        self._read_field(name)
         return [(fi, self.files[fi].facts.ops[oi])
                 for fi, oi, _ in self._ops_by_field.get(name, ())]
 
@@ -236,6 +269,7 @@ class TreeIndex:
 
     def field_struct(self, name: str) -> str | None:
         """The one struct type tables store ``name`` in, or None if ambiguous/unknown."""
+        self._read_field(name)
         structs = self._field_structs.get(name, set())
         return next(iter(structs)) if len(structs) == 1 else None
 
@@ -247,20 +281,42 @@ class TreeIndex:
         name within one directory. Short walks (backing-io-noio) ask for it;
         long ones would link a subsystem core to every driver of its directory.
         """
+        self._read_field(name)
         structs = len(self._field_structs.get(name, ()))
         return structs == 1 or (untyped and structs == 0)
+
+    def _read_field(self, name: str) -> None:
+        """Note a read of an ops field: its tables, and the functions they store
+        (a new definition of one changes where calls through the field go)."""
+        reads = self.reads
+        if reads is not None and name not in reads.fields:
+            reads.fields.add(name)
+            reads.defs.update(target for _, _, target in self._ops_by_field.get(name, ()))
+
+    @cached_property
+    def _fields_storing(self) -> dict[str, set[str]]:
+        """Function name -> the fields tables store it in (called through or not)."""
+        out: dict[str, set[str]] = defaultdict(set)
+        for fld, stores in self._ops_by_field.items():
+            for _, _, target in stores:
+                out[target].add(fld)
+        return out
 
     @cached_property
     def _stored_in(self) -> dict[Ref, set[str]]:
         """Functions stored in ops-table fields: ref -> field names."""
         out: dict[Ref, set[str]] = defaultdict(set)
         called = self._call_tables[0]
-        for fld, stores in self._ops_by_field.items():
-            if "->" + fld not in called:
-                continue  # never called through a pointer: no edge to make
-            for fi, _, target in stores:
-                for ref in self.resolve(fi, target):
-                    out[ref].add(fld)
+        reads, self.reads = self.reads, None  # the whole tree's: callers() notes its part
+        try:
+            for fld, stores in self._ops_by_field.items():
+                if "->" + fld not in called:
+                    continue  # never called through a pointer: no edge to make
+                for fi, _, target in stores:
+                    for ref in self.resolve(fi, target):
+                        out[ref].add(fld)
+        finally:
+            self.reads = reads
         return out
 
     @cached_property
@@ -312,6 +368,8 @@ class TreeIndex:
 
     def _sites(self, name: str) -> Iterator[tuple[int, list[int]]]:
         """(file index, its calls to ``name``) for every file calling it, in tree order."""
+        if self.reads is not None:
+            self.reads.callers.add(name)
         for fi in self._call_tables[0].get(name, ()):
             yield fi, self._file_calls(fi)[0][name]
 
@@ -321,6 +379,8 @@ class TreeIndex:
 
     def calls_in(self, ref: Ref) -> list[int]:
         """Indexes of the calls made inside one function, in source order."""
+        if self.reads is not None:
+            self.reads.functions.add(ref)
         return self._file_calls(ref[0])[1].get(ref[1], [])
 
     def callees(self, site: CallRef, origin: str | None = None,
@@ -415,6 +475,11 @@ class TreeIndex:
         names = [func.name]
         if func.name.endswith(_NOPROF):
             names.append(func.name[: -len(_NOPROF)])
+        if self.reads is not None:
+            # Tables storing it whose field nobody calls through yet are read too.
+            for name in names:
+                for fld in self._fields_storing.get(name, ()):
+                    self._read_field(fld)
         for name in names:
             if (name == func.name and name not in self._shadowed
                     and ref in self.globals.get(name, ())):

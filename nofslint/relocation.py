@@ -45,59 +45,175 @@ def _ranks(values: list) -> list[int]:
     return [rank[v] for v in values]
 
 
-def _apart(data: tuple) -> tuple[tuple, _Positions]:
-    """The facts without their positions, and the positions."""
+Key = tuple[str, bool, int] | None  # a function: name, static, which one of that name
+
+
+class _Unit:
+    """One function's facts (None: the file's facts outside functions), apart from
+    their positions, with call indexes counted within the function."""
+
+    __slots__ = ("bare", "at", "calls", "callees", "fields")
+
+    def __init__(self) -> None:
+        self.bare: list[tuple] = []
+        self.at = _Positions()
+        self.calls = 0
+        self.callees: set[str] = set()
+        self.fields: set[str] = set()  # ops fields it stores into or calls through
+
+
+def _units(data: tuple) -> tuple[dict[Key, _Unit], dict[str, list[tuple]]]:
+    """The file's facts by function, and per kind of fact the file's records in
+    order with their functions named by key (what a scan of every file reads)."""
     (path, _sha, bad, macros, funcs, calls, allocs, scopes, ops, queues, uses, wq_macros,
      flows) = data
-    at = _Positions()
-    offsets = at.offsets
-    bare_funcs = []
-    for name, static, start, end, line, end_line, body_start, has_error in funcs:
-        offsets += (start, end, body_start)
-        at.lines += (line, end_line)
-        bare_funcs.append((name, static, has_error))
-    bare_calls = []
+    keys: list[Key] = []
+    count: dict[tuple[str, bool], int] = {}
+    for name, static, *_ in funcs:
+        n = count.get((name, static), 0)
+        count[(name, static)] = n + 1
+        keys.append((name, static, n))
+    units: dict[Key, _Unit] = {None: _Unit(), **{k: _Unit() for k in keys}}
+    kinds: dict[str, list[tuple]] = {}
+
+    def unit(function: int) -> tuple[Key, _Unit]:
+        key = keys[function] if 0 <= function < len(keys) else None
+        return key, units[key]
+
+    def add(kind: str, key: Key, u: _Unit, record: tuple, local: tuple) -> None:
+        u.bare.append((kind, *local, *record))
+        kinds.setdefault(kind, []).append((key, *record))
+
+    units[None].bare.append(("file", path, bad, macros, wq_macros))
+    for i, (_, _, start, end, line, end_line, body_start, has_error) in enumerate(funcs):
+        key, u = unit(i)
+        u.at.offsets += (start, end, body_start)
+        u.at.lines += (line, end_line)
+        add("functions", key, u, (has_error,), ())
+    call_at: list[tuple[Key, int]] = []
     for callee, function, start, end, line, column, end_line, end_column, args, gfp in calls:
-        offsets += (start, end)
-        at.spot(line, column)
-        at.spot(end_line, end_column)
+        key, u = unit(function)
+        call_at.append((key, u.calls))
+        u.calls += 1
+        u.at.offsets += (start, end)
+        u.at.spot(line, column)
+        u.at.spot(end_line, end_column)
         if args is not None:
             for a_start, a_end in args:
-                offsets += (a_start, a_end)
-        bare_calls.append((callee, function, None if args is None else len(args), gfp))
-    bare_scopes = []
+                u.at.offsets += (a_start, a_end)
+        u.callees.add(callee)
+        if callee.startswith("->"):
+            u.fields.add(callee[2:])
+        add("calls", key, u, (callee, None if args is None else len(args), gfp), ())
+
+    def of_call(call: int) -> tuple[Key, _Unit, int]:
+        key, rank = call_at[call] if 0 <= call < len(call_at) else (None, -1)
+        return key, units[key], rank
+
+    for call, *rest in allocs:
+        key, u, rank = of_call(call)
+        add("allocations", key, u, tuple(rest), (rank,))
     for function, start, line, *rest in scopes:
-        offsets.append(start)
-        at.lines.append(line)
-        bare_scopes.append((function, *rest))
-    bare_ops = []
+        key, u = unit(function)
+        u.at.offsets.append(start)
+        u.at.lines.append(line)
+        add("scopes", key, u, tuple(rest), ())
     for struct, fld, target, function, line, column in ops:
-        at.spot(line, column)
-        bare_ops.append((struct, fld, target, function))
-    bare_queues = []
-    for *head, flags_start, flags_end, line in queues:
-        offsets += (flags_start, flags_end)
-        at.lines.append(line)
-        bare_queues.append(tuple(head))
-    bare_uses = []
+        key, u = unit(function)
+        u.at.spot(line, column)
+        u.fields.add(fld)
+        add("ops", key, u, (struct, fld, target), ())
+    for api, call, store, name, flags_text, flags_start, flags_end, line in queues:
+        key, u, rank = of_call(call)
+        u.at.offsets += (flags_start, flags_end)
+        u.at.lines.append(line)
+        add("wq_queues", key, u, (api, store, name, flags_text), (rank,))
     for api, role, call, function, line, *rest in uses:
-        at.lines.append(line)
-        bare_uses.append((api, role, call, function, *rest))
-    bare_flows = []
+        key, u = unit(function)
+        u.at.lines.append(line)
+        add("wq_uses", key, u, (api, role, *rest), (of_call(call)[2],))
     for function, blocks, results in flows:
+        key, u = unit(function)
         bare_blocks = []
         for spans, succs, exit_line, writes, sets in blocks:
             for s_start, s_end in spans:
-                offsets += (s_start, s_end)
+                u.at.offsets += (s_start, s_end)
             if exit_line:  # 0: the block does not return
-                at.lines.append(exit_line)
+                u.at.lines.append(exit_line)
             bare_blocks.append((len(spans), succs, bool(exit_line), writes, sets))
-        keys = sorted(results)
-        offsets += keys
-        bare_flows.append((function, bare_blocks, [results[k] for k in keys]))
-    bare = (path, bad, macros, bare_funcs, bare_calls, allocs, bare_scopes, bare_ops,
-            bare_queues, bare_uses, wq_macros, bare_flows)
-    return bare, at
+        keys_at = sorted(results)
+        u.at.offsets += keys_at
+        add("flows", key, u, (bare_blocks, [results[k] for k in keys_at]), ())
+    return units, kinds
+
+
+class Delta:
+    """What an edit changed in one file's facts, and where it moved the rest.
+
+    ``moves`` places the positions of the functions the edit left alone (and
+    of the facts outside functions); ``functions`` names the functions it
+    changed, added or removed. The rest is what those changes touch in the
+    rest of the tree (reads.py): ``defs``, the names of functions added or
+    removed (or made static or not); ``callers``, the names the changed
+    functions call (before or after the edit); ``fields``, the ops fields
+    they store into or call through; ``kinds``, the kinds of facts that
+    differ. ``whole`` is set when the
+    facts outside functions changed, or the unchanged parts changed order:
+    nothing can be kept.
+    """
+
+    def __init__(self, moves: Moves, functions: set[str], defs: set[str], callers: set[str],
+                 fields: set[str], kinds: set[str], whole: bool) -> None:
+        self.moves = moves
+        self.functions = functions
+        self.defs = defs
+        self.callers = callers
+        self.fields = fields
+        self.kinds = kinds
+        self.whole = whole
+
+    @property
+    def moved_only(self) -> bool:
+        return not (self.whole or self.functions)
+
+    @classmethod
+    def between(cls, old: tuple, new: tuple) -> Delta:
+        old_units, old_kinds = _units(old)
+        new_units, new_kinds = _units(new)
+        kept = [k for k, u in old_units.items() if k in new_units
+                and u.bare == new_units[k].bare
+                and u.at.ranks() == new_units[k].at.ranks()]
+        changed = (set(old_units) | set(new_units)) - set(kept)
+        old_at, new_at = _Positions(), _Positions()
+        for key in kept:
+            for at, u in ((old_at, old_units[key]), (new_at, new_units[key])):
+                at.lines += u.at.lines
+                at.pairs += u.at.pairs
+                at.offsets += u.at.offsets
+        # Positions a changed function also had are not known to be where a kept one went.
+        lost_lines = {line for k in changed if k in old_units for line in old_units[k].at.lines}
+        lost_pairs = {pair for k in changed if k in old_units for pair in old_units[k].at.pairs}
+        moves = Moves({a: b for a, b in zip(old_at.lines, new_at.lines, strict=True)
+                       if a not in lost_lines},
+                      {a: b for a, b in zip(old_at.pairs, new_at.pairs, strict=True)
+                       if a not in lost_pairs})
+        functions: set[str] = set()
+        defs: set[str] = set()
+        callers: set[str] = set()
+        fields: set[str] = set()
+        for key in changed:
+            if key is not None:
+                functions.add(key[0])
+                if (key in old_units) != (key in new_units):
+                    defs.add(key[0])
+            for u in (old_units.get(key), new_units.get(key)):
+                if u is not None:
+                    callers |= u.callees
+                    fields |= u.fields
+        kinds = {k for k in set(old_kinds) | set(new_kinds)
+                 if old_kinds.get(k) != new_kinds.get(k)}
+        whole = None in changed or old_at.ranks() != new_at.ranks()
+        return cls(moves, functions, defs, callers, fields, kinds, whole)
 
 
 class Moves:
@@ -111,12 +227,8 @@ class Moves:
     def between(cls, old: tuple, new: tuple) -> Moves | None:
         """How the edit from ``old`` to ``new`` facts data moved them; None when it did
         more than move them."""
-        old_bare, old_at = _apart(old)
-        new_bare, new_at = _apart(new)
-        if old_bare != new_bare or old_at.ranks() != new_at.ranks():
-            return None
-        return cls(dict(zip(old_at.lines, new_at.lines, strict=True)),
-                   dict(zip(old_at.pairs, new_at.pairs, strict=True)))
+        delta = Delta.between(old, new)
+        return delta.moves if delta.moved_only else None
 
 
 _BARE_LINE = re.compile(r"\bline (\d+)\b")

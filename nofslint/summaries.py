@@ -86,7 +86,7 @@ class NofailSummary(_Summary):
         queue: deque[tuple[Ref, int]] = deque()
         index = self.index
         internal = [is_allocator_internal(f.facts.path) for f in index.files]
-        for fi, entry in enumerate(index.files):
+        for fi, entry in index.scan("allocations"):
             facts = entry.facts
             if internal[fi]:
                 continue
@@ -146,7 +146,7 @@ class FsReclaimSummary(_Summary):
         index = self.index
         queue: deque[Ref] = deque()
         home = [posixpath.dirname(f.facts.path) for f in index.files]
-        for fi, entry in enumerate(index.files):
+        for fi, entry in index.scan("allocations"):
             if home[fi] not in self.dirs:
                 continue
             facts = entry.facts

@@ -92,8 +92,7 @@ class Registry:
 
     # -- building ----------------------------------------------------------------------
     def _collect(self) -> None:
-        files = self.index.files
-        for entry in files:
+        for _, entry in self.index.scan("wq_queues", "wq_uses"):
             facts = entry.facts
             for raw in [q.store for q in facts.wq_queues] + [
                     k for u in facts.wq_uses for k in (u.work, u.queue)]:
@@ -104,7 +103,7 @@ class Registry:
                 for name, macro in facts.wq_macros.items():
                     self._header_macros[name].append((posixpath.dirname(facts.path), macro))
         flushes: list[tuple[int, WqUse, Key | None, Key | None]] = []
-        for fi, entry in enumerate(files):
+        for fi, entry in self.index.scan("wq_queues", "wq_uses"):
             facts = entry.facts
             for q in facts.wq_queues:
                 key = self.key(fi, q.store)
@@ -199,7 +198,7 @@ class Registry:
         the stack names no place, its function still runs in a worker).
         """
         out = []
-        for fi, entry in enumerate(self.index.files):
+        for fi, entry in self.index.scan("wq_uses"):
             for use in entry.facts.wq_uses:
                 if use.role in ("bind", "thread") and use.target:
                     out.extend((ref, fi, use) for ref in self.index.resolve(fi, use.target))

@@ -176,12 +176,45 @@ def test_unchanged_run_reuses_results(tree: Path, tmp_path: Path,
 def test_a_damaged_saved_run_is_a_miss(tree: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     first, _ = _run_reusing(tree, cache)
-    (saved,) = (p for p in (cache / "results").iterdir() if not p.name.startswith("latest"))
+    (saved,) = (p for p in (cache / "results").iterdir()
+                if not p.name.startswith(("latest", "blob-")))
     text = saved.read_bytes()
     line = text.index(b'"line": ') + len(b'"line": ')
     saved.write_bytes(text[:line] + (b"8" if text[line:line + 1] != b"8" else b"9")
                       + text[line + 1:])  # still valid JSON: only the CRC tells
     assert _run_reusing(tree, cache)[0] == first
+
+
+def test_damaged_reads_relink(tree: Path, tmp_path: Path,
+                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the whole-tree rules read is a blob of its own: intact, a new function no
+    rule reads keeps the saved findings; damaged, the next such edit relinks."""
+    import nofslint.engine as engine
+
+    cache = tmp_path / "cache"
+    _run_reusing(tree, cache)
+    relinks: list[int] = []
+    analyse = engine._analyse
+    monkeypatch.setattr(engine, "_analyse", lambda *a: relinks.append(1) or analyse(*a))
+    target = tree / "fs" / "demofs" / "inode.c"
+
+    def add_function(name: str) -> bool:
+        """Whether the run relinked (its answer is a fresh run's either way)."""
+        target.write_text(target.read_text() + f"\nstatic void {name}(void)\n{{\n"
+                          "\tprintk();\n}\n")
+        relinks.clear()
+        edited, _ = _run_reusing(tree, cache)
+        relinked = bool(relinks)
+        fresh = run([tree], select_rules(builtin_rules(), ["ALL"], None), jobs=1)
+        assert edited == [f.to_json() for f in fresh.findings]
+        return relinked
+
+    assert not add_function("added_first")
+    (blob,) = (cache / "results").glob("blob-*")
+    body = bytearray(blob.read_bytes())
+    body[-5] ^= 0x01
+    blob.write_bytes(bytes(body))
+    assert add_function("added_second")
 
 
 def test_diff_and_fix_never_reuse_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,8 +16,10 @@ from fixture_support import FIXTURES, fixture_files
 import nofslint.engine as engine
 from nofslint.engine import run
 from nofslint.facts import extract
+from nofslint.index import TreeIndex
+from nofslint.reads import Reads
 from nofslint.registry import builtin_rules, select_rules
-from nofslint.relocation import Moves, relocate
+from nofslint.relocation import Delta, Moves, relocate
 from nofslint.rule import Finding, TraceStep
 from nofslint.tree import tree_for
 
@@ -65,6 +67,58 @@ def test_a_new_call_or_a_reordering_is_not_a_move(tmp_path: Path) -> None:
     func, table = "void f(void)\n{\n}\n", "static const struct s_ops o = {\n\t.a = f,\n};\n"
     assert Moves.between(_facts(path, func + table), _facts(path, table + func)) is None
     assert Moves.between(_facts(path, func + table), _facts(path, func + "\n" + table))
+
+
+def test_a_delta_names_what_changed_and_moves_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "a.c"
+    text = ("static void a(void)\n{\n\tx();\n}\n\n"
+            "static void b(struct s *p)\n{\n\tp->op(p);\n}\n\n"
+            "void c(void)\n{\n\tkmalloc(8, GFP_KERNEL);\n}\n")
+    before = _facts(path, text)
+    # A new function on top, and a call added in b: a and c move by five lines.
+    edited = ("void n(void)\n{\n\ty();\n}\n\n"
+              + text.replace("\tp->op(p);", "\tp->op(p);\n\tz();"))
+    delta = Delta.between(before, _facts(path, edited))
+    assert not delta.whole and not delta.moved_only
+    assert delta.functions == {"n", "b"} and delta.defs == {"n"}
+    assert delta.callers == {"y", "->op", "z"} and delta.fields == {"op"}
+    assert delta.kinds == {"functions", "calls"}  # the allocation in c is where it was
+    assert delta.moves.lines == {1: 6, 3: 8, 4: 9, 11: 17, 13: 19, 14: 20}
+    assert 8 not in delta.moves.lines  # b's call: b changed
+    # The allocation's mask changed: that kind of fact differs.
+    masked = Delta.between(before, _facts(path, text.replace("GFP_KERNEL", "GFP_NOFS")))
+    assert masked.functions == {"c"} and "allocations" in masked.kinds
+    # Static no more: the definition changed.
+    assert Delta.between(before, _facts(path, text.replace("static void a", "void a"))).defs \
+        == {"a"}
+
+
+def test_a_change_outside_functions_or_a_reordering_keeps_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "a.c"
+    fa, fb = "static void a(void)\n{\n\tx();\n}\n", "static void b(void)\n{\n\ty();\n}\n"
+    table = "static const struct super_operations ops = {\n\t.evict_inode = a,\n};\n"
+    before = _facts(path, fa + fb + table)
+    assert Delta.between(before, _facts(path, fb + fa + table)).whole
+    assert Delta.between(before, _facts(path, fa + fb + table.replace("= a", "= b"))).whole
+    assert Delta.between(before, _facts(path, fa + fb + table)).moved_only
+
+
+def test_rules_sharing_a_summary_share_its_reads() -> None:
+    tree = FIXTURES / "backing-io-noio" / "linux-6.12"
+    index = TreeIndex()
+    for path in sorted(p for p in tree.rglob("*") if p.suffix in (".c", ".h")):
+        kernel = tree_for(path, None)
+        index.add(extract(path.read_bytes(), kernel.relpath(path), kernel), kernel, path)
+    reads = {}
+    rules = {r.id: r for r in select_rules(builtin_rules(), ["ALL"], None)}
+    for rule in (rules["wq-flush-reclaim"], rules["backing-io-noio"]):
+        index.reads = Reads()
+        list(rule.check_tree(index))
+        reads[rule.id] = index.reads
+    # The workqueue registry was built for wq-flush-reclaim; backing-io-noio used it too.
+    assert {"wq_queues", "wq_uses"} <= reads["backing-io-noio"].kinds
+    assert reads["wq-flush-reclaim"].kinds == {"wq_queues", "wq_uses"}
+    assert reads["backing-io-noio"].functions and reads["backing-io-noio"].callers
 
 
 def _finding(**changes: object) -> Finding:
@@ -166,3 +220,61 @@ def test_two_trees_in_one_run_relink_on_an_edit(tmp_path: Path,
     super_c = trees[1] / "fs" / "demofs" / "super.c"
     super_c.write_text("/* one more line */\n" + super_c.read_text())
     assert both(cache) == both(None) and len(relinks) == 2
+
+
+def _partners(tree: Path) -> list[str]:
+    """Calls an edit can add: every function of the tree, and every ops field called
+    through (as ``p->field(p)``)."""
+    names: set[str] = set()
+    fields: set[str] = set()
+    for path in sorted(p for p in tree.rglob("*") if p.suffix in (".c", ".h")):
+        data = _facts(path, path.read_text())
+        names.update(f[0] for f in data[4])
+        fields.update(o[1] for o in data[8])
+    return sorted(names) + [f"p->{f}(p)" for f in sorted(fields)]
+
+
+def _edits(path: Path, partners: list[str], start: int) -> list[str]:
+    """Edits that change the call graph: a call added at the top of (up to four of) the
+    file's functions, and a new function that calls and allocates with __GFP_NOFAIL."""
+    text = path.read_text()
+    raw = text.encode()
+    bodies = sorted({f[6] for f in _facts(path, text)[4]})
+    out = []
+    for k, body in enumerate(bodies[:: max(1, len(bodies) // 4)][:4]):
+        call = partners[(start + k) % len(partners)]
+        call = call if "->" in call else call + "()"
+        out.append((raw[:body + 1] + f" {call};".encode() + raw[body + 1:]).decode())
+    call = partners[(start + 7) % len(partners)]
+    call = call if "->" in call else call + "()"
+    out.append(text + f"\nstatic void nofslint_added(void)\n{{\n\t{call};\n"
+               "\tkmalloc(8, GFP_KERNEL | __GFP_NOFAIL);\n}\n")
+    return out
+
+
+@pytest.mark.parametrize("fixture", TREES, ids=lambda p: str(p.relative_to(FIXTURES)))
+def test_each_call_graph_edit_gives_a_fresh_runs_findings(
+        fixture: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calls added anywhere, then taken back: whether the saved findings are kept
+    (the rules never read what changed) or the tree is relinked, the answer is a
+    fresh run's."""
+    tree = tmp_path / "linux"
+    shutil.copytree(fixture, tree, ignore=shutil.ignore_patterns("*.fixed"))
+    cache = tmp_path / "cache"
+    _findings(tree, cache)
+    partners = _partners(tree)
+    relinks: list[int] = []
+    analyse = engine._analyse
+    monkeypatch.setattr(engine, "_analyse", lambda *a: relinks.append(1) or analyse(*a))
+    edits = kept = 0
+    for n, path in enumerate(sorted(p for p in tree.rglob("*") if p.suffix in (".c", ".h"))):
+        original = path.read_text()
+        for text in [*_edits(path, partners, n), original]:
+            path.write_text(text)
+            relinks.clear()
+            reused = _findings(tree, cache)
+            kept += not relinks
+            edits += 1
+            assert reused == _findings(tree, None), (path, text)
+        path.write_text(original)
+    print(f"{fixture.relative_to(FIXTURES)}: {kept} of {edits} edits kept the findings")
