@@ -5,7 +5,10 @@ Measures, on one kernel tree (all .c and .h files), all rules:
   (b) nofslint check, cold cache
   (c) nofslint check, warm cache
   (d) warm, after an edit of one file that moves all of its code (a line added on top)
-  (d') then an edit of the same file that changes the call graph (a function added)
+  (d') then an edit of the same file that changes the call graph: a function added
+       with a call (no whole-tree rule read it: their findings are kept)
+  (d'') then a call added in a function a whole-tree rule read (--read-function;
+       default ext4_evict_inode, where nofail-in-reclaim starts): the tree is relinked
   (e) peak memory of the check process (max RSS of the process and its workers)
 and prints the ratios b/a and c/a. Each measurement is the median of --repeat
 runs (this machine is small and noisy). The checks run the installed
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -29,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -86,10 +91,23 @@ def move_code(root: Path, rel: str, n: int) -> None:
     path.write_bytes(f"/* nofslint bench edit {n} */\n".encode() + path.read_bytes())
 
 
-def add_call(root: Path, rel: str, n: int) -> None:
-    """An edit that adds a function and a call: the tree must be linked again."""
+def add_function(root: Path, rel: str, n: int) -> None:
+    """A new function with a call: the call graph changes where no rule looks."""
     with open(root / rel, "a", encoding="utf-8") as fh:
         fh.write(f"\nstatic void nofslint_bench_edit_{n}(void)\n{{\n\tmight_sleep();\n}}\n")
+
+
+def call_in(function: str) -> Callable[[Path, str, int], None]:
+    """An edit that adds a call at the top of ``function``'s body."""
+    def edit(root: Path, rel: str, n: int) -> None:
+        path = root / rel
+        text = path.read_text(encoding="utf-8")
+        m = re.search(r"\n[^\n;]*\b" + re.escape(function) + r"\([^;{]*\)\s*\{", text)
+        if m is None:
+            sys.exit(f"{rel} defines no {function}() (see --read-function)")
+        path.write_text(f"{text[:m.end()]}\n\tcond_resched(); /* bench {n} */{text[m.end():]}",
+                        encoding="utf-8")
+    return edit
 
 
 def main() -> None:
@@ -97,7 +115,9 @@ def main() -> None:
     ap.add_argument("tree", type=Path)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--touch", default="fs/ext4/inode.c", help="file edited for (d) and (d')")
+    ap.add_argument("--touch", default="fs/ext4/inode.c", help="file edited for (d) to (d'')")
+    ap.add_argument("--read-function", default="ext4_evict_inode",
+                    help="function of --touch that a whole-tree rule reads, edited for (d'')")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     root = args.tree.resolve()
@@ -105,7 +125,7 @@ def main() -> None:
     original = (root / args.touch).read_bytes()
     cache = Path(tempfile.mkdtemp(prefix="nofslint-bench-cache-"))
     rows: dict[str, list[float]] = {"floor": [], "cold": [], "warm": [], "moved": [],
-                                    "relinked": []}
+                                    "added": [], "read": []}
     findings: set[int] = set()
     peak = 0
     try:
@@ -117,10 +137,12 @@ def main() -> None:
                 rows[name].append(secs)
                 findings.add(n)
                 peak = max(peak, rss)
-            for name, edit in (("moved", move_code), ("relinked", add_call)):
+            for name, edit in (("moved", move_code), ("added", add_function),
+                               ("read", call_in(args.read_function))):
                 edit(root, args.touch, i)
-                secs, _, rss = check(root, cache, args.jobs)
+                secs, n, rss = check(root, cache, args.jobs)
                 rows[name].append(secs)
+                findings.add(n)
                 peak = max(peak, rss)
             (root / args.touch).write_bytes(original)
     finally:
@@ -143,7 +165,7 @@ def main() -> None:
           f"median of {args.repeat}")
     for key, label in (("floor", "(a) raw parse floor"), ("cold", "(b) check, cold cache"),
                        ("warm", "(c) check, warm cache"), ("moved", "(d) one file, code moved"),
-                       ("relinked", "(d') one file, call added")):
+                       ("added", "(d') function added"), ("read", "(d'') read function edited")):
         print(f"  {label:<26} {med[key]:7.1f} s   {rows[key]}")
     print(f"  (e) peak memory            {result['peak_rss_mib']} MiB")
     print(f"  b/a = {result['cold_over_floor']}   c/a = {result['warm_over_floor']}   "
