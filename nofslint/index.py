@@ -476,7 +476,10 @@ class TreeIndex:
         if func.name.endswith(_NOPROF):
             names.append(func.name[: -len(_NOPROF)])
         if self.reads is not None:
-            # Tables storing it whose field nobody calls through yet are read too.
+            # Which calls land here depends on the name's other definitions (a
+            # static of the same name takes its file's calls), and on the tables
+            # storing it, even those whose field nobody calls through yet.
+            self.reads.defs.update(names)
             for name in names:
                 for fld in self._fields_storing.get(name, ()):
                     self._read_field(fld)

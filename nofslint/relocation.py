@@ -1,15 +1,20 @@
-"""Where an edit moved one file's facts, when it changed nothing else about them.
+"""What an edit changed in one file's facts, and where it moved the rest.
 
-After a one-file edit, a run can keep the previous run's whole-tree findings
-when the file's old and new facts differ only in position: the same
-functions, calls, masks, ops entries, scope calls and flows, in the same order
-relative to each other. Rules only compare positions (before, after, inside,
-same line), never do arithmetic on them, so every finding holds again at the
-moved positions. Anything else (a new call, a changed mask, a line a finding
-names that no fact carries) is a change the caller must relink for.
+After an edit, a run keeps the previous run's findings of every whole-tree
+rule that read nothing the edit changed (reads.py). Delta splits the file's
+old and new facts by function: a function whose facts are the same apart
+from position (the same calls, masks, ops entries, scope calls and flows, in
+the same order relative to each other) was only moved; the others were
+changed, added or removed, and Delta says what that touches in the rest of
+the tree. Rules only compare positions (before, after, inside, same line),
+never do arithmetic on them, so a finding that involves only unchanged
+functions holds again at their moved positions. Anything else (a change
+outside functions, unchanged parts in another order, a line a finding names
+that no unchanged fact carries) is a change the caller must relink for.
 
 The layout below follows ``FileFacts.to_data()``; tests/test_relocation.py
-checks it on every fixture by moving all of its code.
+checks it on every fixture by moving all of its code, and by adding calls
+and functions to every file.
 """
 
 from __future__ import annotations
@@ -157,9 +162,8 @@ class Delta:
     removed (or made static or not); ``callers``, the names the changed
     functions call (before or after the edit); ``fields``, the ops fields
     they store into or call through; ``kinds``, the kinds of facts that
-    differ. ``whole`` is set when the
-    facts outside functions changed, or the unchanged parts changed order:
-    nothing can be kept.
+    differ. ``whole`` is set when the facts outside functions changed, or the
+    unchanged parts changed order: nothing can be kept.
     """
 
     def __init__(self, moves: Moves, functions: set[str], defs: set[str], callers: set[str],

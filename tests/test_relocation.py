@@ -278,3 +278,25 @@ def test_each_call_graph_edit_gives_a_fresh_runs_findings(
             assert reused == _findings(tree, None), (path, text)
         path.write_text(original)
     print(f"{fixture.relative_to(FIXTURES)}: {kept} of {edits} edits kept the findings")
+
+
+def test_a_new_static_that_takes_over_calls_relinks(tmp_path: Path) -> None:
+    """The chain below an entry comes from the NOFAIL summary's walk over callers; a
+    static of the same name in a caller's file takes that caller's calls away."""
+    tree = tmp_path / "linux"
+    (tree / "fs" / "demofs").mkdir(parents=True)
+    (tree / "lib").mkdir()
+    (tree / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 12\n")
+    (tree / "fs" / "demofs" / "super.c").write_text(
+        "static void demofs_evict_inode(struct inode *inode)\n{\n\tlib_release(inode);\n}\n\n"
+        "static const struct super_operations demofs_sops = {\n"
+        "\t.evict_inode = demofs_evict_inode,\n};\n")
+    (tree / "lib" / "alloc.c").write_text(
+        "void *lib_alloc(void)\n{\n\treturn kmalloc(8, GFP_KERNEL | __GFP_NOFAIL);\n}\n")
+    release = tree / "lib" / "release.c"
+    release.write_text("void lib_release(struct inode *inode)\n{\n\tlib_alloc();\n}\n")
+    cache = tmp_path / "cache"
+    assert len(_findings(tree, cache)) == 1
+    release.write_text("static void *lib_alloc(void)\n{\n\treturn NULL;\n}\n\n"
+                       + release.read_text())
+    assert _findings(tree, cache) == _findings(tree, None) == []
