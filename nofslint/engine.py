@@ -564,7 +564,7 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
         result, keys = reused
     else:
         with _gc_paused():
-            result = _analyse(tasks, rules, jobs, progress, overlay)
+            result = _analyse(tasks, rules, jobs, progress, overlay, signature is not None)
         if cache_root is not None:
             for tree in result.trees:
                 _cache_for(str(cache_root), tree).prune()
@@ -594,8 +594,9 @@ def _check_file(ctx: FileContext, rules: list[Rule], result: RunResult) -> None:
 
 def _analyse(tasks: list[Task], rules: list[Rule], jobs: int,
              progress: Callable[[int, int], None] | None,
-             overlay: dict[Path, Path | None] | None) -> RunResult:
-    """Facts of every task, the local rules file by file, then the whole-tree rules."""
+             overlay: dict[Path, Path | None] | None, note_reads: bool = False) -> RunResult:
+    """Facts of every task, the local rules file by file, then the whole-tree rules
+    (with ``note_reads``, noting what each reads, for a run that is saved)."""
     if _retained:
         _retained.clear()  # a second run in one process (check-patch): one index at a time
     result = RunResult(files=len(tasks))
@@ -615,16 +616,17 @@ def _analyse(tasks: list[Task], rules: list[Rule], jobs: int,
             index.add(facts, tree, ctx.file)
         _check_file(ctx, local, result)
     for rule in whole:
-        index.reads = Reads()  # type: ignore[union-attr]
+        if note_reads:
+            index.reads = Reads()  # type: ignore[union-attr]
         try:
             result.findings.extend(rule.check_tree(index))
         except Exception as exc:  # noqa: BLE001 - one rule's bug must not hide the rest
             detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
             result.errors.append(FileError("<tree>", f"internal error in rule {_named(rule)}: "
                                            f"{detail}", True))
-        result.reads[rule.id] = index.reads.to_json(index)  # type: ignore[union-attr]
-    if index is not None:
-        index.reads = None
+        if index is not None and index.reads is not None:
+            result.reads[rule.id] = index.reads.to_json(index)
+            index.reads = None
     if _retained is not None and index is not None:
         _retained.append(index)
     result.trees = list(trees.values())
