@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Reads:
+    """One whole-tree rule's reads (see above); functions as index refs until saved."""
+
     functions: set[Ref] = field(default_factory=set)
     defs: set[str] = field(default_factory=set)
     callers: set[str] = field(default_factory=set)
