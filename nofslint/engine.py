@@ -38,6 +38,7 @@ from nofslint.registry import BUILTIN, plugin_of
 from nofslint.relocation import Delta, relocate
 from nofslint.rule import FileContext, Finding, Rule, TraceStep
 from nofslint.source import SourceError, read_source
+from nofslint.summaries import SEED_KINDS
 from nofslint.tree import NO_EXTRAS, KernelTree, discover, tree_for, tree_for_dir
 
 
@@ -429,7 +430,7 @@ def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int,
     if tree_ids and not all(d.moved_only for d in deltas.values()):
         reads = results.load_blob(saved.get("reads"))  # the saved run's, kept apart (large)
         if not (isinstance(reads, dict) and all(valid(reads.get(i)) for i in tree_ids)
-                and not any(touched(reads[i], deltas) for i in tree_ids)):
+                and not any(touched(reads[i], deltas, SEED_KINDS) for i in tree_ids)):
             return None
     refreshed = {str(Path(task[0])) for task, _ in fresh}
     local = [r for r in rules if r.scope == "local"]

@@ -11,8 +11,10 @@ can depend on:
   through a field);
 - ``fields``: ops-table fields it asked about (their struct types, stores,
   calls through them);
-- ``kinds``: kinds of facts it scanned in every file (``allocations``,
-  ``wq_uses``...): the seeds of its walks.
+- ``kinds``: kinds of facts it scanned in every file (``wq_uses``...):
+  the seeds of its walks; a seed kind (``nofail-allocations``) is a kind
+  filtered to the records that can seed (summaries.SEED_KINDS), and
+  ``kind@dir,dir`` a scan of the files of those directories only.
 
 An edit changes some functions of a file; relocation.Delta says which, and
 what that touches: names defined or removed, names called, fields, kinds.
@@ -26,6 +28,8 @@ rule (TreeIndex.memo) hands its reads to every rule that uses it.
 
 from __future__ import annotations
 
+import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -76,14 +80,27 @@ def valid(data: object) -> bool:
                     for k in _LISTS))
 
 
-def touched(saved: dict, deltas: dict[str, Delta]) -> bool:
-    """Whether the edits (path -> what changed there) touch anything the rule read."""
+def touched(saved: dict, deltas: dict[str, Delta],
+            seeds: dict[str, tuple[str, Callable[[tuple], bool]]]) -> bool:
+    """Whether the edits (path -> what changed there) touch anything the rule read;
+    ``seeds`` names the seed kinds (kind -> the kind it filters, and the filter)."""
     read = {k: set(saved[k]) for k in _LISTS}
     for path, delta in deltas.items():
         if (not delta.functions.isdisjoint(saved["functions"].get(path, ()))
                 or not delta.defs.isdisjoint(read["defs"])
                 or not delta.callers.isdisjoint(read["callers"])
-                or not delta.fields.isdisjoint(read["fields"])
-                or not delta.kinds.isdisjoint(read["kinds"])):
+                or not delta.fields.isdisjoint(read["fields"])):
             return True
+        for kind in read["kinds"]:
+            kind, _, where = kind.partition("@")
+            if where and posixpath.dirname(path) not in where.split(","):
+                continue
+            base, seeds_of = seeds.get(kind, (kind, None))
+            if base not in delta.kinds:
+                continue
+            if seeds_of is None:
+                return True
+            old, new = delta.records[base]
+            if list(filter(seeds_of, old)) != list(filter(seeds_of, new)):
+                return True
     return False

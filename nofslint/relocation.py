@@ -162,7 +162,8 @@ class Delta:
     removed (or made static or not); ``callers``, the names the changed
     functions call (before or after the edit); ``fields``, the ops fields
     they store into or call through; ``kinds``, the kinds of facts that
-    differ. ``whole`` is set when the facts outside functions changed, or the
+    differ, with ``records``, their old and new records in file order.
+    ``whole`` is set when the facts outside functions changed, or the
     unchanged parts changed order: nothing can be kept.
     """
 
@@ -175,6 +176,7 @@ class Delta:
         self.fields = fields
         self.kinds = kinds
         self.whole = whole
+        self.records: dict[str, tuple[list[tuple], list[tuple]]] = {}
 
     @property
     def moved_only(self) -> bool:
@@ -217,7 +219,9 @@ class Delta:
         kinds = {k for k in set(old_kinds) | set(new_kinds)
                  if old_kinds.get(k) != new_kinds.get(k)}
         whole = None in changed or old_at.ranks() != new_at.ranks()
-        return cls(moves, functions, defs, callers, fields, kinds, whole)
+        delta = cls(moves, functions, defs, callers, fields, kinds, whole)
+        delta.records = {k: (old_kinds.get(k, []), new_kinds.get(k, [])) for k in kinds}
+        return delta
 
 
 class Moves:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import posixpath
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from nofslint.allocators import is_allocator_internal
@@ -54,6 +55,21 @@ def nofail_states(masks: list[Mask]) -> set[int]:
     return out
 
 
+def _masks(record: tuple) -> list[Mask]:
+    return [Mask(frozenset(f), bool(u), frozenset(c)) for f, u, c in record[5]]
+
+
+# The allocations each summary starts from, as scan kinds (TreeIndex.scan): the
+# kind of facts they filter, and the filter, over relocation's per-kind records
+# ``(function key, allocator, family, mask_arg, mask_text, masks, scope, order)``.
+# An edit that adds or changes other allocations leaves the summary as it was.
+SEED_KINDS: dict[str, tuple[str, Callable[[tuple], bool]]] = {
+    "nofail-allocations": ("allocations", lambda r: bool(nofail_states(_masks(r)))),
+    "kernel-allocations": ("allocations", lambda r: r[6] is None and any(
+        m.kind == "kernel" for m in _masks(r))),
+}
+
+
 class _Summary:
     """Proofs by (function, state), each the first step of the shortest chain."""
 
@@ -86,7 +102,7 @@ class NofailSummary(_Summary):
         queue: deque[tuple[Ref, int]] = deque()
         index = self.index
         internal = [is_allocator_internal(f.facts.path) for f in index.files]
-        for fi, entry in index.scan("allocations"):
+        for fi, entry in index.scan("nofail-allocations"):
             facts = entry.facts
             if internal[fi]:
                 continue
@@ -146,7 +162,7 @@ class FsReclaimSummary(_Summary):
         index = self.index
         queue: deque[Ref] = deque()
         home = [posixpath.dirname(f.facts.path) for f in index.files]
-        for fi, entry in index.scan("allocations"):
+        for fi, entry in index.scan("kernel-allocations@" + ",".join(sorted(self.dirs))):
             if home[fi] not in self.dirs:
                 continue
             facts = entry.facts

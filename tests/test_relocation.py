@@ -17,10 +17,11 @@ import nofslint.engine as engine
 from nofslint.engine import run
 from nofslint.facts import extract
 from nofslint.index import TreeIndex
-from nofslint.reads import Reads
+from nofslint.reads import Reads, touched
 from nofslint.registry import builtin_rules, select_rules
 from nofslint.relocation import Delta, Moves, relocate
 from nofslint.rule import Finding, TraceStep
+from nofslint.summaries import SEED_KINDS
 from nofslint.tree import tree_for
 
 
@@ -91,6 +92,29 @@ def test_a_delta_names_what_changed_and_moves_the_rest(tmp_path: Path) -> None:
     # Static no more: the definition changed.
     assert Delta.between(before, _facts(path, text.replace("static void a", "void a"))).defs \
         == {"a"}
+
+
+def test_seed_kinds_see_only_the_allocations_that_seed(tmp_path: Path) -> None:
+    """A new GFP_KERNEL allocation cannot seed the NOFAIL summary; a NOFAIL one can,
+    and both can seed the GFP_KERNEL-class one (scan kinds, summaries.SEED_KINDS)."""
+    path = tmp_path / "a.c"
+    text = "static void a(void)\n{\n\tkfree(NULL);\n}\n"
+    before = _facts(path, text)
+
+    def seeded(mask: str, kind: str) -> bool:
+        added = text + f"static void *b(void)\n{{\n\treturn kmalloc(8, {mask});\n}}\n"
+        delta = Delta.between(before, _facts(path, added))
+        reads = {"functions": {}, "defs": [], "callers": [], "fields": [], "kinds": [kind]}
+        return touched(reads, {"fs/a/a.c": delta}, SEED_KINDS)
+
+    assert not seeded("GFP_KERNEL", "nofail-allocations")
+    assert seeded("GFP_KERNEL | __GFP_NOFAIL", "nofail-allocations")
+    assert seeded("GFP_KERNEL", "kernel-allocations")
+    assert not seeded("GFP_NOFS", "kernel-allocations")
+    assert seeded("GFP_NOFS", "allocations")  # the whole kind: any allocation
+    # A scan of some directories' files only.
+    assert seeded("GFP_KERNEL", "kernel-allocations@fs/a,fs/b")
+    assert not seeded("GFP_KERNEL", "kernel-allocations@fs/b")
 
 
 def test_a_change_outside_functions_or_a_reordering_keeps_nothing(tmp_path: Path) -> None:
@@ -236,7 +260,8 @@ def _partners(tree: Path) -> list[str]:
 
 def _edits(path: Path, partners: list[str], start: int) -> list[str]:
     """Edits that change the call graph: a call added at the top of (up to four of) the
-    file's functions, and a new function that calls and allocates with __GFP_NOFAIL."""
+    file's functions, and a new function that calls and allocates (with __GFP_NOFAIL,
+    and without)."""
     text = path.read_text()
     raw = text.encode()
     bodies = sorted({f[6] for f in _facts(path, text)[4]})
@@ -247,8 +272,9 @@ def _edits(path: Path, partners: list[str], start: int) -> list[str]:
         out.append((raw[:body + 1] + f" {call};".encode() + raw[body + 1:]).decode())
     call = partners[(start + 7) % len(partners)]
     call = call if "->" in call else call + "()"
-    out.append(text + f"\nstatic void nofslint_added(void)\n{{\n\t{call};\n"
-               "\tkmalloc(8, GFP_KERNEL | __GFP_NOFAIL);\n}\n")
+    for mask in ("GFP_KERNEL | __GFP_NOFAIL", "GFP_KERNEL"):
+        out.append(text + f"\nstatic void nofslint_added(void)\n{{\n\t{call};\n"
+                   f"\tkmalloc(8, {mask});\n}}\n")
     return out
 
 
