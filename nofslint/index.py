@@ -419,7 +419,20 @@ class TreeIndex:
         its distance stays within ``limit``. Every function such a walk can
         use keeps its exact distance (the functions on its shortest path meet
         the same bound), so the result for them is the same as without it.
+
+        With ``within``, the walk reads nothing (reads.py) that reachable() did
+        not: a caller counts only when its distance in ``within`` is below the
+        limit, and reachable() read the calls, callees and definitions of each
+        such function. A call added elsewhere (a ``kmalloc()`` in a new helper)
+        changes nothing here.
         """
+        if within is not None and self.reads is not None:
+            reads, self.reads = self.reads, None
+            try:
+                return self.distances(starts, limit, dispatch=dispatch, untyped=untyped,
+                                      follow=follow, within=within)
+            finally:
+                self.reads = reads
         dist = dict(starts)
         queue = deque(sorted(dist))
         while queue:
