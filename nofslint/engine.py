@@ -543,9 +543,9 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
     """Lint ``paths``; ``cache_root`` enables the facts cache (None: no cache).
 
     With ``reuse_results`` the findings of the last such run over the same
-    files are reused when no file changed, or when the edited files' facts
-    only moved (see _reused): fix diffs included, but no edits, so callers
-    that apply fixes must not ask for it.
+    files are reused when no file changed, or when the edits changed nothing
+    a whole-tree rule read (see _reused): fix diffs included, but no edits,
+    so callers that apply fixes must not ask for it.
 
     ``overlay`` lints the tree as a change would leave it without touching
     it: each absolute path maps to the file holding its new content (a
@@ -574,7 +574,7 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
         result.fixes, result.fix_problems = build_fixes(result.findings)
     if (results is not None and signature is not None and not result.internal_errors
             and None not in keys and keys != (saved or {}).get("keys")):
-        reads = saved.get("reads") if saved is not None and reused is not None else None
+        reads = (saved or {}).get("reads") if reused is not None else None
         if result.reads and reads is None:
             reads = results.store_blob(result.reads)
         results.store(signature, {**_to_saved(result), "keys": keys, "reads": reads})

@@ -19,6 +19,7 @@ from __future__ import annotations
 import posixpath
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import compress
@@ -144,6 +145,15 @@ class TreeIndex:
         if self.reads is not None and reads is not None:
             self.reads.merge(reads)
         return value  # type: ignore[return-value]
+
+    @contextmanager
+    def _unnoted(self) -> Iterator[None]:
+        """Reads that are not the running rule's (or that it already made)."""
+        reads, self.reads = self.reads, None
+        try:
+            yield
+        finally:
+            self.reads = reads
 
     def scan(self, *kinds: str) -> Iterator[tuple[int, IndexedFile]]:
         """Every file, for a walk's seeds: the rule depends on these kinds of facts
@@ -307,16 +317,13 @@ class TreeIndex:
         """Functions stored in ops-table fields: ref -> field names."""
         out: dict[Ref, set[str]] = defaultdict(set)
         called = self._call_tables[0]
-        reads, self.reads = self.reads, None  # the whole tree's: callers() notes its part
-        try:
+        with self._unnoted():  # the whole tree's: callers() notes its part
             for fld, stores in self._ops_by_field.items():
                 if "->" + fld not in called:
                     continue  # never called through a pointer: no edge to make
                 for fi, _, target in stores:
                     for ref in self.resolve(fi, target):
                         out[ref].add(fld)
-        finally:
-            self.reads = reads
         return out
 
     @cached_property
@@ -427,12 +434,9 @@ class TreeIndex:
         changes nothing here.
         """
         if within is not None and self.reads is not None:
-            reads, self.reads = self.reads, None
-            try:
+            with self._unnoted():
                 return self.distances(starts, limit, dispatch=dispatch, untyped=untyped,
                                       follow=follow, within=within)
-            finally:
-                self.reads = reads
         dist = dict(starts)
         queue = deque(sorted(dist))
         while queue:

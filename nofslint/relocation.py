@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from nofslint.rule import Finding
 
@@ -152,6 +153,7 @@ def _units(data: tuple) -> tuple[dict[Key, _Unit], dict[str, list[tuple]]]:
     return units, kinds
 
 
+@dataclass
 class Delta:
     """What an edit changed in one file's facts, and where it moved the rest.
 
@@ -161,22 +163,24 @@ class Delta:
     rest of the tree (reads.py): ``defs``, the names of functions added or
     removed (or made static or not); ``callers``, the names the changed
     functions call (before or after the edit); ``fields``, the ops fields
-    they store into or call through; ``kinds``, the kinds of facts that
-    differ, with ``records``, their old and new records in file order.
-    ``whole`` is set when the facts outside functions changed, or the
-    unchanged parts changed order: nothing can be kept.
+    they store into or call through; ``records``, per kind of facts that
+    differs, its old and new records in file order. ``whole`` is set when
+    the facts outside functions changed, or the unchanged parts changed
+    order: nothing can be kept.
     """
 
-    def __init__(self, moves: Moves, functions: set[str], defs: set[str], callers: set[str],
-                 fields: set[str], kinds: set[str], whole: bool) -> None:
-        self.moves = moves
-        self.functions = functions
-        self.defs = defs
-        self.callers = callers
-        self.fields = fields
-        self.kinds = kinds
-        self.whole = whole
-        self.records: dict[str, tuple[list[tuple], list[tuple]]] = {}
+    moves: Moves
+    functions: set[str]
+    defs: set[str]
+    callers: set[str]
+    fields: set[str]
+    records: dict[str, tuple[list[tuple], list[tuple]]]
+    whole: bool
+
+    @property
+    def kinds(self) -> set[str]:
+        """The kinds of facts that differ."""
+        return set(self.records)
 
     @property
     def moved_only(self) -> bool:
@@ -216,12 +220,11 @@ class Delta:
                 if u is not None:
                     callers |= u.callees
                     fields |= u.fields
-        kinds = {k for k in set(old_kinds) | set(new_kinds)
-                 if old_kinds.get(k) != new_kinds.get(k)}
+        records = {k: (old_kinds.get(k, []), new_kinds.get(k, []))
+                   for k in sorted(set(old_kinds) | set(new_kinds))
+                   if old_kinds.get(k) != new_kinds.get(k)}
         whole = None in changed or old_at.ranks() != new_at.ranks()
-        delta = cls(moves, functions, defs, callers, fields, kinds, whole)
-        delta.records = {k: (old_kinds.get(k, []), new_kinds.get(k, [])) for k in kinds}
-        return delta
+        return cls(moves, functions, defs, callers, fields, records, whole)
 
 
 class Moves:
