@@ -41,7 +41,7 @@ MAX_CACHE_BYTES = 4 * 1024 ** 3
 # Pruning looks at every entry of every tree; once an hour is plenty.
 PRUNE_INTERVAL = 3600.0
 # Saved run results kept: records and the blobs they share (a whole v6.12 run's record
-# is about 4 MB, its blob of what the whole-tree rules read as much again).
+# is about 4 MB, its blob of what the whole-tree rules read about 3 MB).
 MAX_RESULTS = 64
 # An entry's mtime is its last use (what pruning goes by); refreshing it at most
 # once a day spares a warm whole-tree run 60,000 inode writes.
