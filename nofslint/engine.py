@@ -368,19 +368,33 @@ def _record_signature(tasks: list[Task], rules: list[Rule],
 MAX_EDITED = 64
 
 
+@dataclass
+class _Reuse:
+    """What a saved run gives the files as they are now."""
+
+    result: RunResult  # its findings, moved, and the edited files' local findings
+    keys: list[str]  # every file's content key now
+    # Whole-tree rules that read something an edit changed: they run again over
+    # the linked tree, the others keep their findings. Their saved reads are in
+    # ``result.reads`` (the others' are read again by the new run).
+    rerun: set[str] = field(default_factory=set)
+
+
 def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int,
-            results: ResultCache) -> tuple[RunResult, list[str]] | None:
-    """The saved run's result for the files as they are now, and their keys; None
-    when the run must relink.
+            results: ResultCache) -> _Reuse | None:
+    """The saved run's result for the files as they are now; None when the whole run
+    must be made again.
 
     Unchanged files keep their findings. An edited file has its local rules run
     again. A whole-tree rule keeps its findings, moved, when the edits changed
     nothing it read: relocation.Delta says which functions an edit changed and
     what that touches, reads.py what each rule read. An edit that only moves
-    code changes nothing. Anything else relinks: a touched read, a change
-    outside functions (an ops table, a macro), an edited file that now fails,
-    a run over several trees, or a whole-tree rule from a plugin (it may read
-    facts the index does not see, or compute with positions).
+    code changes nothing. A rule that read something an edit touched is named
+    in ``rerun``: the caller links the tree and runs just those rules. Anything
+    else starts again: a change outside functions (an ops table, a macro), an
+    edited file that now fails, a run over several trees, or a whole-tree rule
+    from a plugin (it may read facts the index does not see, or compute with
+    positions).
     """
     keys = saved.get("keys")
     if not isinstance(keys, list) or len(keys) != len(tasks) or set(map(type, keys)) != {str}:
@@ -393,7 +407,7 @@ def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int,
     now = _content_keys(tasks)
     edited = [i for i, key in enumerate(now) if key != keys[i]]
     if not edited:
-        return result, keys
+        return _Reuse(result, keys)
     if (len(edited) > MAX_EDITED or len({tree.root for _, tree, _ in tasks}) > 1
             or any(r.scope == "tree" and plugin_of(r) != BUILTIN for r in rules)):
         return None  # traces name files by their path in their tree: one tree only
@@ -425,13 +439,15 @@ def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int,
         for cache in seen_by:
             cache.save_manifest()  # the edited files are known next time, relinked or not
     if not fresh:
-        return result, keys
+        return _Reuse(result, keys)
     tree_ids = [r.id for r in rules if r.scope == "tree"]
+    rerun: set[str] = set()
     if tree_ids and not all(d.moved_only for d in deltas.values()):
         reads = results.load_blob(saved.get("reads"))  # the saved run's, kept apart (large)
-        if not (isinstance(reads, dict) and all(valid(reads.get(i)) for i in tree_ids)
-                and not any(touched(reads[i], deltas, SEED_KINDS) for i in tree_ids)):
+        if not (isinstance(reads, dict) and all(valid(reads.get(i)) for i in tree_ids)):
             return None
+        rerun = {i for i in tree_ids if touched(reads[i], deltas, SEED_KINDS)}
+        result.reads = {i: reads[i] for i in tree_ids if i not in rerun}
     refreshed = {str(Path(task[0])) for task, _ in fresh}
     local = [r for r in rules if r.scope == "local"]
     local_ids = {r.id for r in local}
@@ -441,6 +457,8 @@ def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int,
         if finding.rule in local_ids:
             if str(finding.file) not in refreshed:
                 kept.append(finding)
+        elif finding.rule in rerun:
+            continue
         elif relocate(finding, moves):
             kept.append(finding)
         else:
@@ -450,7 +468,7 @@ def _reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int,
         ctx = FileContext(FileFacts.from_data(data), tree, Path(path_text))
         _check_file(ctx, local, result)
     result.findings.sort(key=Finding.sort_key)
-    return result, keys
+    return _Reuse(result, keys, rerun)
 
 
 def _from_saved(data: dict) -> RunResult:
@@ -561,8 +579,19 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
         signature = _record_signature(tasks, rules, version)
         saved = results.load(signature)
     reused = _reused(tasks, rules, saved, jobs, results) if saved is not None else None
-    if reused is not None:
-        result, keys = reused
+    reads: str | None = None  # the saved reads blob, when it still holds
+    if reused is not None and reused.rerun:
+        result, keys = reused.result, reused.keys
+        with _gc_paused():
+            linked = _analyse(tasks, [r for r in rules if r.id in reused.rerun], jobs, progress,
+                              overlay, True)
+        result.findings = sorted([*result.findings, *linked.findings], key=Finding.sort_key)
+        result.errors = sorted({(e.path, e.reason): e for e in [*result.errors, *linked.errors]
+                                }.values(), key=lambda e: (e.path, e.reason))
+        result.reads.update(linked.reads)
+    elif reused is not None:
+        result, keys = reused.result, reused.keys
+        reads = (saved or {}).get("reads")
     else:
         with _gc_paused():
             result = _analyse(tasks, rules, jobs, progress, overlay, signature is not None)
@@ -574,7 +603,6 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
         result.fixes, result.fix_problems = build_fixes(result.findings)
     if (results is not None and signature is not None and not result.internal_errors
             and None not in keys and keys != (saved or {}).get("keys")):
-        reads = (saved or {}).get("reads") if reused is not None else None
         if result.reads and reads is None:
             reads = results.store_blob(result.reads)
         results.store(signature, {**_to_saved(result), "keys": keys, "reads": reads})
