@@ -685,9 +685,12 @@ def _stats_task(task: Task) -> tuple[int, int, int, str | None]:
     except SourceError as exc:
         return 0, 0, 0, str(exc)
     try:
-        funcs, bad = function_error_counts(parse_source(raw)[1])
+        with _time_limit(FILE_TIME_LIMIT):
+            funcs, bad = function_error_counts(parse_source(raw)[1])
     except RecursionError:
         return len(raw), 0, 0, "nesting too deep to parse"
+    except _FileTimeout:
+        return len(raw), 0, 0, f"took longer than {FILE_TIME_LIMIT:g} s to parse"
     return len(raw), funcs, bad, None
 
 

@@ -92,10 +92,6 @@ class Mask:
     def to_json(self) -> list:
         return [sorted(self.flags), self.unknown, sorted(self.cleared)]
 
-    @classmethod
-    def from_json(cls, data: list) -> Mask:
-        return cls(frozenset(data[0]), bool(data[1]), frozenset(data[2]))
-
 
 UNKNOWN = Mask(unknown=True)
 

@@ -234,13 +234,6 @@ class Moves:
         self.lines = lines
         self.pairs = pairs
 
-    @classmethod
-    def between(cls, old: tuple, new: tuple) -> Moves | None:
-        """How the edit from ``old`` to ``new`` facts data moved them; None when it did
-        more than move them."""
-        delta = Delta.between(old, new)
-        return delta.moves if delta.moved_only else None
-
 
 _BARE_LINE = re.compile(r"\bline (\d+)\b")
 

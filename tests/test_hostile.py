@@ -320,6 +320,29 @@ def test_a_slow_file_is_skipped_after_the_time_limit(root: Path, jobs: int,
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_stats_skips_a_slow_file_after_the_time_limit(root: Path, jobs: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(6):
+        (root / "fs" / "x" / f"ok{i}.c").write_bytes(BUG)
+    (root / "fs" / "x" / "slow.c").write_bytes(BUG + b"/* slow */\n")
+    real = engine.parse_source
+
+    def parse_source(raw: bytes) -> object:
+        if raw.endswith(b"/* slow */\n"):
+            time.sleep(30)
+        return real(raw)
+
+    monkeypatch.setattr(engine, "parse_source", parse_source)
+    monkeypatch.setattr(engine, "FILE_TIME_LIMIT", 0.5)
+    start = time.perf_counter()
+    out = engine.stats([root], jobs)
+    assert time.perf_counter() - start < 15
+    assert out.files == len([*root.rglob("*.[ch]")]) and out.unreadable == 1
+    assert out.functions > 0
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
 @pytest.mark.parametrize("files", [20, 150])  # one file per chunk, and several
 def test_a_worker_that_dies_costs_only_its_file(root: Path, files: int,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,6 +36,12 @@ def _moved(text: str) -> tuple[str, int]:
     return "/* moved */\n" + "\n".join(lines), middle + 1
 
 
+def _moves(old: tuple, new: tuple) -> Moves | None:
+    """How an edit moved a file's facts; None when it did more than move them."""
+    delta = Delta.between(old, new)
+    return delta.moves if delta.moved_only else None
+
+
 def _facts(path: Path, text: str) -> tuple:
     tree = tree_for(path, None)
     return extract(text.encode(), tree.relpath(path), tree).to_data()
@@ -45,7 +51,7 @@ def _facts(path: Path, text: str) -> tuple:
 def test_moving_all_code_keeps_the_facts(path: Path) -> None:
     text = path.read_text()
     moved, blank_before = _moved(text)
-    moves = Moves.between(_facts(path, text), _facts(path, moved))
+    moves = _moves(_facts(path, text), _facts(path, moved))
     assert moves is not None
     for old, new in moves.lines.items():
         assert new == old + (1 if old < blank_before else 2)
@@ -58,16 +64,16 @@ def test_a_new_call_or_a_reordering_is_not_a_move(tmp_path: Path) -> None:
     text = ("void f(void)\n{\n\tunsigned int flags = memalloc_nofs_save();\n"
             "\tg();\n\tmemalloc_nofs_restore(flags);\n\th();\n}\n")
     before = _facts(path, text)
-    indented = Moves.between(before, _facts(path, text.replace("\th();", "\t  h();")))
+    indented = _moves(before, _facts(path, text.replace("\th();", "\t  h();")))
     assert indented is not None and indented.pairs[(6, 2)] == (6, 4)
-    assert Moves.between(before, _facts(path, text.replace("h();", "h(); k();"))) is None
+    assert _moves(before, _facts(path, text.replace("h();", "h(); k();"))) is None
     swapped = text.replace("\tg();\n\tmemalloc_nofs_restore(flags);\n",
                            "\tmemalloc_nofs_restore(flags);\n\tg();\n")
-    assert Moves.between(before, _facts(path, swapped)) is None
+    assert _moves(before, _facts(path, swapped)) is None
     # The same records, in another order relative to each other.
     func, table = "void f(void)\n{\n}\n", "static const struct s_ops o = {\n\t.a = f,\n};\n"
-    assert Moves.between(_facts(path, func + table), _facts(path, table + func)) is None
-    assert Moves.between(_facts(path, func + table), _facts(path, func + "\n" + table))
+    assert _moves(_facts(path, func + table), _facts(path, table + func)) is None
+    assert _moves(_facts(path, func + table), _facts(path, func + "\n" + table))
 
 
 def test_a_delta_names_what_changed_and_moves_the_rest(tmp_path: Path) -> None:
