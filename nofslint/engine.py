@@ -561,9 +561,10 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
     """Lint ``paths``; ``cache_root`` enables the facts cache (None: no cache).
 
     With ``reuse_results`` the findings of the last such run over the same
-    files are reused when no file changed, or when the edits changed nothing
-    a whole-tree rule read (see _reused): fix diffs included, but no edits,
-    so callers that apply fixes must not ask for it.
+    files are reused when no file changed, and after edits those of every
+    whole-tree rule that read nothing they changed (see _reused; the others
+    run again over the linked tree): fix diffs included, but no edits, so
+    callers that apply fixes must not ask for it.
 
     ``overlay`` lints the tree as a change would leave it without touching
     it: each absolute path maps to the file holding its new content (a
