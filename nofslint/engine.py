@@ -375,8 +375,8 @@ class _Reuse:
     result: RunResult  # its findings, moved, and the edited files' local findings
     keys: list[str]  # every file's content key now
     # Whole-tree rules that read something an edit changed: they run again over
-    # the linked tree, the others keep their findings. Their saved reads are in
-    # ``result.reads`` (the others' are read again by the new run).
+    # the linked tree. The others keep their findings, and their saved reads are
+    # in ``result.reads``; the rules that run again note theirs anew.
     rerun: set[str] = field(default_factory=set)
 
 
