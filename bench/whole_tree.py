@@ -9,6 +9,7 @@ Measures, on one kernel tree (all .c and .h files), all rules:
        with a call (no whole-tree rule read it: their findings are kept)
   (d'') then a call added in a function a whole-tree rule read (--read-function;
        default ext4_evict_inode, where nofail-in-reclaim starts): the tree is relinked
+       and the rules that read the function run again
   (e) peak memory of the check process (max RSS of the process and its workers)
 and prints the ratios b/a and c/a. Each measurement is the median of --repeat
 runs (this machine is small and noisy). The checks run the installed

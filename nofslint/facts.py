@@ -199,7 +199,7 @@ class Lazy(Sequence[R]):
 
 
 def _call_from(c: tuple) -> Call:
-    return Call(*c[:8], c[8], None if c[9] is None else [(i, _masks_from(m)) for i, m in c[9]])
+    return Call(*c[:8], c[8], None if c[9] is None else [(i, masks_from(m)) for i, m in c[9]])
 
 
 def _function_from(f: tuple) -> Function:
@@ -223,7 +223,8 @@ def _all_tuples(items: list, size: int) -> bool:
     return set(map(type, items)) <= {tuple} and set(map(len, items)) <= {size}
 
 
-def _masks_from(ms: list[tuple]) -> list[Mask]:
+def masks_from(ms: list[tuple]) -> list[Mask]:
+    """Masks from their stored form (to_data())."""
     return [Mask(frozenset(f), bool(u), frozenset(c)) for f, u, c in ms]
 
 
@@ -323,7 +324,7 @@ class FileFacts:
         out = cls(path, sha, functions_with_errors=bad, gfp_macros=dict(macros))
         out.functions = Lazy(funcs, _function_from)
         out.calls = Lazy(calls, _call_from)
-        out.allocations = [Allocation(*a[:5], _masks_from(a[5]), a[6], a[7]) for a in allocs]
+        out.allocations = [Allocation(*a[:5], masks_from(a[5]), a[6], a[7]) for a in allocs]
         out.scopes = [ScopeEvent(*e) for e in scopes]
         out.ops = Lazy(ops, _ops_from)
         out.wq_queues = [WqQueue(*q) for q in queues]

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nofslint.allocators import is_allocator_internal
-from nofslint.facts import scope_at
+from nofslint.facts import masks_from, scope_at
 from nofslint.gfp import NOFAIL, Mask
 from nofslint.index import CallRef, Ref, TreeIndex
 
@@ -55,18 +55,14 @@ def nofail_states(masks: list[Mask]) -> set[int]:
     return out
 
 
-def _masks(record: tuple) -> list[Mask]:
-    return [Mask(frozenset(f), bool(u), frozenset(c)) for f, u, c in record[5]]
-
-
 # The allocations each summary starts from, as scan kinds (TreeIndex.scan): the
 # kind of facts they filter, and the filter, over relocation's per-kind records
 # ``(function key, allocator, family, mask_arg, mask_text, masks, scope, order)``.
 # An edit that adds or changes other allocations leaves the summary as it was.
 SEED_KINDS: dict[str, tuple[str, Callable[[tuple], bool]]] = {
-    "nofail-allocations": ("allocations", lambda r: bool(nofail_states(_masks(r)))),
+    "nofail-allocations": ("allocations", lambda r: bool(nofail_states(masks_from(r[5])))),
     "kernel-allocations": ("allocations", lambda r: r[6] is None and any(
-        m.kind == "kernel" for m in _masks(r))),
+        m.kind == "kernel" for m in masks_from(r[5]))),
 }
 
 
