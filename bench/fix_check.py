@@ -22,11 +22,11 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from nofslint.cache import default_root
-from nofslint.engine import default_jobs, run
-from nofslint.fixes import apply_edits, error_score, merge
-from nofslint.parse import parse_source
-from nofslint.registry import builtin_rules, select_rules
+from nofslint.fixing.fixes import apply_edits, error_score, merge
+from nofslint.frontend.parse import parse_source
+from nofslint.incremental.cache import default_root
+from nofslint.plugins.registry import builtin_rules, select_rules
+from nofslint.run.engine import default_jobs, run
 
 
 def _apply_check(root: Path, diff: str) -> str | None:

@@ -45,8 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tree_sitter import Node  # noqa: E402
 
-from nofslint.mask import mask  # noqa: E402
-from nofslint.parse import function_error_counts, parse_masked  # noqa: E402
+from nofslint.frontend.mask import mask  # noqa: E402
+from nofslint.frontend.parse import function_error_counts, parse_masked  # noqa: E402
 
 _IDENT = re.compile(rb"[A-Za-z_]\w*")
 _TOKEN = re.compile(rb"[A-Za-z_]\w*|\S")
@@ -118,7 +118,7 @@ def measure_file(args: tuple[str, bool, bool]) -> dict[str, Any]:
         "causes": {},
     }
     if want_causes and errs:
-        from nofslint.parse import captures
+        from nofslint.frontend.parse import captures
 
         causes: dict[str, list[Any]] = {}
         for f in captures("(function_definition) @f", tree.root_node).get("f", []):

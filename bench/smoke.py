@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from nofslint.tree import discover
+from nofslint.kernel.tree import discover
 
 
 def nofslint_command() -> list[str]:

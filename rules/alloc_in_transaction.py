@@ -7,14 +7,24 @@ import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from nofslint.facts import Allocation, FileFacts, ScopeEvent
-from nofslint.flow import Walk
-from nofslint.index import TreeIndex
-from nofslint.rewrite import ScopeWrap
-from nofslint.rule import Finding, Rule, TraceStep
-from nofslint.scopes import Stack, active, apply
-from nofslint.summaries import FsReclaimSummary
-from nofslint.transactions import Table, failed, table
+from nofslint.api import (
+    Allocation,
+    FileFacts,
+    Finding,
+    FsReclaimSummary,
+    Rule,
+    ScopeEvent,
+    ScopeWrap,
+    Stack,
+    Table,
+    TraceStep,
+    TreeIndex,
+    Walk,
+    active,
+    apply,
+    failed,
+    table,
+)
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,19 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 
-from nofslint.facts import WqUse, scope_at
-from nofslint.index import CallRef, Ref, TreeIndex, serves_io
-from nofslint.rewrite import ScopeWrap
-from nofslint.rule import Finding, Rule, TraceStep
-from nofslint.workqueues import Registry
+from nofslint.api import (
+    CallRef,
+    Finding,
+    Ref,
+    Registry,
+    Rule,
+    ScopeWrap,
+    TraceStep,
+    TreeIndex,
+    WqUse,
+    scope_at,
+    serves_io,
+)
 
 # File IO entry points a stacked-IO backend uses on its backing file.
 SINKS = frozenset({

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from nofslint.gfp import NOFAIL
-from nofslint.rule import FileContext, Finding, Rule
+from nofslint.api import NOFAIL, FileContext, Finding, Rule
 
 
 class NofailHighOrder(Rule):

@@ -5,11 +5,21 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 
-from nofslint.facts import Call
-from nofslint.index import CallRef, Ref, TreeIndex
-from nofslint.reclaim import EntryPoint, reclaim_entries
-from nofslint.rule import Finding, Rule, TraceStep
-from nofslint.summaries import ALWAYS, MAX_CHAIN, NofailSummary, nofail_states
+from nofslint.api import (
+    ALWAYS,
+    MAX_CHAIN,
+    Call,
+    CallRef,
+    EntryPoint,
+    Finding,
+    NofailSummary,
+    Ref,
+    Rule,
+    TraceStep,
+    TreeIndex,
+    nofail_states,
+    reclaim_entries,
+)
 
 
 class NofailInReclaim(Rule):

@@ -6,9 +6,7 @@ import functools
 import re
 from collections.abc import Iterator
 
-from nofslint.facts import ScopeEvent
-from nofslint.flow import Walk
-from nofslint.rule import FileContext, Finding, Rule, TraceStep
+from nofslint.api import FileContext, Finding, Rule, ScopeEvent, TraceStep, Walk
 
 _LOCAL = re.compile(r"[A-Za-z_]\w*")
 MAX_NESTING = 8  # a save in a loop without its restore: stop stacking, the leak is found

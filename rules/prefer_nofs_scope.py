@@ -5,11 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from nofslint.facts import Allocation
-from nofslint.flow import Flow
-from nofslint.rewrite import NofsToKernel, SectionWrap
-from nofslint.rule import FileContext, Finding, Rule
-from nofslint.scopes import active, scope_walk
+from nofslint.api import (
+    Allocation,
+    FileContext,
+    Finding,
+    Flow,
+    NofsToKernel,
+    Rule,
+    SectionWrap,
+    active,
+    scope_walk,
+)
 
 MIN_ALLOCATIONS = 3  # "several": fewer is a call-site choice, not a section
 _NOFS = re.compile(r"\bGFP_NOFS\b")

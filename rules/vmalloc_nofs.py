@@ -5,10 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from nofslint.facts import Allocation
-from nofslint.gfp import FS, IO, GfpTable, Mask
-from nofslint.rewrite import ScopeWrap
-from nofslint.rule import FileContext, Finding, Rule
+from nofslint.api import FS, IO, Allocation, FileContext, Finding, GfpTable, Mask, Rule, ScopeWrap
 
 FIXED_IN = (5, 17)
 

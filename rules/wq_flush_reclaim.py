@@ -6,13 +6,24 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from nofslint.fixes import FixSource
-from nofslint.index import CallRef, Ref, TreeIndex, chain_origin, next_origin
-from nofslint.reclaim import reclaim_entries
-from nofslint.rule import Edit, Finding, Rule, TraceStep
-from nofslint.summaries import MAX_CHAIN
-from nofslint.workqueue_api import RECLAIM
-from nofslint.workqueues import Key, Queue, Registry
+from nofslint.api import (
+    MAX_CHAIN,
+    RECLAIM,
+    CallRef,
+    Edit,
+    Finding,
+    FixSource,
+    Key,
+    Queue,
+    Ref,
+    Registry,
+    Rule,
+    TraceStep,
+    TreeIndex,
+    chain_origin,
+    next_origin,
+    reclaim_entries,
+)
 
 
 @dataclass(frozen=True)

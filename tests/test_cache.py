@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from fixture_support import FIXTURES
 
-from nofslint.cache import FactsCache
-from nofslint.engine import run
-from nofslint.registry import builtin_rules, select_rules
+from nofslint.incremental.cache import FactsCache
+from nofslint.plugins.registry import builtin_rules, select_rules
+from nofslint.run.engine import run
 
 TREE = FIXTURES / "nofail-in-reclaim" / "linux-6.12"
 
@@ -43,7 +43,7 @@ def test_warm_equals_cold_and_uses_the_cache(tree: Path, tmp_path: Path,
     entries = _entries(cache)
     assert len(entries) == len(list(tree.rglob("*.c")))
     # Warm: extraction must not run at all.
-    import nofslint.engine as engine
+    import nofslint.run.engine as engine
 
     monkeypatch.setattr(engine, "extract", lambda *a: pytest.fail("re-extracted a cached file"))
     # ...nor read the sources: size, mtime and inode say they are unchanged.
@@ -97,7 +97,7 @@ def test_damaged_entries_are_rebuilt(tree: Path, tmp_path: Path, damage: str) ->
 
 def test_prune_drops_only_old_entries(tmp_path: Path) -> None:
     cache = FactsCache(tmp_path, Path("/some/tree"), "salt")
-    from nofslint.facts import FileFacts
+    from nofslint.model.facts import FileFacts
 
     cache.store("ab" + "0" * 62, FileFacts("a.c", "0"))
     cache.store("cd" + "0" * 62, FileFacts("b.c", "0"))
@@ -111,7 +111,7 @@ def test_prune_drops_only_old_entries(tmp_path: Path) -> None:
 def test_loading_an_entry_marks_it_used_at_most_once_a_day(tmp_path: Path) -> None:
     """Pruning goes by mtime; a warm run must not rewrite 60,000 inodes to say so."""
     cache = FactsCache(tmp_path, Path("/some/tree"), "salt")
-    from nofslint.facts import FileFacts
+    from nofslint.model.facts import FileFacts
 
     key = "ab" + "0" * 62
     cache.store(key, FileFacts("a.c", "0"))
@@ -140,7 +140,7 @@ def test_files_with_the_same_text_are_both_cached(tree: Path, tmp_path: Path,
         (tree / "include" / name).write_text("#include <asm-generic/foo.h>\n")
     cache = tmp_path / "cache"
     cold = _run(tree, cache)
-    import nofslint.engine as engine
+    import nofslint.run.engine as engine
 
     monkeypatch.setattr(engine, "extract", lambda *a: pytest.fail("re-extracted a cached file"))
     assert _run(tree, cache) == cold
@@ -156,7 +156,7 @@ def test_unchanged_run_reuses_results(tree: Path, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "cache"
     first, _ = _run_reusing(tree, cache)
-    import nofslint.engine as engine
+    import nofslint.run.engine as engine
 
     real = engine.load_facts
     monkeypatch.setattr(engine, "load_facts", lambda *a, **k: pytest.fail("facts loaded"))
@@ -189,7 +189,7 @@ def test_damaged_reads_relink(tree: Path, tmp_path: Path,
                               monkeypatch: pytest.MonkeyPatch) -> None:
     """What the whole-tree rules read is a blob of its own: intact, a new function no
     rule reads keeps the saved findings; damaged, the next such edit relinks."""
-    import nofslint.engine as engine
+    import nofslint.run.engine as engine
 
     cache = tmp_path / "cache"
     _run_reusing(tree, cache)
@@ -220,14 +220,14 @@ def test_damaged_reads_relink(tree: Path, tmp_path: Path,
 def test_diff_and_fix_never_reuse_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
 
-    from nofslint.cli import main
+    from nofslint.cli.app import main
 
     dest = tmp_path / "linux"
     shutil.copytree(FIXTURES / "vmalloc-nofs" / "linux-5.10", dest)
     cache = tmp_path / "cache"
     args = ["check", str(dest), "--cache-dir", str(cache)]
     CliRunner().invoke(main, args)
-    import nofslint.engine as engine
+    import nofslint.run.engine as engine
 
     monkeypatch.setattr(engine, "_from_saved", lambda d: pytest.fail("reused for --diff"))
     diff = CliRunner().invoke(main, [*args, "--diff"])
@@ -319,7 +319,7 @@ def _aged(path: Path, days: float) -> None:
 
 
 def _facts(rel: str, size: int = 0):
-    from nofslint.facts import FileFacts
+    from nofslint.model.facts import FileFacts
 
     return FileFacts(rel, "0", gfp_macros={"PAD": "x" * size} if size else {})
 
@@ -381,7 +381,7 @@ def test_prune_runs_at_most_once_an_interval(tmp_path: Path) -> None:
 
 
 def test_saved_results_are_capped(tmp_path: Path) -> None:
-    from nofslint.cache import ResultCache
+    from nofslint.incremental.cache import ResultCache
 
     results = ResultCache(tmp_path)
     for i in range(10):

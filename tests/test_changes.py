@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from fixture_support import FIXTURES
 
-from nofslint.cli import main
+from nofslint.cli.app import main
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 

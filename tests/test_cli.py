@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from fixture_support import FIXTURES
 
 from nofslint import __version__
-from nofslint.cli import main
+from nofslint.cli.app import main
 
 TREE_510 = FIXTURES / "vmalloc-nofs" / "linux-5.10"
 BUGS = "fs/demofs/bugs.c"
@@ -147,7 +147,7 @@ def test_bad_files_are_reported_and_others_still_linted(tmp_path: Path) -> None:
 
 
 def test_huge_file_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import nofslint.source as source
+    import nofslint.frontend.source as source
 
     monkeypatch.setattr(source, "MAX_FILE_BYTES", 1000)
     root = make_tree(tmp_path)
@@ -175,9 +175,9 @@ def test_diff_applies_and_fix_writes(tree: Path) -> None:
 
 
 def test_fix_refuses_a_file_changed_meanwhile(tree: Path) -> None:
-    from nofslint.engine import run
-    from nofslint.fixes import apply_fix
-    from nofslint.registry import builtin_rules, select_rules
+    from nofslint.fixing.fixes import apply_fix
+    from nofslint.plugins.registry import builtin_rules, select_rules
+    from nofslint.run.engine import run
 
     result = run([tree], select_rules(builtin_rules(), None, None), None, 1)
     fix = result.fixes[0]
@@ -187,9 +187,9 @@ def test_fix_refuses_a_file_changed_meanwhile(tree: Path) -> None:
 
 
 def test_fix_refuses_a_result_that_parses_worse(tree: Path) -> None:
-    from nofslint.engine import run
-    from nofslint.fixes import apply_fix
-    from nofslint.registry import builtin_rules, select_rules
+    from nofslint.fixing.fixes import apply_fix
+    from nofslint.plugins.registry import builtin_rules, select_rules
+    from nofslint.run.engine import run
 
     result = run([tree], select_rules(builtin_rules(), None, None), None, 1)
     fix = result.fixes[0]
@@ -213,7 +213,7 @@ def test_stats(tree: Path) -> None:
 
 def test_ctrl_c_exits_130_not_1(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Exit 1 means findings to a hook or a CI script; an interrupted run must not."""
-    import nofslint.cli as cli
+    import nofslint.cli.app as cli
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt

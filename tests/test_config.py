@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from nofslint import config
-from nofslint.cli import main
+from nofslint.cli.app import main
+from nofslint.run import config
 
 MAKEFILE = "VERSION = 6\nPATCHLEVEL = 12\n"
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from fixture_support import FIXTURES
 
-from nofslint import report
-from nofslint.engine import run
-from nofslint.registry import builtin_rules, select_rules
+from nofslint.output import report
+from nofslint.plugins.registry import builtin_rules, select_rules
+from nofslint.run.engine import run
 
 
 def lint(paths: list[Path], jobs: int, cache: Path | None, reuse: bool = False) -> str:

@@ -17,9 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import nofslint.fixes as fixes
-from nofslint.engine import run
-from nofslint.fixes import (
+import nofslint.fixing.fixes as fixes
+from nofslint.fixing.fixes import (
     FileFix,
     apply_edits,
     apply_fix,
@@ -28,8 +27,9 @@ from nofslint.fixes import (
     unified_diff,
     write_atomic,
 )
-from nofslint.registry import builtin_rules, select_rules
-from nofslint.rule import Edit
+from nofslint.model.findings import Edit
+from nofslint.plugins.registry import builtin_rules, select_rules
+from nofslint.run.engine import run
 
 BUG = b"static void *f%d(int n)\n{\n\tvoid *p;\n\n\tp = __vmalloc(n, GFP_NOFS);\n\treturn p;\n}\n"
 
@@ -184,8 +184,8 @@ def test_an_ignored_signal_stays_ignored(root: Path, monkeypatch: pytest.MonkeyP
 
 _INTERRUPTED_RUN = textwrap.dedent("""
     import os, signal, sys
-    import nofslint.fixes as fixes
-    from nofslint.cli import main
+    import nofslint.fixing.fixes as fixes
+    from nofslint.cli.app import main
 
     signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
     when, sig, after = sys.argv[1], getattr(signal, sys.argv[2]), int(sys.argv[3])
@@ -204,8 +204,8 @@ _INTERRUPTED_RUN = textwrap.dedent("""
         return real_apply(fix)
 
     fixes.os.fsync = fsync
-    import nofslint.cli
-    nofslint.cli.apply_fix = apply_fix
+    import nofslint.cli.app
+    nofslint.cli.app.apply_fix = apply_fix
     sys.argv = ["nofslint", "check", sys.argv[4], "--fix", "--no-cache", "-j", "1"]
     main()
 """)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from fixture_support import declared_clean, expectations, fixture_files, rule_of
 
-from nofslint.engine import run
-from nofslint.fixes import apply_edits, error_score, merge
-from nofslint.parse import parse_source
-from nofslint.registry import builtin_rules, select_rules
+from nofslint.fixing.fixes import apply_edits, error_score, merge
+from nofslint.frontend.parse import parse_source
+from nofslint.plugins.registry import builtin_rules, select_rules
+from nofslint.run.engine import run
 
 FILES = fixture_files()
 IDS = [str(p.relative_to(p.parents[len(p.parts) - p.parts.index("fixtures") - 2]))

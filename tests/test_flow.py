@@ -6,10 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from nofslint.facts import FileFacts, extract
-from nofslint.flow import Flow, Walk, build, condition_key
-from nofslint.parse import parse_source
-from nofslint.tree import tree_for
+from nofslint.analysis.paths import Walk
+from nofslint.extract.facts import extract
+from nofslint.extract.flow import build
+from nofslint.frontend.parse import parse_source
+from nofslint.kernel.tree import tree_for
+from nofslint.model.facts import FileFacts
+from nofslint.model.flow import Flow, condition_key
 
 
 def _flow(body: str) -> tuple[bytes, Flow]:

@@ -14,11 +14,13 @@ import pytest
 from fixture_support import FIXTURES
 from test_patch import commit, edit, git
 
-from nofslint import __version__, formats
-from nofslint.engine import FileError, RunResult, run
-from nofslint.patch import PatchMail, apply_patches, read_patches
-from nofslint.registry import builtin_rules, select_rules
-from nofslint.rule import Finding
+from nofslint import __version__
+from nofslint.model.findings import Finding
+from nofslint.output import formats
+from nofslint.plugins.registry import builtin_rules, select_rules
+from nofslint.review.patch import PatchMail, apply_patches, read_patches
+from nofslint.run.engine import run
+from nofslint.run.results import FileError, RunResult
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from nofslint.gfp import FS, NOFAIL, GfpTable, Mask
+from nofslint.kernel.gfp import GfpTable
+from nofslint.model.gfp import FS, NOFAIL, Mask
 
 TABLE = GfpTable()
 

@@ -18,14 +18,15 @@ from pathlib import Path
 
 import pytest
 
-import nofslint.engine as engine
-import nofslint.tree as tree_module
-from nofslint.engine import RunResult, run
-from nofslint.facts import extract
-from nofslint.flow import Walk
-from nofslint.registry import builtin_rules, select_rules
-from nofslint.scopes import scope_walk
-from nofslint.tree import KernelTree
+import nofslint.kernel.tree as tree_module
+import nofslint.run.engine as engine
+from nofslint.analysis.paths import Walk
+from nofslint.analysis.scopes import scope_walk
+from nofslint.extract.facts import extract
+from nofslint.kernel.tree import KernelTree
+from nofslint.plugins.registry import builtin_rules, select_rules
+from nofslint.run.engine import run
+from nofslint.run.results import RunResult
 
 BUG = b"static void *f(int n)\n{\n\treturn __vmalloc(n, GFP_NOFS);\n}\n"
 
@@ -368,7 +369,7 @@ def test_failures_are_isolated_and_exit_2(root: Path, monkeypatch: pytest.Monkey
 
     from click.testing import CliRunner
 
-    from nofslint.cli import main
+    from nofslint.cli.app import main
 
     (root / "fs" / "x" / "crash_rule.c").write_bytes(BUG)
     (root / "fs" / "x" / "crash_parse.c").write_bytes(BUG)

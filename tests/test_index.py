@@ -8,9 +8,10 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nofslint.facts import FileFacts, extract
-from nofslint.index import Ref, TreeIndex
-from nofslint.tree import KernelTree
+from nofslint.extract.facts import extract
+from nofslint.kernel.tree import KernelTree
+from nofslint.link.index import Ref, TreeIndex
+from nofslint.model.facts import FileFacts
 
 TREE = KernelTree(None, (6, 12), "default")
 

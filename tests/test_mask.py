@@ -1,4 +1,4 @@
-"""Tests for nofslint.mask: offsets are preserved and kernel idioms parse cleanly."""
+"""Tests for nofslint.frontend.mask: offsets are preserved and kernel idioms parse cleanly."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from nofslint.mask import mask
-from nofslint.parse import captures, function_error_counts, parse_masked, parse_source
+from nofslint.frontend.mask import mask
+from nofslint.frontend.parse import captures, function_error_counts, parse_masked, parse_source
 
 
 def _check_invariants(raw: bytes, masked: bytes) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fixture_support import FIXTURES
 
-from nofslint.patch import PatchError, apply_patches, patch_line_map, read_patches
+from nofslint.review.patch import PatchError, apply_patches, patch_line_map, read_patches
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 

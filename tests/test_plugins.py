@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from fixture_support import REPO, declared_clean, expectations
 
 import nofslint
-from nofslint import scaffold
-from nofslint.cli import main
-from nofslint.engine import run
-from nofslint.plugins import load_rules, rules_fingerprint
-from nofslint.registry import BUILTIN, builtin_rules, plugin_of, rule_files, select_rules
-from nofslint.rule import DOC_SECTIONS
+from nofslint.api.rule import DOC_SECTIONS
+from nofslint.cli.app import main
+from nofslint.plugins import scaffold
+from nofslint.plugins.loading import load_rules, rules_fingerprint
+from nofslint.plugins.registry import BUILTIN, builtin_rules, plugin_of, rule_files, select_rules
+from nofslint.run.engine import run
 
 EXAMPLE = Path(__file__).resolve().parent / "plugin_example"
 EXAMPLE_DIST = "nofslint-example-rules"
@@ -43,7 +43,7 @@ DOC = '''"""{summary}
 
 def _rule_module(rule_id: str, cls: str = "R", severity: str = '"warning"', doc: str = DOC,
                  body: str = "") -> str:
-    return (f"from nofslint.rule import Rule\n\n\nclass {cls}(Rule):\n"
+    return (f"from nofslint.api.rule import Rule\n\n\nclass {cls}(Rule):\n"
             f"    {doc.format(summary='A test rule.')}\n\n"
             f"    id = \"{rule_id}\"\n    severity = {severity}\n\n"
             "    def check_file(self, ctx):\n        return ()\n" + body)
@@ -202,7 +202,7 @@ UNTRUSTED = '''"""A plugin that must never run while it is listed."""
 
 from pathlib import Path
 
-from nofslint.rule import Rule
+from nofslint.api.rule import Rule
 
 
 class Planted(Rule):
@@ -276,8 +276,8 @@ def test_static_reading_agrees_with_importing_for_every_builtin_rule() -> None:
 
 def test_static_reading_follows_imports_and_in_file_bases(tmp_path: Path) -> None:
     path = tmp_path / "family.py"
-    path.write_text('''import nofslint.rule as api
-from nofslint.rule import Rule as Base
+    path.write_text('''import nofslint.api.rule as api
+from nofslint.api.rule import Rule as Base
 
 
 class Common(Base):

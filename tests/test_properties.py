@@ -16,16 +16,18 @@ from fixture_support import FIXTURES, fixture_files
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nofslint.facts import FileFacts, extract
-from nofslint.fixes import build_fixes
-from nofslint.flow import Walk
-from nofslint.index import TreeIndex
-from nofslint.mask import mask
-from nofslint.parse import parse_source
-from nofslint.registry import builtin_rules, select_rules
-from nofslint.rule import FileContext, Finding, Rule
-from nofslint.source import SourceError, read_source
-from nofslint.tree import KernelTree
+from nofslint.analysis.paths import Walk
+from nofslint.api.rule import FileContext, Rule
+from nofslint.extract.facts import extract
+from nofslint.fixing.fixes import build_fixes
+from nofslint.frontend.mask import mask
+from nofslint.frontend.parse import parse_source
+from nofslint.frontend.source import SourceError, read_source
+from nofslint.kernel.tree import KernelTree
+from nofslint.link.index import TreeIndex
+from nofslint.model.facts import FileFacts
+from nofslint.model.findings import Finding
+from nofslint.plugins.registry import builtin_rules, select_rules
 
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -13,16 +13,17 @@ from pathlib import Path
 import pytest
 from fixture_support import FIXTURES, fixture_files
 
-import nofslint.engine as engine
-from nofslint.engine import run
-from nofslint.facts import extract
-from nofslint.index import TreeIndex
-from nofslint.reads import Reads, touched
-from nofslint.registry import builtin_rules, select_rules
-from nofslint.relocation import Delta, Moves, relocate
-from nofslint.rule import Finding, TraceStep
-from nofslint.summaries import SEED_KINDS
-from nofslint.tree import tree_for
+import nofslint.run.engine as engine
+from nofslint.analysis.summaries import SEED_KINDS
+from nofslint.extract.facts import extract
+from nofslint.incremental.relocation import Delta, Moves, relocate
+from nofslint.incremental.saved_reads import touched
+from nofslint.kernel.tree import tree_for
+from nofslint.link.index import TreeIndex
+from nofslint.link.reads import Reads
+from nofslint.model.findings import Finding, TraceStep
+from nofslint.plugins.registry import builtin_rules, select_rules
+from nofslint.run.engine import run
 
 
 def _moved(text: str) -> tuple[str, int]:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from nofslint.engine import run
-from nofslint.index import TreeIndex
-from nofslint.registry import RuleError, builtin_rules, select_rules, validate
-from nofslint.rule import DOC_SECTIONS, Finding, Rule, TraceStep
+from nofslint.api.rule import DOC_SECTIONS, Rule
+from nofslint.link.index import TreeIndex
+from nofslint.model.findings import Finding, TraceStep
+from nofslint.plugins.registry import RuleError, builtin_rules, select_rules, validate
+from nofslint.run.engine import run
 
 DOC = """Calls that cross files.
 

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from fixture_support import FIXTURES, declared_clean, expectations, fixture_files, rule_of
 
-from nofslint import ruledocs
-from nofslint.cli import main
-from nofslint.registry import builtin_rules
-from nofslint.rule import DOC_SECTIONS
+from nofslint.api.rule import DOC_SECTIONS
+from nofslint.cli.app import main
+from nofslint.plugins import ruledocs
+from nofslint.plugins.registry import builtin_rules
 
 REPO = Path(__file__).resolve().parent.parent
 RULES = builtin_rules()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nofslint.facts import FileFacts, extract
-from nofslint.index import TreeIndex
-from nofslint.tree import tree_for
-from nofslint.workqueues import Registry
+from nofslint.analysis.workqueues import Registry
+from nofslint.extract.facts import extract
+from nofslint.kernel.tree import tree_for
+from nofslint.link.index import TreeIndex
+from nofslint.model.facts import FileFacts
 
 SOURCE = b"""
 #define FOO_FLAGS(f)	(WQ_SYSFS | (f))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from nofslint.rule import FileContext, Finding, Rule
+from nofslint.api import FileContext, Finding, Rule
 
 
 class KvmallocNowait(Rule):

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from nofslint.index import CallRef, Ref, TreeIndex
-from nofslint.reclaim import EntryPoint, reclaim_entries
-from nofslint.rule import Finding, Rule, TraceStep
+from nofslint.api import (
+    CallRef,
+    EntryPoint,
+    Finding,
+    Ref,
+    Rule,
+    TraceStep,
+    TreeIndex,
+    reclaim_entries,
+)
 
 WAITS = ("synchronize_rcu", "synchronize_rcu_expedited", "synchronize_srcu", "rcu_barrier")
 MAX_CALLS = 6  # from the entry point's function to the wait

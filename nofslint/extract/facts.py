@@ -1,0 +1,645 @@
+"""Facts extraction: one tree-sitter query per file, closer looks only where needed.
+
+Extraction is the hot path (tens of thousands of files), so it runs one
+tree-sitter query per file and only looks closer (gfp_t variables, scope
+flags) in functions that need it. The records it fills are model.facts.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import re
+
+from tree_sitter import Node, QueryCursor
+
+from nofslint.extract.flow import build
+from nofslint.frontend.parse import parse_source, query
+from nofslint.kernel.allocators import ALLOCATORS, SCOPE_CALLS
+from nofslint.kernel.gfp import GfpTable, read_defines, read_macros
+from nofslint.kernel.transactions import Table, table
+from nofslint.kernel.tree import KernelTree
+from nofslint.kernel.workqueue_api import CREATORS, DECLARE_WORK, GENERIC_TYPES, SYSTEM, WORK_CALLS
+from nofslint.model.facts import (
+    Allocation,
+    Call,
+    FileFacts,
+    Function,
+    OpsEntry,
+    ScopeEvent,
+    WqQueue,
+    WqUse,
+    scope_at,
+)
+from nofslint.model.gfp import UNKNOWN, Mask
+
+_MAIN_QUERY = """
+(function_definition declarator: (_) @decl body: (compound_statement) @body) @func
+(call_expression function: (identifier) @callee arguments: (argument_list) @args) @call
+(call_expression function: (field_expression field: (field_identifier) @callee)
+  arguments: (argument_list) @args) @call
+(initializer_pair designator: (field_designator (field_identifier) @field)
+  value: [(identifier) @fn (pointer_expression argument: (identifier) @fn)]) @pair
+(assignment_expression left: (field_expression field: (field_identifier) @field)
+  right: [(identifier) @fn (pointer_expression argument: (identifier) @fn)]) @assign
+"""
+# Files with neither a function body nor an initializer list hold nothing but
+# declarations and macros (43% of v6.12's bytes: generated register headers):
+# their macros are read from the text and they are not parsed at all.
+_HAS_CODE = re.compile(rb"\)\s*\{|=\s*\{")
+_GFPISH = re.compile(r"\bGFP_|\b__GFP_")
+# Longer arguments are not mask expressions (they are whole nested calls or
+# statement expressions, which evaluate to unknown); evaluating each level of a
+# deeply nested call would be quadratic in the file.
+_MAX_MASK_TEXT = 1024
+_GFP_VAR_QUERY = """
+(declaration type: (type_identifier) @type
+  declarator: (init_declarator declarator: (identifier) @name value: (_) @value))
+(declaration type: (type_identifier) @type declarator: (identifier) @name)
+(parameter_declaration type: (type_identifier) @type declarator: (identifier) @name)
+(assignment_expression left: (identifier) @name right: (_) @value) @assign
+"""
+_DECLS_QUERY = """
+(parameter_declaration type: (_) @type declarator: (_) @decl)
+(declaration type: (_) @type declarator: (_) @decl)
+"""
+_ALIAS_QUERY = """
+(assignment_expression left: (_) @left right: (identifier) @right)
+"""
+# File-scope statics: a key for them is private to the file.
+_STATIC_NAME = re.compile(
+    rb"^static[ \t]+(?:const[ \t]+)?(?:struct[ \t]+)?\w+[ \t*]*(\w+)", re.M)
+_PFLAGS_QUERY = """
+(assignment_expression left: (field_expression) @left right: (_) @value) @assign
+"""
+
+
+def _text(raw: bytes, node: Node) -> str:
+    return raw[node.start_byte:node.end_byte].decode("utf-8", "replace")
+
+
+def _declarator_name(node: Node | None) -> str | None:
+    while node is not None:
+        if node.type in ("identifier", "field_identifier"):
+            return node.text.decode("utf-8", "replace") if node.text else None
+        nxt = node.child_by_field_name("declarator")
+        if nxt is None:
+            nxt = next((c for c in node.named_children if c.type.endswith("declarator")
+                        or c.type == "identifier"), None)
+        node = nxt
+    return None
+
+
+def _is_static(func: Node) -> bool:
+    return any(c.type == "storage_class_specifier" and c.text == b"static" for c in func.children)
+
+
+_PF_KIND = (("PF_MEMALLOC_NOIO", "noio"), ("PF_MEMALLOC_NOFS", "nofs"))
+
+
+def _pf_kind(text: str) -> str:
+    for token, kind in _PF_KIND:
+        if token in text:
+            return kind
+    return "other"
+
+
+def _save_target(call: Node, raw: bytes) -> str | None:
+    parent = call.parent
+    while parent is not None and parent.type == "parenthesized_expression":
+        parent = parent.parent
+    if parent is None or parent.type == "expression_statement":
+        return None
+    if parent.type == "assignment_expression":
+        left = parent.child_by_field_name("left")
+        return _text(raw, left) if left is not None else "?"
+    if parent.type == "init_declarator":
+        return _declarator_name(parent.child_by_field_name("declarator")) or "?"
+    return "?"
+
+
+class _Extractor:
+    def __init__(self, raw: bytes, rel: str, table: GfpTable, transactions: Table) -> None:
+        self.raw = raw
+        self.table = table
+        self.transactions = transactions
+        self.facts = FileFacts(rel, hashlib.sha256(raw).hexdigest())
+        self.func_nodes: list[Node] = []
+        self._gfp_vars: dict[int, list[tuple[int, str, str, str, bool]] | None] = {}
+        self._names: dict[int, set[str]] = {}
+        self._decls: dict[int, dict[str, str | None]] = {}
+        self._statics: set[str] | None = None
+        self._has_gfp_vars = b"gfp_t" in raw  # once: asked for every allocation
+
+    def run(self) -> FileFacts:
+        facts = self.facts
+        if b"GFP" in self.raw:
+            # From the raw text: masking may blank a #define in an #else branch.
+            defines = read_defines(self.raw, lambda n: True)
+            facts.gfp_macros = {k: v for k, v in defines.items() if "GFP" in v or "gfp" in v}
+        if b"WQ_" in self.raw:
+            facts.wq_macros = read_macros(self.raw, lambda name, body: "WQ_" in body)
+        if b"DECLARE_" in self.raw:
+            self._declared_works()
+        if not _HAS_CODE.search(self.raw):
+            return facts
+        _masked, tree = parse_source(self.raw)
+        root = tree.root_node
+        funcs: list[tuple[int, Node]] = []
+        raw_calls: list[tuple[Node, Node, Node]] = []
+        raw_ops: list[tuple[Node, Node, Node, bool]] = []
+        for pattern, caps in _matches(_MAIN_QUERY, root):
+            if pattern == 0:
+                funcs.append((caps["func"][0].start_byte, caps["func"][0]))
+            elif pattern in (1, 2):
+                raw_calls.append((caps["call"][0], caps["callee"][0], caps["args"][0]))
+            else:
+                node = caps["pair"][0] if pattern == 3 else caps["assign"][0]
+                raw_ops.append((node, caps["field"][0], caps["fn"][0], pattern == 3))
+        funcs.sort(key=lambda x: x[0])
+        for _, node in funcs:
+            body = node.child_by_field_name("body")
+            facts.functions.append(Function(
+                name=_declarator_name(node.child_by_field_name("declarator")) or "?",
+                static=_is_static(node), start=node.start_byte, end=node.end_byte,
+                line=node.start_point[0] + 1, end_line=node.end_point[0] + 1,
+                body_start=body.start_byte if body is not None else node.start_byte,
+                has_error=node.has_error))
+            self.func_nodes.append(node)
+        facts.functions_with_errors = sum(1 for f in facts.functions if f.has_error)
+        starts = [f.start for f in facts.functions]
+        raw_calls.sort(key=lambda c: c[0].start_byte)
+        pending_allocs: list[tuple[int, Node, Node]] = []
+        pending_wq: list[tuple[int, Node]] = []
+        for call, callee_node, args in raw_calls:
+            callee = callee_node.text.decode("utf-8", "replace") if callee_node.text else ""
+            if callee_node.type == "field_identifier":
+                callee = "->" + callee  # an indirect call through a struct field
+            fidx = self._function_index(starts, call.start_byte)
+            sp, ep = call.start_point, call.end_point
+            record = Call(callee, fidx, call.start_byte, call.end_byte, sp[0] + 1, sp[1] + 1,
+                          ep[0] + 1, ep[1] + 1)
+            workqueue = callee in WORK_CALLS or callee in CREATORS
+            interesting = callee in ALLOCATORS or callee in SCOPE_CALLS or workqueue
+            if interesting or (fidx >= 0 and self._carries_gfp(fidx, args)):
+                record.args = [(a.start_byte, a.end_byte) for a in args.named_children
+                               if a.type != "comment"]
+            facts.calls.append(record)
+            if not interesting and record.args is not None:
+                self._gfp_arguments(record)
+            if callee in SCOPE_CALLS:
+                op, kind = SCOPE_CALLS[callee]
+                if kind == "flags":
+                    kind = _pf_kind(_text(self.raw, args)) if op == "save" else "other"
+                target = (_save_target(call, self.raw) if op == "save" else
+                          (self._arg_text(record, 0) or "?"))
+                facts.scopes.append(ScopeEvent(fidx, call.start_byte, sp[0] + 1, op, kind, target))
+            elif callee in ALLOCATORS:
+                pending_allocs.append((len(facts.calls) - 1, call, args))
+            elif workqueue:
+                pending_wq.append((len(facts.calls) - 1, args))
+        if b"PF_MEMALLOC_NO" in self.raw:
+            self._pflag_events(root, starts)
+        facts.scopes.sort(key=lambda e: e.start)
+        for index, call, _args in pending_allocs:
+            self._allocation(index, call)
+        for index, args in pending_wq:
+            self._workqueue_call(index, args)
+        facts.wq_uses.sort(key=lambda u: u.line)
+        self._flows()
+        raw_ops.sort(key=lambda o: o[0].start_byte)
+        for node, field_node, fn_node, initializer in raw_ops:
+            sp = fn_node.start_point
+            struct = _initialized_struct(node) if initializer else None
+            fidx = self._function_index(starts, node.start_byte)
+            facts.ops.append(OpsEntry(struct, _text(self.raw, field_node), _text(self.raw, fn_node),
+                                      fidx if not initializer else -1, sp[0] + 1, sp[1] + 1))
+        return facts
+
+    def _flows(self) -> None:
+        facts = self.facts
+        wanted = {e.function for e in facts.scopes}
+        opens: dict[int, list[int]] = {}
+        trans = self.transactions
+        for c in facts.calls:
+            if c.callee in trans.opens or c.callee in trans.closes:
+                wanted.add(c.function)
+            if c.callee in trans.opens:
+                opens.setdefault(c.function, []).append(c.start)
+        for fidx in sorted(f for f in wanted if f >= 0):
+            body = self.func_nodes[fidx].child_by_field_name("body")
+            if body is not None:
+                facts.flows.append(build(fidx, body, self.raw, opens.get(fidx, ())))
+
+    # -- workqueues -----------------------------------------------------------------
+    def _declared_works(self) -> None:
+        """``DECLARE_WORK(name, fn)`` at file scope (a macro tree-sitter cannot see as a call)."""
+        for m in DECLARE_WORK.finditer(self.raw):
+            name, fn = m.group(2).decode(), m.group(3).decode()
+            line = self.raw.count(b"\n", 0, m.start()) + 1
+            key = ("s:" if m.group(1) else "g:") + name
+            self.facts.wq_uses.append(WqUse("DECLARE_WORK", "bind", -1, -1, line, key, None, fn))
+
+    def _workqueue_call(self, index: int, args: Node) -> None:
+        facts = self.facts
+        call = facts.calls[index]
+        nodes = [a for a in args.named_children if a.type != "comment"]
+        creator = CREATORS.get(call.callee)
+        if creator is not None:
+            if creator.flags_arg is not None and creator.flags_arg >= len(nodes):
+                return  # a macro of the same name with other arguments: not the API
+            flags = nodes[creator.flags_arg] if creator.flags_arg is not None else None
+            fmt = nodes[creator.fmt_arg] if creator.fmt_arg is not None else None
+            name = None
+            if fmt is not None and fmt.type == "string_literal":
+                name = _text(self.raw, fmt)[1:-1]
+            facts.wq_queues.append(WqQueue(
+                call.callee, index, self._stored_at(args.parent, call.function), name,
+                _text(self.raw, flags) if flags is not None else None,
+                flags.start_byte if flags is not None else call.end,
+                flags.end_byte if flags is not None else call.end, call.line))
+            return
+        api = WORK_CALLS[call.callee]
+        needed = max((a for a in (api.work_arg, api.queue_arg, api.fn_arg) if isinstance(a, int)),
+                     default=-1)
+        if needed >= len(nodes):
+            return
+        work = self._place(nodes[api.work_arg], call.function) if api.work_arg is not None \
+            else None
+        if api.queue_arg == SYSTEM:
+            queue: str | None = "g:system_wq"
+        elif isinstance(api.queue_arg, int):
+            queue = self._place(nodes[api.queue_arg], call.function)
+        else:
+            queue = None
+        target = None
+        if api.fn_arg is not None:
+            fn = _unwrap(nodes[api.fn_arg])
+            target = _text(self.raw, fn) if fn.type == "identifier" else None
+        if work is None and queue is None and target is None:
+            return
+        facts.wq_uses.append(WqUse(call.callee, api.role, index, call.function, call.line,
+                                   work, queue, target))
+
+    def _place(self, node: Node, fidx: int) -> str | None:
+        """The key of the storage an expression names: a global, a static, a struct field."""
+        node = _unwrap(node)
+        if node.type == "subscript_expression":
+            inner = node.child_by_field_name("argument")
+            return self._place(inner, fidx) if inner is not None else None
+        if node.type == "identifier":
+            name = _text(self.raw, node)
+            if fidx >= 0 and name in self._declarations(fidx):
+                return None  # a local or a parameter: names no particular item
+            return ("s:" if name in self._static_names() else "g:") + name
+        if node.type != "field_expression":
+            return None
+        base = node.child_by_field_name("argument")
+        field_node = node.child_by_field_name("field")
+        op = node.child_by_field_name("operator")
+        if base is None or field_node is None:
+            return None
+        name = _text(self.raw, field_node)
+        if name == "work" and op is not None and op.type == ".":
+            # The work_struct inside a delayed_work/rcu_work: the same item.
+            return self._place(base, fidx)
+        struct = self._type_of(base, fidx)
+        if struct in GENERIC_TYPES:
+            return None
+        return f"f:{struct or '?'}.{name}"
+
+    def _type_of(self, node: Node, fidx: int) -> str | None:
+        """The struct type of an expression, when a declaration or container_of() says it."""
+        node = _unwrap(node)
+        if node.type == "pointer_expression":
+            arg = node.child_by_field_name("argument")
+            return self._type_of(arg, fidx) if arg is not None else None
+        if node.type == "identifier" and fidx >= 0:
+            return self._declarations(fidx).get(_text(self.raw, node))
+        if node.type == "call_expression":
+            fn = node.child_by_field_name("function")
+            args = node.child_by_field_name("arguments")
+            if fn is not None and args is not None and _text(self.raw, fn).startswith(
+                    "container_of"):
+                parts = [a for a in args.named_children if a.type != "comment"]
+                if len(parts) == 3:
+                    # Masking blanks the ``struct`` of a type argument.
+                    words = _text(self.raw, parts[1]).split()
+                    if words and words[0] == "struct":
+                        words = words[1:]
+                    if len(words) == 1 and words[0].isidentifier():
+                        return words[0]
+        return None
+
+    def _declarations(self, fidx: int) -> dict[str, str | None]:
+        """Parameters and locals of a function: name -> struct (or typedef) name."""
+        decls = self._decls.get(fidx)
+        if decls is None:
+            decls = self._decls[fidx] = {}
+            for _, caps in _matches(_DECLS_QUERY, self.func_nodes[fidx]):
+                name = _declarator_name(caps["decl"][0])
+                if name is None:
+                    continue
+                type_node = caps["type"][0]
+                if type_node.type == "struct_specifier":
+                    tname = type_node.child_by_field_name("name")
+                    decls[name] = _text(self.raw, tname) if tname is not None else None
+                elif type_node.type == "type_identifier":
+                    decls[name] = _text(self.raw, type_node)
+                else:
+                    decls[name] = None
+        return decls
+
+    def _static_names(self) -> set[str]:
+        if self._statics is None:
+            self._statics = {m.group(1).decode() for m in _STATIC_NAME.finditer(self.raw)}
+            self._statics.update(m.group(2).decode() for m in DECLARE_WORK.finditer(self.raw)
+                                 if m.group(1))
+        return self._statics
+
+    def _stored_at(self, call: Node | None, fidx: int) -> str | None:
+        """Where a created queue goes: ``x->wq = alloc_workqueue(...)``, or via a local."""
+        node = call
+        while node is not None and node.parent is not None and node.parent.type in (
+                "parenthesized_expression", "cast_expression"):
+            node = node.parent
+        parent = node.parent if node is not None else None
+        if parent is None:
+            return None
+        local: str | None = None
+        if parent.type == "assignment_expression":
+            left = parent.child_by_field_name("left")
+            if left is None:
+                return None
+            left = _unwrap(left)
+            if left.type == "identifier" and fidx >= 0 and \
+                    _text(self.raw, left) in self._declarations(fidx):
+                local = _text(self.raw, left)
+            else:
+                return self._place(left, fidx)
+        elif parent.type == "init_declarator":
+            local = _declarator_name(parent.child_by_field_name("declarator"))
+        if local is None or fidx < 0 or node is None:
+            return None
+        # wq = alloc_workqueue(...); ...; x->wq = wq;
+        for _, caps in _matches(_ALIAS_QUERY, self.func_nodes[fidx]):
+            right = caps["right"][0]
+            if right.start_byte > node.end_byte and _text(self.raw, right) == local:
+                left = _unwrap(caps["left"][0])
+                if left.type != "identifier" or _text(self.raw, left) != local:
+                    return self._place(left, fidx)
+        return None
+
+    def _carries_gfp(self, fidx: int, args: Node) -> bool:
+        """Whether a call's arguments mention a mask or one of the function's gfp_t names."""
+        text = self.raw[args.start_byte:args.end_byte]
+        if b"GFP" in text:
+            return True
+        names = self._gfp_names(fidx)
+        return bool(names) and any(n.encode() in text for n in names)
+
+    def _gfp_names(self, fidx: int) -> set[str]:
+        names = self._names.get(fidx)
+        if names is None:
+            func = self.facts.functions[fidx]
+            has = self.raw.find(b"gfp_t", func.start, func.end) >= 0
+            names = self._names[fidx] = {e[1] for e in self._gfp_events(fidx)} if has else set()
+        return names
+
+    def _gfp_arguments(self, call: Call) -> None:
+        names = self._gfp_names(call.function)
+        out: list[tuple[int, list[Mask]]] = []
+        for i, (s, e) in enumerate(call.args or []):
+            if e - s > _MAX_MASK_TEXT:
+                continue
+            text = self.raw[s:e].decode("utf-8", "replace")
+            if not (_GFPISH.search(text) or any(re.search(rf"\b{re.escape(n)}\b", text)
+                                                for n in names)):
+                continue
+            variables = self._variables_at(call.function, call.start, text)
+            masks = self.table.eval(text, extra=self.facts.gfp_macros, variables=variables)
+            if any(m.flags or m.cleared for m in masks):
+                out.append((i, list(masks)))
+        call.gfp_args = out or None
+
+    def _function_index(self, starts: list[int], offset: int) -> int:
+        i = bisect.bisect_right(starts, offset) - 1
+        return i if i >= 0 and offset < self.facts.functions[i].end else -1
+
+    def _arg_text(self, call: Call, index: int) -> str | None:
+        if call.args is None or not -len(call.args) <= index < len(call.args):
+            return None
+        s, e = call.args[index]
+        return self.raw[s:e].decode("utf-8", "replace")
+
+    def _pflag_events(self, root: Node, starts: list[int]) -> None:
+        for _, caps in _matches(_PFLAGS_QUERY, root):
+            assign = caps["assign"][0]
+            left = _text(self.raw, caps["left"][0]).replace(" ", "")
+            if left not in ("current->flags", "tsk->flags", "task->flags", "p->flags"):
+                continue
+            op_node = assign.child_by_field_name("operator")
+            op = op_node.text.decode() if op_node is not None and op_node.text else ""
+            kind = _pf_kind(_text(self.raw, caps["value"][0]))
+            if kind == "other" or op not in ("|=", "&="):
+                continue
+            self.facts.scopes.append(ScopeEvent(
+                self._function_index(starts, assign.start_byte), assign.start_byte,
+                assign.start_point[0] + 1, "set" if op == "|=" else "clear", kind, left))
+
+    def _allocation(self, index: int, call_node: Node) -> None:
+        facts = self.facts
+        call = facts.calls[index]
+        spec = ALLOCATORS[call.callee]
+        arg: int | None = None
+        if spec.mask_arg is None:
+            text, masks = None, list(self.table.eval(spec.implicit or "GFP_KERNEL"))
+        else:
+            nargs = len(call.args or [])
+            arg = spec.mask_arg if spec.mask_arg >= 0 else nargs + spec.mask_arg
+            text = self._arg_text(call, arg)
+            if text is None:
+                return  # a macro of the same name with other arguments: not the API
+            variables = self._variables_at(call.function, call.start, text)
+            masks = list(self.table.eval(text, extra=facts.gfp_macros, variables=variables))
+        order = None
+        if spec.order_arg is not None:
+            order_text = self._arg_text(call, spec.order_arg)
+            order = _constant(order_text, facts.gfp_macros, self.raw) if order_text else None
+        facts.allocations.append(Allocation(index, call.callee, spec.family, arg, text, masks,
+                                            scope_at(facts.scopes, call.function, call.start),
+                                            order))
+
+    def _variables_at(self, fidx: int, offset: int, text: str) -> dict[str, tuple[Mask, ...]]:
+        """Values the function's gfp_t variables named in ``text`` may hold at ``offset``.
+
+        All variables are replayed together in source order, so ``a = b | X``
+        sees what ``b`` holds there (parameters are symbolic ``$pN`` atoms).
+        """
+        if fidx < 0 or not self._has_gfp_vars:
+            return {}
+        events = self._gfp_events(fidx)
+        names = set(re.findall(r"[A-Za-z_]\w*", text))
+        if not events or not names & {e[1] for e in events}:
+            return {}
+        env: dict[str, list[Mask]] = {}
+        macros = self.facts.gfp_macros
+        for start, var, op, value, definite in events:
+            if start >= offset:
+                break
+            if op == "param":
+                env[var] = [Mask(frozenset({value}), True)]
+                continue
+            if op == "decl":
+                env.setdefault(var, [])
+                continue
+            current = {k: tuple(v) or (UNKNOWN,) for k, v in env.items()}
+            expr = f"({value})" if op == "=" else f"({var}) {op[0]} ({value})"
+            new = self.table.eval(expr, extra=macros, variables=current)
+            values = env.get(var, [])
+            # Straight-line code replaces the value; a branch may or may not run.
+            env[var] = list(new) if definite or not values else _merge(values, new)
+        return {k: tuple(v) or (UNKNOWN,) for k, v in env.items() if k in names}
+
+    def _gfp_events(self, fidx: int) -> list[tuple[int, str, str, str, bool]]:
+        if fidx in self._gfp_vars:
+            return self._gfp_vars[fidx] or []
+        node = self.func_nodes[fidx]
+        declared: set[str] = set()
+        events: list[tuple[int, str, str, str, bool]] = []
+        for pattern, caps in _matches(_GFP_VAR_QUERY, node):
+            name = _text(self.raw, caps["name"][0])
+            if pattern in (0, 1, 2):
+                if _text(self.raw, caps["type"][0]) != "gfp_t":
+                    continue
+                declared.add(name)
+                at = caps["name"][0].start_byte
+                if pattern == 2:
+                    index = _param_index(caps["name"][0], node)
+                    if index is None:
+                        continue
+                    events.append((at, name, "param", f"$p{index}", True))
+                else:
+                    events.append((at, name, "decl", "", True))
+                    if pattern == 0:
+                        value = caps["value"][0]
+                        events.append((value.start_byte, name, "=", _text(self.raw, value),
+                                       _straight_line(value, node)))
+            else:
+                assign = caps["assign"][0]
+                op_node = assign.child_by_field_name("operator")
+                op = op_node.text.decode() if op_node is not None and op_node.text else "="
+                if op in ("=", "|=", "&="):
+                    events.append((assign.start_byte, name, op, _text(self.raw, caps["value"][0]),
+                                   _straight_line(assign, node)))
+        events = sorted(e for e in events if e[1] in declared)
+        self._gfp_vars[fidx] = events
+        return events
+
+
+def _unwrap(node: Node) -> Node:
+    """Look through parentheses, casts and ``&``: they name the same storage."""
+    while True:
+        if node.type == "parenthesized_expression":
+            inner = next((c for c in node.named_children if c.type != "comment"), None)
+        elif node.type == "cast_expression":
+            inner = node.child_by_field_name("value")
+        elif node.type == "pointer_expression" and node.child_by_field_name("operator") is not \
+                None and node.child_by_field_name("operator").type == "&":
+            inner = node.child_by_field_name("argument")
+        else:
+            return node
+        if inner is None:
+            return node
+        node = inner
+
+
+def _constant(text: str, macros: dict[str, str], raw: bytes) -> int | None:
+    """A small integer constant: a literal or a file-local #define of one."""
+    text = text.strip().strip("()").strip()
+    for _ in range(3):
+        try:
+            return int(text.rstrip("uUlL"), 0)
+        except ValueError:
+            pass
+        if not re.fullmatch(r"[A-Za-z_]\w*", text):
+            return None
+        m = re.search(rb"^[ \t]*#[ \t]*define[ \t]+" + text.encode() + rb"[ \t]+\(?(\w+)\)?[ \t]*$",
+                      raw, re.M)
+        if m is None:
+            return None
+        text = m.group(1).decode()
+    return None
+
+
+def _initialized_struct(pair: Node) -> str | None:
+    """The struct type a designated initializer fills, when it is written there."""
+    lst = pair.parent
+    holder = lst.parent if lst is not None else None
+    if holder is None:
+        return None
+    if holder.type == "init_declarator":
+        holder = holder.parent
+        type_node = holder.child_by_field_name("type") if holder is not None else None
+    elif holder.type == "compound_literal_expression":
+        desc = holder.child_by_field_name("type")
+        type_node = desc.child_by_field_name("type") if desc is not None else None
+    else:
+        return None
+    if type_node is None or type_node.type != "struct_specifier":
+        return None
+    name = type_node.child_by_field_name("name")
+    return name.text.decode("utf-8", "replace") if name is not None and name.text else None
+
+
+def _param_index(name: Node, func: Node) -> int | None:
+    """Position of a parameter of ``func`` itself (not of a nested function pointer)."""
+    param = name.parent
+    plist = param.parent if param is not None else None
+    if plist is None or plist.type != "parameter_list":
+        return None
+    decl = plist.parent
+    if decl is None or decl.type != "function_declarator":
+        return None
+    cur = decl.parent
+    while cur is not None and cur.type in ("pointer_declarator", "parenthesized_declarator",
+                                          "attributed_declarator"):
+        cur = cur.parent
+    if cur != func:
+        return None
+    params = [c for c in plist.named_children if c.type in ("parameter_declaration",
+                                                             "variadic_parameter")]
+    return next((i for i, c in enumerate(params) if c == param), None)
+
+
+_STRAIGHT = frozenset({"expression_statement", "compound_statement", "declaration",
+                       "init_declarator", "assignment_expression", "parenthesized_expression",
+                       "comma_expression"})
+
+
+def _straight_line(node: Node, func: Node) -> bool:
+    """True when nothing between node and the function body is a branch or loop."""
+    body = func.child_by_field_name("body")
+    cur = node.parent
+    while cur is not None and cur != body:
+        if cur.type not in _STRAIGHT:
+            return False
+        cur = cur.parent
+    return cur is not None
+
+
+def _merge(values: list[Mask], new: tuple[Mask, ...]) -> list[Mask]:
+    out = list(values)
+    for m in new:
+        if m not in out:
+            out.append(m)
+    return out[:8]
+
+
+def _matches(pattern: str, node: Node) -> list[tuple[int, dict[str, list[Node]]]]:
+    return QueryCursor(query(pattern)).matches(node)
+
+
+def extract(raw: bytes, rel: str, tree: KernelTree) -> FileFacts:
+    return _Extractor(raw, rel, tree.gfp_table(), table(tree.extras.transactions)).run()
+

@@ -1,0 +1,309 @@
+"""Per-file facts records: the plain data every rule works from.
+
+Facts are plain, serializable data: they are what a cache stores and what
+worker processes send back. ``to_data`` is the one schema of the stored
+tuple; everything else reads records through these classes.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from nofslint.model.flow import Flow
+from nofslint.model.gfp import Mask
+
+
+@dataclass(slots=True)
+class Function:
+    name: str
+    static: bool
+    start: int
+    end: int
+    line: int
+    end_line: int
+    body_start: int
+    has_error: bool
+
+
+@dataclass(slots=True)
+class Call:
+    callee: str  # "->field" for an indirect call through a struct field
+    function: int  # index into FileFacts.functions, -1 outside any function
+    start: int
+    end: int
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    args: list[tuple[int, int]] | None = None  # byte spans, kept for calls rules read
+    # Arguments that carry a gfp mask: (index, the values it may have). Masks
+    # may hold "$pN" atoms: the caller's N-th parameter flows in unchanged.
+    gfp_args: list[tuple[int, list[Mask]]] | None = None
+
+
+@dataclass(slots=True)
+class OpsEntry:
+    """A function stored in an ops table: ``.field = fn`` or ``x->field = fn``."""
+
+    struct: str | None  # the initialised struct type, None when not known
+    field: str
+    target: str  # the function (or whatever identifier) stored
+    function: int  # where an assignment happens; -1 for a static initializer
+    line: int
+    column: int
+
+
+@dataclass(slots=True)
+class Allocation:
+    call: int  # index into FileFacts.calls
+    allocator: str
+    family: str
+    mask_arg: int | None  # index of the gfp argument (None: the API takes no mask)
+    mask_text: str | None  # the gfp argument as written (None: implicit mask)
+    masks: list[Mask]  # every value the mask may have
+    scope: str | None  # 'nofs'/'noio' scope active here within the function
+    order: int | None = None  # constant page order, for page allocators
+
+
+@dataclass(slots=True)
+class ScopeEvent:
+    """A memalloc_*_save/restore call or a direct ``current->flags`` change."""
+
+    function: int
+    start: int
+    line: int
+    op: str  # 'save' | 'restore' | 'set' | 'clear'
+    kind: str  # 'nofs' | 'noio' | 'other'
+    target: str | None  # variable saved into / restored from; None when discarded
+
+
+@dataclass(slots=True)
+class WqQueue:
+    """A workqueue created here: where it is stored and its flags as written.
+
+    ``store`` is a place key: ``g:name`` (a global), ``s:name`` (a static of
+    this file), ``f:struct.field`` or ``f:?.field`` when the struct type is not
+    known; None when the queue is not stored anywhere we can name.
+    """
+
+    api: str
+    call: int  # index into FileFacts.calls
+    store: str | None
+    name: str | None  # the format string, when it is a literal
+    flags_text: str | None  # None: the API takes no flags argument
+    flags_start: int
+    flags_end: int
+    line: int
+
+
+@dataclass(slots=True)
+class WqUse:
+    """A work bound to its function, queued on a queue, or a flush (place keys)."""
+
+    api: str
+    role: str  # 'bind' | 'queue' | 'flush'
+    call: int  # index into FileFacts.calls; -1 for DECLARE_WORK()
+    function: int
+    line: int
+    work: str | None
+    queue: str | None
+    target: str | None = None  # bind: the work function's name
+
+
+R = TypeVar("R")
+
+
+class Lazy(Sequence[R]):
+    """Records loaded from the cache, turned into objects only when a rule reads one.
+
+    A warm whole-tree run holds millions of calls and ops-table entries; the
+    link stage reads a few fields of each (``raw()``), which stay plain tuples.
+    """
+
+    __slots__ = ("_raw", "_make", "_items")
+
+    def __init__(self, raw: list[tuple], make: Callable[[tuple], R]) -> None:
+        self._raw = raw
+        self._make = make
+        self._items: dict[int, R] = {}
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self._raw)))]
+        if index < 0:
+            index += len(self._raw)
+        item = self._items.get(index)
+        if item is None:
+            item = self._items[index] = self._make(self._raw[index])
+        return item
+
+    def raw(self) -> list[tuple]:
+        return self._raw
+
+
+def _call_from(c: tuple) -> Call:
+    return Call(*c[:8], c[8], None if c[9] is None else [(i, masks_from(m)) for i, m in c[9]])
+
+
+def _function_from(f: tuple) -> Function:
+    return Function(*f)
+
+
+def _ops_from(o: tuple) -> OpsEntry:
+    return OpsEntry(*o)
+
+
+def raw_records(items: Sequence) -> list[tuple] | None:
+    """The plain tuples behind records loaded from the cache; None for built objects."""
+    return items.raw() if isinstance(items, Lazy) else None
+
+
+_first = operator.itemgetter(0)
+_second = operator.itemgetter(1)
+
+
+def _all_tuples(items: list, size: int) -> bool:
+    return set(map(type, items)) <= {tuple} and set(map(len, items)) <= {size}
+
+
+def masks_from(ms: list[tuple]) -> list[Mask]:
+    """Masks from their stored form (to_data())."""
+    return [Mask(frozenset(f), bool(u), frozenset(c)) for f, u, c in ms]
+
+
+def call_columns(calls: Sequence[Call]) -> tuple[list[str], list[int]]:
+    """Every call's callee and enclosing function index, as two lists built at C speed."""
+    raw = raw_records(calls)
+    if raw is not None:
+        return list(map(_first, raw)), list(map(_second, raw))
+    return [c.callee for c in calls], [c.function for c in calls]
+
+
+def function_heads(functions: Sequence[Function]) -> Iterator[tuple[str, bool]]:
+    """(name, static) of every function, without building Function objects."""
+    raw = raw_records(functions)
+    if raw is not None:
+        return ((f[0], f[1]) for f in raw)
+    return ((f.name, f.static) for f in functions)
+
+
+def ops_heads(ops: Sequence[OpsEntry]) -> Iterator[tuple[str, str | None, str]]:
+    """(field, struct, target) of every ops-table entry, without building OpsEntry objects."""
+    raw = raw_records(ops)
+    if raw is not None:
+        return ((o[1], o[0], o[2]) for o in raw)
+    return ((o.field, o.struct, o.target) for o in ops)
+
+
+@dataclass
+class FileFacts:
+    path: str  # relative to the tree root
+    sha256: str
+    functions: Sequence[Function] = field(default_factory=list)
+    calls: Sequence[Call] = field(default_factory=list)
+    allocations: list[Allocation] = field(default_factory=list)
+    scopes: list[ScopeEvent] = field(default_factory=list)
+    ops: Sequence[OpsEntry] = field(default_factory=list)
+    gfp_macros: dict[str, str] = field(default_factory=dict)
+    wq_queues: list[WqQueue] = field(default_factory=list)
+    wq_uses: list[WqUse] = field(default_factory=list)
+    # Macros that spell workqueue flags: name -> (parameters or None, body).
+    wq_macros: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    # Control flow of the functions that need paths: scope calls, transactions.
+    flows: list[Flow] = field(default_factory=list)
+    functions_with_errors: int = 0
+
+    def function_at(self, index: int) -> Function | None:
+        return self.functions[index] if 0 <= index < len(self.functions) else None
+
+    # Plain tuples of str/int/bool only: what the cache stores (marshal, no code).
+    def to_data(self) -> tuple:
+        def masks(ms: list[Mask]) -> list[tuple]:
+            return [(tuple(sorted(m.flags)), m.unknown, tuple(sorted(m.cleared))) for m in ms]
+
+        calls = raw_records(self.calls) or [
+            (c.callee, c.function, c.start, c.end, c.line, c.column, c.end_line, c.end_column,
+             c.args, None if c.gfp_args is None else [(i, masks(m)) for i, m in c.gfp_args])
+            for c in self.calls]
+        return (
+            self.path, self.sha256, self.functions_with_errors, self.gfp_macros,
+            [(f.name, f.static, f.start, f.end, f.line, f.end_line, f.body_start, f.has_error)
+             for f in self.functions],
+            calls,
+            [(a.call, a.allocator, a.family, a.mask_arg, a.mask_text, masks(a.masks), a.scope,
+              a.order) for a in self.allocations],
+            [(e.function, e.start, e.line, e.op, e.kind, e.target) for e in self.scopes],
+            [(o.struct, o.field, o.target, o.function, o.line, o.column) for o in self.ops],
+            [(q.api, q.call, q.store, q.name, q.flags_text, q.flags_start, q.flags_end, q.line)
+             for q in self.wq_queues],
+            [(u.api, u.role, u.call, u.function, u.line, u.work, u.queue, u.target)
+             for u in self.wq_uses],
+            self.wq_macros,
+            [f.to_data() for f in self.flows],
+        )
+
+    @staticmethod
+    def check_data(data: object) -> None:
+        """Raise unless ``data`` has the shape to_data() makes: cache entries are not trusted."""
+        if not (isinstance(data, tuple) and len(data) == 13 and isinstance(data[0], str)
+                and isinstance(data[3], dict) and isinstance(data[11], dict)
+                and set(map(type, (*data[4:11], data[12]))) == {list}):
+            raise ValueError("not nofslint facts")
+        # map() over builtins keeps these checks at C speed: a warm whole-tree run
+        # checks about five million calls.
+        if not (_all_tuples(data[4], 8) and _all_tuples(data[5], 10)
+                and set(map(type, map(_first, data[5]))) <= {str}):
+            raise ValueError("bad function or call")
+        for f in data[12]:
+            if not (isinstance(f, tuple) and len(f) == 3 and isinstance(f[1], list)
+                    and isinstance(f[2], dict)
+                    and all(isinstance(b, tuple) and len(b) == 5 for b in f[1])):
+                raise ValueError("bad flow")
+
+    @classmethod
+    def from_data(cls, data: tuple) -> FileFacts:
+        (path, sha, bad, macros, funcs, calls, allocs, scopes, ops, queues, uses, wq_macros,
+         flows) = data
+        out = cls(path, sha, functions_with_errors=bad, gfp_macros=dict(macros))
+        out.functions = Lazy(funcs, _function_from)
+        out.calls = Lazy(calls, _call_from)
+        out.allocations = [Allocation(*a[:5], masks_from(a[5]), a[6], a[7]) for a in allocs]
+        out.scopes = [ScopeEvent(*e) for e in scopes]
+        out.ops = Lazy(ops, _ops_from)
+        out.wq_queues = [WqQueue(*q) for q in queues]
+        out.wq_uses = [WqUse(*u) for u in uses]
+        out.wq_macros = {k: tuple(v) for k, v in wq_macros.items()}  # type: ignore[misc]
+        out.flows = [Flow.from_data(f) for f in flows]
+        return out
+
+
+def scope_at(scopes: list[ScopeEvent], fidx: int, offset: int) -> str | None:
+    """The NOFS/NOIO scope open at offset, replaying the function's events in source order.
+
+    Source order, not paths: good enough to ask "is this call inside a scope"
+    in a function that opens one around it (flow.py answers per path).
+    """
+    if fidx < 0:
+        return None
+    stack: list[tuple[str | None, str]] = []
+    for ev in scopes:
+        if ev.start >= offset:
+            break
+        if ev.function != fidx:
+            continue
+        if ev.op in ("save", "set"):
+            stack.append((ev.target if ev.op == "save" else "<pflags>", ev.kind))
+        else:
+            key = ev.target if ev.op == "restore" else "<pflags>"
+            for i in range(len(stack) - 1, -1, -1):
+                if stack[i][0] == key or (ev.op == "clear" and stack[i][1] == ev.kind):
+                    del stack[i]
+                    break
+    kinds = {kind for _, kind in stack}
+    return "noio" if "noio" in kinds else "nofs" if "nofs" in kinds else None

@@ -1,0 +1,90 @@
+"""What a run reports: findings, their trace steps, and the byte edits of a fix.
+
+Plain data, the leaf of the package: every stage may import it, it imports no
+other stage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+_LINE_REF = re.compile(r":\d+\b|\bline \d+")
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace raw bytes [start, end) of a file with ``text``.
+
+    Several insertions (start == end) may share a point: they land in
+    ``order``, then in the order the fixes were merged.
+    """
+
+    start: int
+    end: int
+    text: str
+    order: int = 0
+
+
+@dataclass
+class TraceStep:
+    function: str | None
+    path: str
+    line: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"function": self.function, "path": self.path, "line": self.line}
+
+
+@dataclass
+class Finding:
+    rule: str
+    severity: str
+    path: str  # relative to the tree root (or the working directory for loose files)
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    function: str | None
+    message: str
+    trace: list[TraceStep] = field(default_factory=list)
+    fix: str | None = None  # unified diff, filled in by the fix stage
+    # Not reported: where the file is and how to build its fix.
+    file: Path | None = field(default=None, repr=False, compare=False)
+    fix_builder: Any = field(default=None, repr=False, compare=False)  # an api.FixBuilder
+    edits: list[Edit] = field(default_factory=list, repr=False, compare=False)
+    # A fix may belong in another file (the flushed queue's creation): where, and its
+    # path relative to the tree root for the diff. None: the finding's own file.
+    fix_file: Path | None = field(default=None, repr=False, compare=False)
+    fix_path: str | None = field(default=None, repr=False, compare=False)
+    # The text that was analysed when it is not ``file``: a scratch copy holding a
+    # patch's or the index's version of it (reporters quote lines from here).
+    source: Path | None = field(default=None, repr=False, compare=False)
+
+    def text_file(self) -> Path | None:
+        """Where to read the analysed lines of this finding."""
+        return self.source or self.file
+
+    def fingerprint(self) -> str:
+        """Identity that survives unrelated edits: no line or column, and line numbers
+        quoted in the message (``file.c:123``) are dropped, so moving code does not
+        make a known finding new (baselines, SARIF ``partialFingerprints``)."""
+        message = _LINE_REF.sub(lambda m: re.sub(r"\d+", "N", m.group()), self.message)
+        text = "\0".join((self.rule, self.path, self.function or "", message))
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def sort_key(self) -> tuple:
+        where = self.file.as_posix() if self.file is not None else self.path
+        return (where, self.line, self.column, self.rule, self.message)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule, "severity": self.severity, "path": self.path,
+            "line": self.line, "column": self.column, "end_line": self.end_line,
+            "end_column": self.end_column, "function": self.function,
+            "message": self.message, "trace": [t.to_json() for t in self.trace],
+            "fix": self.fix,
+        }

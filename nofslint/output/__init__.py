@@ -1,0 +1,4 @@
+"""Reporters: one module per output format behind one interface.
+
+May import: review, run and everything below.
+"""

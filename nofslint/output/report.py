@@ -1,0 +1,65 @@
+"""Reporters: gcc-style text for people and editors, JSON for bots."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+
+from nofslint import __version__
+from nofslint.model.findings import Finding
+from nofslint.run.results import RunResult
+
+
+def display_path(finding: Finding) -> str:
+    """The path as the user can open it from here (editors jump to it)."""
+    if finding.file is None:
+        return finding.path
+    rel = os.path.relpath(finding.file)
+    return finding.file.as_posix() if rel.startswith("..") else rel
+
+
+def text(result: RunResult) -> str:
+    lines = [f"{display_path(f)}:{f.line}:{f.column}: {f.severity}: {f.message} [{f.rule}]"
+             for f in result.findings]
+    lines.append(summary(result))
+    return "\n".join(lines) + "\n"
+
+
+def summary(result: RunResult) -> str:
+    n = len(result.findings)
+    files = f"{result.files} file{'s' if result.files != 1 else ''}"
+    if n == 0:
+        head = f"No findings in {files}."
+    else:
+        sev = Counter(f.severity for f in result.findings)
+        parts = ", ".join(f"{sev[s]} {s}{'s' if sev[s] != 1 else ''}"
+                          for s in ("error", "warning", "info") if sev[s])
+        fixable = sum(1 for f in result.findings if f.fix)
+        head = (f"Found {n} finding{'s' if n != 1 else ''} ({parts}) in {files}"
+                + (f"; {fixable} with a fix (--diff to see, --fix to apply)." if fixable else "."))
+    if result.errors:
+        head += f" {len(result.errors)} file{'s' if len(result.errors) != 1 else ''} " \
+                "could not be analysed."
+    return head
+
+
+def kernel_version(result: RunResult) -> str | None:
+    versions = {t.version_text for t in result.trees}
+    return versions.pop() if len(versions) == 1 else None
+
+
+def to_json(result: RunResult) -> str:
+    doc = {
+        "version": __version__,
+        "kernel_version": kernel_version(result),
+        "trees": [{"root": str(t.root) if t.root else None, "kernel_version": t.version_text,
+                   "version_source": t.version_source} for t in result.trees],
+        "findings": [f.to_json() for f in result.findings],
+        "errors": [e.to_json() for e in result.errors],
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def combined_diff(result: RunResult) -> str:
+    return "".join(fix.diff for fix in result.fixes)

@@ -1,0 +1,523 @@
+"""Rule files as source, through libcst: read rules without importing them, write new ones.
+
+Reading is for code nofslint must not run. ``nofslint rules --rules-dir DIR``
+lists and checks someone else's rules by parsing them: nothing in DIR is
+imported or executed, and an attribute whose value is not a literal is
+reported as unknown, never evaluated. A class is a rule when it subclasses
+``Rule`` (imported from nofslint.api under any name, or written
+``nofslint.api.Rule``; the 0.1.0 spelling ``nofslint.rule.Rule`` too) or a class
+of the same file that does.
+
+Writing is ``nofslint rules new``: a rule module with its doc sections and a
+check stub, fixture stubs that follow the fixture conventions, and, in a
+plugin package, an import of the rule in its ``__init__.py`` (a CST edit that
+keeps the file's formatting) so the package's entry point finds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from nofslint.api.rule import Rule, parse_doc_sections
+from nofslint.plugins.registry import (
+    RULE_ID,
+    PluginProblem,
+    builtin_package,
+    builtin_rules,
+    rule_files,
+    rule_problems,
+)
+
+# Where Rule can be named from: the API, its defining module, and the 0.1.0 path.
+RULE_BASES = frozenset({"nofslint.api.Rule", "nofslint.api.rule.Rule", "nofslint.rule.Rule"})
+ATTRIBUTES = ("id", "severity", "scope", "enabled_by_default", "fixable")
+_LITERALS = {"True": True, "False": False, "None": None}
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """An attribute whose value is not a literal: its source text, never evaluated."""
+
+    source: str
+
+
+@dataclass
+class StaticRule:
+    """A rule class as read from source; None where the value is not a literal."""
+
+    id: str
+    severity: str | None
+    scope: str | None
+    enabled_by_default: bool | None
+    fixable: bool | None
+    doc: str | None
+    plugin: str  # the file it was read from
+    class_name: str
+    line: int
+    unknown: dict[str, str] = field(default_factory=dict)  # attribute -> its source text
+    methods: frozenset[str] = frozenset()
+
+    def summary(self) -> str:
+        doc = (self.doc or "").strip()
+        return doc.splitlines()[0].strip() if doc else ""
+
+    def docs(self) -> dict[str, str]:
+        return parse_doc_sections(self.doc or "")
+
+    def problems(self) -> list[str]:
+        """What the registry would refuse, plus what cannot be checked without importing."""
+        where = f"{self.class_name} (line {self.line})"
+        out = [f"{where}: {name} is not a literal ({text}); it is not evaluated, so it "
+               "cannot be checked without importing the file"
+               for name, text in sorted(self.unknown.items())]
+        out += [f"{where}: {p}" for p in rule_problems(self, self.unknown)]
+        method = "check_tree" if self.scope == "tree" else "check_file"
+        if self.scope in ("local", "tree") and method not in self.methods:
+            out.append(f"{where}: scope is {self.scope!r} but the class defines no {method}(): "
+                       "it can never report")
+        return out
+
+
+class StaticReadError(Exception):
+    """A file that cannot be read or parsed as Python."""
+
+
+def _dotted(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        head = _dotted(node.value)
+        return f"{head}.{node.attr.value}" if head else None
+    return None
+
+
+def _import_names(module: cst.Module) -> dict[str, str]:
+    """Local name -> what it names, for the module's top-level imports."""
+    names: dict[str, str] = {}
+    for small in _top_level_statements(module):
+        if isinstance(small, cst.Import):
+            for alias in small.names:
+                full = _dotted(alias.name) or ""
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    names[alias.asname.name.value] = full
+                else:
+                    names[full.split(".")[0]] = full.split(".")[0]
+        elif (isinstance(small, cst.ImportFrom) and not small.relative
+              and small.module is not None and not isinstance(small.names, cst.ImportStar)):
+            base = _dotted(small.module) or ""
+            for alias in small.names:
+                name = _dotted(alias.name) or ""
+                local = name
+                if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                    local = alias.asname.name.value
+                names[local] = f"{base}.{name}"
+    return names
+
+
+def _top_level_statements(module: cst.Module) -> Iterator[cst.BaseSmallStatement]:
+    """The module's simple statements (imports, assignments), not its blocks."""
+    for stmt in module.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            yield from stmt.body
+
+
+def _literal(node: cst.BaseExpression, module: cst.Module) -> object:
+    """The value of a string or True/False/None literal, else Unknown (not evaluated)."""
+    if isinstance(node, cst.SimpleString | cst.ConcatenatedString):
+        value = node.evaluated_value
+        if isinstance(value, str):
+            return value
+    elif isinstance(node, cst.Name) and node.value in _LITERALS:
+        return _LITERALS[node.value]
+    return Unknown(module.code_for_node(node))
+
+
+def _class_attributes(cls: cst.ClassDef, module: cst.Module) -> tuple[dict[str, object], set[str]]:
+    """Class-body assignments to the rule attributes, and the methods defined."""
+    attrs: dict[str, object] = {}
+    methods: set[str] = set()
+    for stmt in cls.body.body:
+        if isinstance(stmt, cst.FunctionDef):
+            methods.add(stmt.name.value)
+            continue
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, cst.Assign):
+                targets = [t.target for t in small.targets]
+                value = small.value
+            elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                targets, value = [small.target], small.value
+            else:
+                continue
+            for target in targets:
+                if isinstance(target, cst.Name) and target.value in ATTRIBUTES:
+                    attrs[target.value] = _literal(value, module)
+    return attrs, methods
+
+
+def _assigned_later(module: cst.Module) -> dict[str, set[str]]:
+    """``Cls.attr = ...`` at module level: attributes a class gets outside its body."""
+    out: dict[str, set[str]] = {}
+    for small in _top_level_statements(module):
+        if isinstance(small, cst.Assign):
+            for t in small.targets:
+                if isinstance(t.target, cst.Attribute) and isinstance(t.target.value, cst.Name):
+                    out.setdefault(t.target.value.value, set()).add(t.target.attr.value)
+    return out
+
+
+@dataclass
+class _Class:
+    attrs: dict[str, object]
+    doc: str | Unknown | None
+    methods: set[str]
+
+
+def read_rules_statically(path: Path) -> list[StaticRule]:
+    """The rule classes of one Python file, read with libcst: nothing is imported or run."""
+    try:
+        module = cst.parse_module(path.read_bytes())
+    except OSError as exc:
+        raise StaticReadError(f"cannot read: {exc.strerror or exc}") from None
+    except cst.ParserSyntaxError as exc:
+        raise StaticReadError(f"not valid Python: line {exc.raw_line}: {exc.message}") from None
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    positions = wrapper.resolve(PositionProvider)
+    imports = _import_names(module)
+    later = _assigned_later(module)
+    defaults = {name: getattr(Rule, name) for name in ATTRIBUTES}
+    rules_here: dict[str, _Class] = {}
+    out: list[StaticRule] = []
+    for stmt in module.body:
+        if not isinstance(stmt, cst.ClassDef):
+            continue
+        parent: _Class | None = None
+        for arg in stmt.bases:
+            name = _dotted(arg.value)
+            if name is None:
+                continue
+            head, _, rest = name.partition(".")
+            full = imports.get(head, head) + (f".{rest}" if rest else "")
+            if full in RULE_BASES or full == "Rule":
+                parent = _Class(dict(defaults), None, set())
+            elif name in rules_here:
+                parent = rules_here[name]
+            if parent is not None:
+                break
+        if parent is None:
+            continue
+        attrs, methods = _class_attributes(stmt, module)
+        # As at run time, a class's __doc__ is its own docstring: it is not inherited.
+        here = _Class({**parent.attrs, **attrs}, stmt.get_docstring(clean=False),
+                      parent.methods | methods)
+        for name in later.get(stmt.name.value, ()):
+            marker = Unknown(f"{stmt.name.value}.{name} = ... after the class")
+            if name in ATTRIBUTES:
+                here.attrs[name] = marker
+            elif name == "__doc__":
+                here.doc = marker
+        rules_here[stmt.name.value] = here
+        if here.attrs["id"] == "":
+            continue  # a base class for other rules, as at run time
+        out.append(_static_rule(stmt, here, path, positions[stmt].start.line))
+    return out
+
+
+def _static_rule(stmt: cst.ClassDef, info: _Class, path: Path, line: int) -> StaticRule:
+    unknown = {k: v.source for k, v in info.attrs.items() if isinstance(v, Unknown)}
+    if isinstance(info.doc, Unknown):
+        unknown["__doc__"] = info.doc.source
+
+    def known(name: str) -> object:
+        value = info.attrs[name]
+        return None if isinstance(value, Unknown) else value
+
+    rid = info.attrs["id"]
+    return StaticRule(
+        id=rid if isinstance(rid, str) else f"<{stmt.name.value}>",
+        severity=known("severity"), scope=known("scope"),  # type: ignore[arg-type]
+        enabled_by_default=known("enabled_by_default"),  # type: ignore[arg-type]
+        fixable=known("fixable"),  # type: ignore[arg-type]
+        doc=info.doc if isinstance(info.doc, str) else None,
+        plugin=str(path), class_name=stmt.name.value, line=line, unknown=unknown,
+        methods=frozenset(info.methods))
+
+
+def read_dir_statically(directory: Path) -> tuple[list[StaticRule], list[PluginProblem]]:
+    """Every rule of a rules directory, and what is wrong with each, without importing any."""
+    rules: list[StaticRule] = []
+    problems: list[PluginProblem] = []
+    if not directory.is_dir():
+        return [], [PluginProblem(str(directory), "rules directory does not exist")]
+    for path in rule_files(directory):
+        try:
+            found = read_rules_statically(path)
+        except StaticReadError as exc:
+            problems.append(PluginProblem(str(path), str(exc)))
+            continue
+        if not found:
+            problems.append(PluginProblem(str(path), "defines no Rule subclass with an id "
+                                          "(name helper modules _like_this.py)"))
+        for rule in found:
+            problems += [PluginProblem(str(path), p) for p in rule.problems()]
+        rules += found
+    return rules, problems
+
+
+# -- rules new --------------------------------------------------------------------------
+
+class ScaffoldError(Exception):
+    """The scaffold cannot be written (a file exists, the name is taken)."""
+
+
+@dataclass
+class Scaffold:
+    created: list[Path]
+    registered: str  # how the new rule is found, for the user
+
+
+def checkout_rules_dir(cwd: Path | None = None) -> Path | None:
+    """The built-in rules/ directory when working inside nofslint's source checkout.
+
+    Only when the current directory is in that checkout: an editable install
+    must not make ``rules new`` write into nofslint from anywhere else.
+    """
+    rules = Path(builtin_package().__path__[0]).resolve()
+    root = rules.parent
+    checkout = (root / "pyproject.toml").is_file() and (root / "nofslint").is_dir()
+    here = (cwd or Path.cwd()).resolve()
+    inside = here == root or root in here.parents
+    return rules if checkout and rules.name == "rules" and inside else None
+
+
+def class_name(rule_id: str) -> str:
+    return "".join(part.capitalize() for part in rule_id.split("-"))
+
+
+def _fixtures_root(directory: Path) -> Path:
+    """Fixtures live at the project root (beside pyproject.toml), else in the rules directory."""
+    for candidate in (directory, *list(directory.parents)[:2]):
+        if (candidate / "pyproject.toml").is_file():
+            return candidate / "fixtures"
+    return directory / "fixtures"
+
+
+_RULE_TEMPLATE = '''"""{id}: TODO say in one line what it reports."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+{imports}
+
+
+class {cls}(Rule):
+    """TODO: one line that says what {id} reports.
+
+    What it does
+        TODO: what the rule looks for, in terms of the facts it reads.
+
+    Why is this bad
+        TODO: the deadlock or failure it leads to, and when.
+
+    Example
+        TODO: a few lines of C that it reports.
+
+    Fix
+        TODO: how to fix the reported code (and whether a fix is proposed).
+
+    References
+        TODO: kernel source, documentation or mailing-list threads.
+    """
+
+    id = "{id}"
+    severity = "{severity}"{scope_line}
+
+{method}
+'''
+
+_LOCAL_METHOD = '''    def check_file(self, ctx: FileContext) -> Iterator[Finding]:
+        # TODO: read ctx.facts (calls, allocations, scopes, ops) and, for each bad call,
+        # yield self.finding_at_call(ctx, call, "what is wrong and how to fix it").
+        yield from ()'''
+
+_TREE_METHOD = '''    def check_tree(self, index: TreeIndex) -> Iterator[Finding]:
+        # TODO: walk index (resolve, callees, callers, distances, sites_calling) and
+        # yield Finding(...) with a trace from the entry to the bad call.
+        yield from ()'''
+
+_MAKEFILE = """# Fixture tree: nofslint reads VERSION/PATCHLEVEL from here.
+VERSION = 6
+PATCHLEVEL = 12
+SUBLEVEL = 0
+"""
+
+_BUG_FIXTURE = """/* nofslint fixture: original code written for these tests, not kernel code. */
+/*
+ * Fixture: code {id} must report. TODO: write the pattern the rule finds and
+ * put an expect comment on every line it must report.
+ */
+
+static void *demo_{stem}(size_t size)
+{{
+	return kmalloc(size, GFP_NOFS); /* expect: {id} */
+}}
+"""
+
+_CLEAN_FIXTURE = """/* nofslint fixture: original code written for these tests, not kernel code. */
+/*
+ * Look-alikes {id} must not report. TODO: write code that is close to the
+ * bug but correct.
+ * fixture: clean
+ */
+
+static void *demo_{stem}_ok(size_t size)
+{{
+	return kmalloc(size, GFP_KERNEL);
+}}
+"""
+
+
+def rule_source(rule_id: str, scope: str, severity: str) -> str:
+    if scope == "tree":
+        imports = "from nofslint.api import Finding, Rule, TreeIndex"
+        method, scope_line = _TREE_METHOD, '\n    scope = "tree"'
+    else:
+        imports, method, scope_line = ("from nofslint.api import FileContext, Finding, Rule",
+                                       _LOCAL_METHOD, "")
+    return _RULE_TEMPLATE.format(id=rule_id, cls=class_name(rule_id), severity=severity,
+                                 imports=imports, method=method, scope_line=scope_line)
+
+
+def new_rule(rule_id: str, directory: Path, scope: str = "local",
+             severity: str = "warning") -> Scaffold:
+    """Write a rule module, its fixture stubs, and register it; never overwrites a file.
+
+    Raises ValueError for a bad id and ScaffoldError when a file or the id exists.
+    """
+    if not RULE_ID.match(rule_id):
+        raise ValueError(f"{rule_id!r} is not a rule id: use lowercase words joined by "
+                         "hyphens, like vmalloc-nofs")
+    if rule_id in builtin_rules():
+        raise ScaffoldError(f"{rule_id} is already a built-in rule")
+    stem = rule_id.replace("-", "_")
+    module = directory / f"{stem}.py"
+    tree = _fixtures_root(directory) / rule_id / "linux-6.12"
+    files = {
+        module: rule_source(rule_id, scope, severity),
+        tree / "fs" / "demo" / f"{stem}.c": _BUG_FIXTURE.format(id=rule_id, stem=stem),
+        tree / "fs" / "demo" / f"{stem}_clean.c": _CLEAN_FIXTURE.format(id=rule_id, stem=stem),
+    }
+    existing = [str(p) for p in files if p.exists()]
+    if existing:
+        raise ScaffoldError(f"{', '.join(existing)} already exist(s); nothing was written")
+    if not (tree / "Makefile").exists():
+        files[tree / "Makefile"] = _MAKEFILE
+    init = directory / "__init__.py"
+    builtin_dir = directory.resolve() == checkout_rules_dir()
+    new_init = None
+    if init.is_file() and not builtin_dir:
+        new_init = register_in_init(init.read_text(encoding="utf-8"), stem,
+                                    class_name(rule_id))
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    if builtin_dir:
+        how = ("nothing to register: the built-in rules/ modules are discovered by pkgutil; "
+               "regenerate docs/rules.md with `nofslint rules --format markdown`")
+    elif new_init is not None:
+        init.write_text(new_init, encoding="utf-8")
+        how = (f"registered in {init}: the package's entry point (group nofslint.rules) "
+               "finds it there")
+    else:
+        how = (f"nothing to register: {directory} is not a package; every module of a "
+               f"--rules-dir is loaded (nofslint check --rules-dir {directory})")
+    return Scaffold(sorted(files), how)
+
+
+# -- registering in a package's __init__.py ------------------------------------------------
+
+def _is_relative_import(stmt: cst.CSTNode) -> bool:
+    return (isinstance(stmt, cst.SimpleStatementLine)
+            and any(isinstance(s, cst.ImportFrom) and s.relative for s in stmt.body))
+
+
+def _is_import(stmt: cst.CSTNode) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and any(
+        isinstance(s, cst.Import | cst.ImportFrom) for s in stmt.body)
+
+
+def _insert_at(body: Sequence[cst.BaseStatement]) -> int:
+    """After the last relative import; else after the imports; else after the docstring."""
+    relative = [i for i, s in enumerate(body) if _is_relative_import(s)]
+    if relative:
+        return relative[-1] + 1
+    index = 0
+    if body and isinstance(body[0], cst.SimpleStatementLine) and isinstance(
+            body[0].body[0], cst.Expr) and isinstance(
+            body[0].body[0].value, cst.SimpleString | cst.ConcatenatedString):
+        index = 1
+    while index < len(body) and _is_import(body[index]):
+        index += 1
+    return index
+
+
+def _append(seq: cst.List | cst.Tuple, value: cst.BaseExpression) -> cst.List | cst.Tuple:
+    """Append an element, with the separators the sequence already uses."""
+    elements = list(seq.elements)
+    if not elements:
+        return seq.with_changes(elements=[cst.Element(value)])
+    last = elements[-1]
+    if len(elements) >= 2 and isinstance(elements[-2].comma, cst.Comma):
+        sep = elements[-2].comma
+    elif isinstance(seq, cst.List) and isinstance(seq.lbracket.whitespace_after,
+                                                  cst.ParenthesizedWhitespace):
+        sep = cst.Comma(whitespace_after=seq.lbracket.whitespace_after)
+    else:
+        sep = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
+    elements[-1] = last.with_changes(comma=sep)
+    elements.append(cst.Element(value, comma=last.comma))
+    return seq.with_changes(elements=elements)
+
+
+class _AddToList(cst.CSTTransformer):
+    """Append the class to ``RULES = [...]`` (or its name to ``__all__``) at module level."""
+
+    def __init__(self, name: str, element: cst.BaseExpression) -> None:
+        self.name = name
+        self.element = element
+        self.done = False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
+        if (not self.done and len(updated.targets) == 1
+                and isinstance(updated.targets[0].target, cst.Name)
+                and updated.targets[0].target.value == self.name
+                and isinstance(updated.value, cst.List | cst.Tuple)):
+            self.done = True
+            return updated.with_changes(value=_append(updated.value, self.element))
+        return updated
+
+
+def register_in_init(source: str, stem: str, cls: str) -> str:
+    """``__init__.py`` with ``from .stem import Cls`` added, and Cls added to RULES/__all__."""
+    module = cst.parse_module(source)
+    body = list(module.body)
+    body.insert(_insert_at(body), cst.parse_statement(f"from .{stem} import {cls}\n"))
+    module = module.with_changes(body=body)
+    rules = _AddToList("RULES", cst.Name(cls))
+    module = module.visit(rules)
+    if not rules.done:
+        module = module.visit(_AddToList("__all__", cst.SimpleString(f'"{cls}"')))
+    return module.code

@@ -1,0 +1,154 @@
+"""Changes to a tree, and the findings they introduce.
+
+A change is what a patch series, a commit range or the staged index does to
+a kernel tree: for each touched file its content before and after. Both
+sides are linted as overlays on the real tree (the user's files are never
+written), and only the findings the change adds are kept. Whole-tree
+findings count too: a chain that now runs through a changed function is new.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nofslint.api.rule import Rule
+from nofslint.fixing.fixes import build_fixes
+from nofslint.kernel.tree import NO_EXTRAS, SOURCE_SUFFIXES, Extras
+from nofslint.review.patch import PatchMail, apply_patches
+from nofslint.run.engine import run
+from nofslint.run.filters import introduced
+from nofslint.run.results import RunResult
+
+# Reclaim reaches a subsystem through the VFS and mm cores: a change is linted
+# with its own directories and these, unless the whole tree is asked for.
+CORE_DIRS = ("fs", "mm", "block")
+
+
+class ChangeError(Exception):
+    """A change that cannot be read (not a git tree, unknown revision...)."""
+
+
+@dataclass
+class Change:
+    root: Path
+    # Tree-relative path -> content on that side (None: the file does not exist).
+    # A path missing from a side is as on disk.
+    before: dict[str, bytes | None] = field(default_factory=dict)
+    after: dict[str, bytes | None] = field(default_factory=dict)
+
+    def touched(self) -> list[str]:
+        return sorted(set(self.before) | set(self.after))
+
+    def region(self, whole_tree: bool) -> list[Path]:
+        """What to lint: the whole tree, or the touched directories and the core.
+
+        Headers under ``include/`` are not walked (thousands of files); the
+        touched ones are linted all the same.
+        """
+        if whole_tree:
+            return [self.root]
+        dirs = {str(Path(rel).parent) for rel in self.touched()}
+        paths = {self.root / d for d in dirs if d != "." and not d.startswith("include")
+                 and (self.root / d).is_dir()}
+        # Files the change creates are added by the overlay itself (engine.run).
+        paths |= {self.root / rel for rel in self.touched() if (self.root / rel).exists()}
+        core = [self.root / d for d in CORE_DIRS if (self.root / d).is_dir()]
+        # The core directories without their subdirectories (those are filesystems).
+        core_files = [p for d in core for p in sorted(d.iterdir())
+                      if p.suffix in SOURCE_SUFFIXES and p.is_file()]
+        ordered = sorted(paths) + [p for p in core_files
+                                   if not any(q in p.parents or q == p for q in paths)]
+        return ordered
+
+
+def from_patches(root: Path, mails: list[PatchMail], scratch: Path) -> Change:
+    """The change a patch series makes (applied to copies in ``scratch``)."""
+    applied = apply_patches(mails, root, scratch)
+    change = Change(root)
+    for rel, path in applied.items():
+        if rel.endswith(SOURCE_SUFFIXES):
+            change.after[rel] = path.read_bytes() if path is not None else None
+    return change
+
+
+def _git(root: Path, *args: str, check: bool = True) -> bytes | None:
+    """git's output; None when it fails and ``check`` is off (a missing blob)."""
+    try:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, check=False)
+    except OSError as exc:
+        raise ChangeError(f"cannot run git: {exc.strerror or exc}") from None
+    if done.returncode == 0:
+        return done.stdout
+    if not check:
+        return None
+    detail = done.stderr.decode(errors="replace").strip().splitlines()
+    raise ChangeError(f"git {' '.join(args)}: {detail[-1] if detail else 'failed'}")
+
+
+def from_git(root: Path, rev: str | None, staged: bool) -> Change:
+    """Changes since ``rev`` in the working tree, or the index against HEAD (``staged``)."""
+    top = Path((_git(root, "rev-parse", "--show-toplevel") or b"").decode().strip()).resolve()
+    if staged:
+        if _git(root, "rev-parse", "-q", "--verify", "HEAD", check=False) is not None:
+            base = "HEAD"
+        else:  # the first commit: everything staged is new
+            base = (_git(root, "hash-object", "-t", "tree", "/dev/null") or b"").decode().strip()
+        names = _git(root, "diff", "--cached", "--name-only", "--no-renames", "-z", base)
+    else:
+        assert rev is not None
+        base = (_git(root, "rev-parse", "--verify", "--end-of-options", rev + "^{commit}")
+                or b"").decode().strip()
+        names = _git(root, "diff", "--name-only", "--no-renames", "-z", base)
+    prefix = root.resolve().relative_to(top).as_posix()
+    prefix = "" if prefix == "." else prefix + "/"
+    change = Change(root)
+    for name in filter(None, (names or b"").decode(errors="surrogateescape").split("\0")):
+        if not name.endswith(SOURCE_SUFFIXES) or not name.startswith(prefix):
+            continue  # not C, or outside this kernel tree of the repository
+        rel = name[len(prefix):]
+        change.before[rel] = _git(root, "cat-file", "blob", f"{base}:{name}", check=False)
+        if staged:
+            change.after[rel] = _git(root, "cat-file", "blob", f":{name}", check=False)
+    return change
+
+
+def _materialize(root: Path, side: dict[str, bytes | None], scratch: Path
+                 ) -> dict[Path, Path | None]:
+    """The side's contents as scratch files: an overlay for ``engine.run``."""
+    overlay: dict[Path, Path | None] = {}
+    for rel, content in side.items():
+        real = (root / rel).absolute()
+        if content is None:
+            overlay[real] = None
+            continue
+        copy = scratch / rel
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_bytes(content)
+        overlay[real] = copy
+    return overlay
+
+
+def introduced_findings(change: Change, rules: list[Rule], scratch: Path, *, jobs: int,
+                        cache_root: Path | None, version: tuple[int, int] | None = None,
+                        extras: Extras = NO_EXTRAS, whole_tree: bool = False) -> RunResult:
+    """Lint both sides of the change and keep what only the after side has.
+
+    The after side's files are read from copies under ``scratch``, which must
+    outlive the result (findings point at them for quoting and fixes).
+    """
+    region = change.region(whole_tree)
+    overlay = _materialize(change.root, change.before, scratch / "before")
+    before = run(region, rules, version, jobs, want_fixes=False, cache_root=cache_root,
+                 reuse_results=not overlay, extras=extras, overlay=overlay)
+    overlay = _materialize(change.root, change.after, scratch / "after")
+    after = run(region, rules, version, jobs, want_fixes=False, cache_root=cache_root,
+                extras=extras, overlay=overlay)
+    after.findings = introduced(before.findings, after.findings)
+    after.fixes, after.fix_problems = build_fixes(after.findings)
+    real = {copy: path for path, copy in overlay.items() if copy is not None}
+    for f in after.findings:
+        if f.file in real:  # report the user's path, quote the changed text
+            f.source, f.file = f.file, real[f.file]
+    return after

@@ -1,0 +1,217 @@
+"""``.nofslint.toml``: which rules run, where they are quiet, and the tree's own tables.
+
+The file sits at the kernel tree's root (or is named with ``--config``)::
+
+    select = ["ALL"]                      # rule ids, or ALL (default: rules on by default)
+    ignore = ["prefer-nofs-scope"]
+    plugins = ["tools/nofslint"]          # rule directories (need --allow-config-plugins)
+
+    [per-file-ignores]
+    "drivers/staging/**" = ["nofail-in-reclaim"]
+
+    [severity]
+    nofail-in-reclaim = "error"
+
+    [[reclaim-entry]]                     # an ops slot that memory reclaim calls
+    struct = "myfs_cache_ops"
+    field = "shrink"
+    why = "myfs's cache shrinker runs from kswapd"
+
+    [[transaction]]                       # a transaction start that is not a NOFS scope
+    filesystem = "myfs"
+    opens = ["myfs_trans_begin"]
+    closes = ["myfs_trans_end"]
+    returns = "error"                     # or "handle" (ERR_PTR on failure)
+
+Every problem is a ``ConfigError`` naming the file and the key: a typo must not
+silently turn a rule off.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from nofslint.kernel.reclaim import EntryPoint
+from nofslint.kernel.transactions import Transaction
+from nofslint.kernel.tree import Extras
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+FILENAME = ".nofslint.toml"
+_SEVERITIES = ("error", "warning", "info")
+_C_NAME = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; the message names the file and the key."""
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None = None
+    select: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] = ()
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    severity: tuple[tuple[str, str], ...] = ()
+    plugins: tuple[Path, ...] = ()
+    extras: Extras = field(default_factory=Extras)
+
+    def ignored(self, rule: str, path: str) -> bool:
+        """Is ``rule`` silenced for ``path`` (relative to the tree root)?"""
+        return any(rule in rules and _matches(path, pattern)
+                   for pattern, rules in self.per_file_ignores)
+
+    def rule_ids(self) -> set[str]:
+        """Every rule id the file names, to check against the known rules."""
+        ids = set(self.select or ()) | set(self.ignore) | {r for r, _ in self.severity}
+        ids |= {r for _, rules in self.per_file_ignores for r in rules}
+        return ids - {"ALL"}
+
+
+def _matches(path: str, pattern: str) -> bool:
+    """Glob on the tree-relative path, as in .gitignore: ``*`` stays within a directory,
+    ``**`` crosses them, and ``dir/`` covers the subtree."""
+    if pattern.endswith("/"):
+        pattern += "**"
+    return _glob(pattern).fullmatch(path) is not None
+
+
+@lru_cache(maxsize=256)
+def _glob(pattern: str) -> re.Pattern[str]:
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out))
+
+
+def find(root: Path | None) -> Path | None:
+    if root is None:
+        return None
+    candidate = root / FILENAME
+    return candidate if candidate.is_file() else None
+
+
+def load(path: Path | None) -> Config:
+    """The config at ``path`` (None: the defaults)."""
+    if path is None:
+        return Config()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not valid UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return _Reader(path).config(data)
+
+
+class _Reader:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key}: {problem}")
+
+    def strings(self, value: Any, key: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.error(key, "must be a list of non-empty strings")
+        return tuple(value)
+
+    def table(self, value: Any, key: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(key, "must be a table")
+        return value
+
+    def config(self, data: dict[str, Any]) -> Config:
+        known = {"select", "ignore", "plugins", "per-file-ignores", "severity",
+                 "reclaim-entry", "transaction"}
+        for key in data:
+            if key not in known:
+                raise self.error(key, f"unknown key (known: {', '.join(sorted(known))})")
+        select = self.strings(data["select"], "select") if "select" in data else None
+        ignore = self.strings(data.get("ignore", []), "ignore")
+        plugins = tuple((self.path.parent / p).resolve()
+                        for p in self.strings(data.get("plugins", []), "plugins"))
+        per_file = tuple(
+            (pattern, self.strings(rules, f"per-file-ignores.{pattern!r}"))
+            for pattern, rules in self.table(data.get("per-file-ignores", {}),
+                                             "per-file-ignores").items())
+        severity = []
+        for rule, level in self.table(data.get("severity", {}), "severity").items():
+            if level not in _SEVERITIES:
+                raise self.error(f"severity.{rule}", f"{level!r} is not one of "
+                                 f"{', '.join(_SEVERITIES)}")
+            severity.append((rule, level))
+        extras = Extras(
+            tuple(self.entry(e, i) for i, e in enumerate(self.array(data, "reclaim-entry"))),
+            tuple(self.transaction(t, i) for i, t in enumerate(self.array(data, "transaction"))))
+        return Config(self.path, select, ignore, per_file, tuple(severity), plugins, extras)
+
+    def array(self, data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.error(key, f"must be an array of tables ([[{key}]])")
+        return value
+
+    def fields(self, entry: dict[str, Any], key: str, required: tuple[str, ...],
+               optional: tuple[str, ...] = ()) -> None:
+        for name in entry:
+            if name not in required + optional:
+                raise self.error(f"{key}.{name}", "unknown key (known: "
+                                 f"{', '.join(required + optional)})")
+        for name in required:
+            if name not in entry:
+                raise self.error(key, f"missing {name!r}")
+
+    def identifier(self, value: Any, key: str) -> str:
+        if not isinstance(value, str) or not value or not set(value) <= set(_C_NAME) \
+                or value[0].isdigit():
+            raise self.error(key, f"{value!r} is not a C identifier")
+        return value
+
+    def entry(self, entry: dict[str, Any], i: int) -> EntryPoint:
+        key = f"reclaim-entry[{i}]"
+        self.fields(entry, key, ("struct", "field"), ("why",))
+        why = entry.get("why", "listed as a reclaim entry point in the tree's config")
+        if not isinstance(why, str):
+            raise self.error(f"{key}.why", "must be a string")
+        return EntryPoint(self.identifier(entry["struct"], f"{key}.struct"),
+                          self.identifier(entry["field"], f"{key}.field"), why)
+
+    def transaction(self, entry: dict[str, Any], i: int) -> Transaction:
+        key = f"transaction[{i}]"
+        self.fields(entry, key, ("filesystem", "opens", "closes"), ("returns",))
+        if not isinstance(entry["filesystem"], str) or not entry["filesystem"]:
+            raise self.error(f"{key}.filesystem", "must be a non-empty string")
+        opens = [self.identifier(n, f"{key}.opens")
+                 for n in self.strings(entry["opens"], f"{key}.opens")]
+        closes = [self.identifier(n, f"{key}.closes")
+                  for n in self.strings(entry["closes"], f"{key}.closes")]
+        returns = entry.get("returns", "handle")
+        if returns not in ("handle", "error"):
+            raise self.error(f"{key}.returns", f"{returns!r} is not 'handle' or 'error'")
+        return Transaction(entry["filesystem"], frozenset(opens), frozenset(closes), returns)

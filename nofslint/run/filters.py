@@ -1,0 +1,87 @@
+"""The filter stage: which findings a user sees.
+
+Findings come out of the rules complete; here the config silences rules per
+path and changes severities, a baseline hides known findings, and a change
+(a patch, a commit range, the staged index) keeps only what it introduced.
+All matching is by ``Finding.fingerprint()`` (rule, path, function, message
+without line numbers), counted, so that moving code does not make a known
+finding new and a second identical finding in the same function is still new.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+
+from nofslint import __version__
+from nofslint.model.findings import Finding
+from nofslint.run.config import Config
+
+BASELINE_FORMAT = "nofslint-baseline/1"
+
+
+class BaselineError(Exception):
+    """A baseline file that cannot be used."""
+
+
+def configured(findings: Iterable[Finding], config: Config) -> list[Finding]:
+    """Per-file ignores and severity overrides from the config."""
+    levels = dict(config.severity)
+    out = []
+    for f in findings:
+        if config.ignored(f.rule, f.path):
+            continue
+        level = levels.get(f.rule)
+        out.append(replace(f, severity=level) if level and level != f.severity else f)
+    return out
+
+
+def introduced(before: Iterable[Finding], after: Iterable[Finding]) -> list[Finding]:
+    """Findings of ``after`` that ``before`` does not already have."""
+    return subtract(after, Counter(f.fingerprint() for f in before))
+
+
+def baseline_text(findings: Iterable[Finding]) -> str:
+    """A baseline file: one entry per finding, readable and diffable in review."""
+    entries = sorted(({"rule": f.rule, "path": f.path, "function": f.function,
+                       "fingerprint": f.fingerprint(), "message": f.message}
+                      for f in findings),
+                     key=lambda e: (e["path"], e["rule"], e["function"] or "", e["fingerprint"]))
+    doc = {"format": BASELINE_FORMAT, "nofslint": __version__, "findings": entries}
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def load_baseline(path: Path) -> Counter[str]:
+    """Fingerprints (with counts) of the known findings in a baseline file."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise BaselineError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BaselineError(f"{path}: not a JSON baseline: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != BASELINE_FORMAT \
+            or not isinstance(doc.get("findings"), list):
+        raise BaselineError(f"{path}: not a nofslint baseline (write one with "
+                            "--write-baseline)")
+    known: Counter[str] = Counter()
+    for i, entry in enumerate(doc["findings"]):
+        if not isinstance(entry, dict) or not isinstance(entry.get("fingerprint"), str):
+            raise BaselineError(f"{path}: findings[{i}] has no fingerprint")
+        known[entry["fingerprint"]] += 1
+    return known
+
+
+def subtract(findings: Iterable[Finding], known: Counter[str]) -> list[Finding]:
+    """The findings left after each known fingerprint has hidden as many as it counts."""
+    left = Counter(known)
+    out = []
+    for f in findings:
+        key = f.fingerprint()
+        if left[key] > 0:
+            left[key] -= 1
+        else:
+            out.append(f)
+    return out

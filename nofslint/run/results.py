@@ -1,0 +1,35 @@
+"""A run's result: findings, files that could not be linted, fixes, and saved reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nofslint.fixing.fixes import FileFix
+from nofslint.kernel.tree import KernelTree
+from nofslint.model.findings import Finding
+
+
+@dataclass
+class FileError:
+    path: str
+    reason: str
+    internal: bool = False  # a bug in nofslint rather than bad input
+
+    def to_json(self) -> dict[str, object]:
+        return {"path": self.path, "reason": self.reason, "internal": self.internal}
+
+
+@dataclass
+class RunResult:
+    findings: list[Finding] = field(default_factory=list)
+    errors: list[FileError] = field(default_factory=list)
+    trees: list[KernelTree] = field(default_factory=list)
+    files: int = 0
+    fixes: list[FileFix] = field(default_factory=list)
+    fix_problems: list[str] = field(default_factory=list)
+    # What each whole-tree rule read (reads.py), kept with a saved run.
+    reads: dict[str, dict] = field(default_factory=dict)
+
+    @property
+    def internal_errors(self) -> bool:
+        return any(e.internal for e in self.errors)
