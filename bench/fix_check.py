@@ -24,9 +24,9 @@ from pathlib import Path
 
 from nofslint.fixing.fixes import apply_edits, error_score, merge
 from nofslint.frontend.parse import parse_source
-from nofslint.incremental.cache import default_root
 from nofslint.plugins.registry import builtin_rules, select_rules
 from nofslint.run.engine import default_jobs, run
+from nofslint.run.settings import apply_filters, resolve
 
 
 def _apply_check(root: Path, diff: str) -> str | None:
@@ -42,11 +42,14 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=None)
     args = ap.parse_args()
     root = args.tree.resolve()
-    rules = select_rules(builtin_rules(), args.select.split(","), None)
+    # The tree's config (its select, ignore and tables) as `nofslint check` reads it,
+    # with --select replacing its selection; no plugin of the tree runs.
+    settings = resolve(root, [root], select=args.select.split(","))
     # The facts cache makes a second check of the same tree fast; findings are
     # recomputed (fix edits are not kept in saved results).
-    result = run([root], rules, None, jobs=args.jobs or default_jobs(),
-                 cache_root=default_root())
+    result = run([root], settings.rules, None, jobs=args.jobs or default_jobs(),
+                 cache_root=settings.cache_root, extras=settings.extras)
+    apply_filters(result, settings)
     fixed = [f for f in result.findings if f.fix]
     failures: list[str] = []
     per_rule = Counter(f.rule for f in fixed)

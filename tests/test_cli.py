@@ -213,7 +213,7 @@ def test_stats(tree: Path) -> None:
 
 def test_ctrl_c_exits_130_not_1(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Exit 1 means findings to a hook or a CI script; an interrupted run must not."""
-    import nofslint.cli.app as cli
+    import nofslint.cli.check as cli
 
     def interrupted(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt

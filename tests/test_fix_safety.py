@@ -204,8 +204,8 @@ _INTERRUPTED_RUN = textwrap.dedent("""
         return real_apply(fix)
 
     fixes.os.fsync = fsync
-    import nofslint.cli.app
-    nofslint.cli.app.apply_fix = apply_fix
+    import nofslint.cli.check
+    nofslint.cli.check.apply_fix = apply_fix
     sys.argv = ["nofslint", "check", sys.argv[4], "--fix", "--no-cache", "-j", "1"]
     main()
 """)

@@ -1,0 +1,130 @@
+"""``nofslint check``: lint files or trees; --diff, --fix, --diff-from, --staged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nofslint.cli.common import (
+    FORMATS,
+    Settings,
+    emit,
+    fail,
+    filtered,
+    finish,
+    lint_options,
+    paths_or_cwd,
+    print_errors,
+    progress,
+    render,
+    scratch_dir,
+    setup_run,
+    write_baseline,
+)
+from nofslint.fixing.fixes import apply_fix
+from nofslint.kernel.tree import find_root
+from nofslint.output import report
+from nofslint.review import changes
+from nofslint.run.engine import default_jobs, run, save_latest
+from nofslint.run.results import RunResult
+
+
+@click.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@lint_options
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
+              show_default=True, help="Output format.")
+@click.option("--diff", "show_diff", is_flag=True,
+              help="Print the proposed fixes as one unified diff instead of the findings.")
+@click.option("--fix", "apply", is_flag=True, help="Apply the proposed fixes to the files.")
+@click.option("--diff-from", metavar="REV",
+              help="Only findings introduced since git revision REV (working tree vs. REV).")
+@click.option("--staged", is_flag=True,
+              help="Only findings the staged changes introduce (the index vs. HEAD).")
+@click.option("--whole-tree", is_flag=True,
+              help="With --diff-from/--staged: link the whole tree, not only the touched "
+                   "directories and fs/, mm/, block/.")
+@click.option("--verbose", "-v", is_flag=True, help="Say which trees and versions were used.")
+def check(paths: tuple[str, ...], fmt: str, show_diff: bool, apply: bool,
+          diff_from: str | None, staged: bool, whole_tree: bool, verbose: bool,
+          **opts: Any) -> None:
+    """Lint kernel C files or trees (default: the current directory)."""
+    if show_diff and apply:
+        raise click.UsageError("--diff and --fix are exclusive: --diff shows, --fix writes")
+    if diff_from and staged:
+        raise click.UsageError("--diff-from and --staged are exclusive")
+    if (diff_from or staged) and apply:
+        raise click.UsageError("--fix works on whole files; use it without --diff-from/--staged")
+    targets = paths_or_cwd(paths)
+    root = find_root(targets[0].absolute() if targets[0].is_dir()
+                     else targets[0].absolute().parent)
+    setup = setup_run(root, opts, targets)
+    jobs = opts["jobs"] or default_jobs()
+    if diff_from or staged:
+        result = _changed(targets, root, setup, opts, jobs, diff_from, staged, whole_tree)
+    else:
+        result = run(targets, setup.rules, opts["kernel_version"], jobs, progress=progress(),
+                     cache_root=setup.cache_root, reuse_results=not (show_diff or apply),
+                     extras=setup.config.extras)
+        if setup.cache_root is not None and root is not None and any(
+                t.absolute() == root for t in targets):
+            save_latest(setup.cache_root, root, result)
+
+    if verbose:
+        for tree in result.trees:
+            where = str(tree.root) if tree.root else "loose files (no kernel Makefile above them)"
+            how = {"Makefile": "from its Makefile", "--kernel-version": "from --kernel-version",
+                   "default": "newest semantics nofslint models"}[tree.version_source]
+            click.echo(f"nofslint: {where}: v{tree.version_text} ({how})", err=True)
+        if setup.config.path is not None:
+            click.echo(f"nofslint: config {setup.config.path}", err=True)
+    filtered(result, setup, opts)
+    print_errors(result)
+    if opts["write_baseline"] is not None:
+        write_baseline(result, opts["write_baseline"])
+
+    if apply:
+        fixed = 0
+        for fix in result.fixes:
+            problem = apply_fix(fix)
+            if problem:
+                click.echo(f"nofslint: {problem}", err=True)
+                continue
+            fixed += len(fix.findings)
+            done = {id(f) for f in fix.findings}
+            result.findings = [f for f in result.findings if id(f) not in done]
+        click.echo(f"nofslint: fixed {fixed} finding{'s' if fixed != 1 else ''}.", err=True)
+
+    if show_diff:
+        emit(report.combined_diff(result), opts["output"])
+        click.echo(report.summary(result), err=True)
+    else:
+        emit(render(fmt, result, setup), opts["output"])
+    finish(result, setup, opts["exit_zero"])
+
+
+def _changed(targets: list[Path], root: Path | None, setup: Settings, opts: dict[str, Any],
+             jobs: int, diff_from: str | None, staged: bool, whole_tree: bool) -> RunResult:
+    """--diff-from/--staged: the findings the change introduces, in the given paths."""
+    if root is None:
+        raise click.UsageError(f"{targets[0]} is not inside a kernel tree (no top-level "
+                               "Makefile with VERSION/PATCHLEVEL above it)")
+    try:
+        change = changes.from_git(root, diff_from, staged)
+    except changes.ChangeError as exc:
+        fail(str(exc))
+    wanted = [t.absolute() for t in targets]
+    for rel in change.touched():
+        path = root / rel
+        if not any(w == path or w in path.parents for w in wanted):
+            change.before.pop(rel, None)
+            change.after.pop(rel, None)
+    if not change.touched():
+        return RunResult()
+    scratch = scratch_dir()
+    return changes.introduced_findings(
+        change, setup.rules, scratch, jobs=jobs, cache_root=setup.cache_root,
+        version=opts["kernel_version"], extras=setup.config.extras,
+        whole_tree=whole_tree)

@@ -1,0 +1,101 @@
+"""``nofslint check-patch``: the findings a patch introduces, without touching the tree."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nofslint.cli.common import (
+    FORMATS,
+    emit,
+    fail,
+    filtered,
+    finish,
+    lint_options,
+    print_errors,
+    render,
+    scratch_dir,
+    setup_run,
+    write_baseline,
+)
+from nofslint.kernel.tree import find_root
+from nofslint.output import formats
+from nofslint.review import changes, patch
+from nofslint.run.engine import default_jobs
+from nofslint.run.results import RunResult
+
+
+@click.command("check-patch")
+@click.argument("patches", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--tree", "tree_dir", metavar="DIR", type=click.Path(file_okay=False,
+              exists=True, path_type=Path),
+              help="The kernel tree the patch applies to [default: the one around .].")
+@lint_options
+@click.option("--format", "fmt", type=click.Choice([*FORMATS, "email"]), default="text",
+              show_default=True, help="Output format (email: a reply to the patch mail).")
+@click.option("--whole-tree", is_flag=True,
+              help="Link the whole tree, not only the touched directories and fs/, mm/, block/.")
+def check_patch(patches: tuple[str, ...], tree_dir: Path | None, fmt: str, whole_tree: bool,
+                **opts: Any) -> None:
+    """Findings a patch (a format-patch file, an mbox series, a diff; - for stdin) introduces.
+
+    The patch is applied to copies of the files it touches; the tree is never written.
+    """
+    base = (tree_dir or Path(".")).absolute()
+    root = find_root(base)
+    if root is None:
+        raise click.UsageError(f"{base} is not inside a kernel tree (no top-level Makefile "
+                               "with VERSION/PATCHLEVEL above it); use --tree DIR")
+    setup = setup_run(root, opts, [base])
+    mails: list[patch.PatchMail] = []
+    try:
+        for name in patches:
+            data = sys.stdin.buffer.read() if name == "-" else _read_patch(name)
+            mails.extend(patch.read_patches(data, "<stdin>" if name == "-" else name))
+        scratch = scratch_dir()
+        change = changes.from_patches(root, mails, scratch / "applied")
+    except patch.PatchError as exc:
+        fail(str(exc))
+    result = changes.introduced_findings(
+        change, setup.rules, scratch, jobs=opts["jobs"] or default_jobs(),
+        cache_root=setup.cache_root, version=opts["kernel_version"],
+        extras=setup.config.extras, whole_tree=whole_tree)
+    filtered(result, setup, opts)
+    print_errors(result)
+    if opts["write_baseline"] is not None:
+        write_baseline(result, opts["write_baseline"])
+    text = _replies(result, mails) if fmt == "email" else render(fmt, result, setup, mails)
+    emit(text, opts["output"])
+    finish(result, setup, opts["exit_zero"])
+
+
+def _read_patch(name: str) -> bytes:
+    try:
+        return Path(name).read_bytes()
+    except OSError as exc:
+        fail(f"cannot read patch {name}: {exc.strerror or exc}")
+
+
+def _replies(result: RunResult, mails: list[patch.PatchMail]) -> str:
+    """One reply per patch mail with findings, each under the mail that touches its file
+    last (a finding elsewhere, from a whole-tree chain, goes to the last mail)."""
+    if not result.findings or not mails:
+        return ""
+    owner: dict[str, int] = {}
+    for i, mail in enumerate(mails):
+        for fp in mail.files:
+            for path in (fp.old_path, fp.new_path):
+                if path is not None:
+                    owner[path] = i
+    parts = []
+    for i, mail in enumerate(mails):
+        mine = [f for f in result.findings if owner.get(f.path, len(mails) - 1) == i]
+        if mine:
+            parts.append(formats.email(RunResult(findings=mine, files=result.files), mail))
+    # Several replies: an mbox, each with its "From " separator line.
+    if len(parts) == 1:
+        return parts[0]
+    return "".join(f"From nofslint Thu Jan  1 00:00:00 1970\n{p.rstrip()}\n\n" for p in parts)

@@ -1,0 +1,198 @@
+"""What the commands share: options, settings, the filter stage, rendering, exit codes.
+
+Exit codes follow ruff/flake8: 0 clean, 1 findings, 2 usage or internal error.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from nofslint.fixing.fixes import write_atomic
+from nofslint.kernel.tree import parse_version
+from nofslint.output import formats, report
+from nofslint.review import patch
+from nofslint.run import config, filters
+from nofslint.run.results import RunResult
+from nofslint.run.settings import Settings, SettingsError, apply_filters, resolve, split_ids
+
+
+def version_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple | None:
+    if value is None:
+        return None
+    try:
+        return parse_version(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def paths_or_cwd(values: tuple[str, ...]) -> list[Path]:
+    paths = [Path(v) for v in values] or [Path(".")]
+    for p in paths:
+        if not os.path.lexists(p):
+            raise click.UsageError(
+                f"path '{p}' does not exist; give a kernel tree, a directory or .c/.h files")
+    return paths
+
+
+def progress() -> Callable[[int, int], None] | None:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        if done == total or done % 200 == 0:
+            sys.stderr.write(f"\r{done}/{total} files")
+            if done == total:
+                sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+    return show
+
+
+def fail(message: str) -> NoReturn:
+    """Bad input (config, baseline, patch, git): say what and where, exit 2."""
+    click.echo(f"nofslint: error: {message}", err=True)
+    sys.exit(2)
+
+
+def emit(text: str, output: str | None) -> None:
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        write_atomic(Path(output), text.encode())
+    except OSError as exc:
+        raise click.UsageError(f"cannot write --output {output}: {exc.strerror or exc}") from None
+
+
+FORMATS = ["text", "json", "checkpatch", "sarif", "github"]
+
+
+def lint_options(func: Callable) -> Callable:
+    """Options every linting command shares (check, check-patch)."""
+    options = [
+        click.option("--select", multiple=True, metavar="RULE,...",
+                     help="Run only these rules (ALL for every rule, including opt-in ones)."),
+        click.option("--ignore", multiple=True, metavar="RULE,...", help="Do not run these rules."),
+        click.option("--output", "-o", metavar="FILE",
+                     help="Write the report to FILE (atomically)."),
+        click.option("--kernel-version", callback=version_callback, metavar="X.Y",
+                     help="Follow this kernel version's semantics, not the tree's Makefile."),
+        click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+                     help="Worker processes [default: all cores]."),
+        click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings."),
+        click.option("--config", "config_file", metavar="FILE",
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help=f"Read this config instead of the tree root's {config.FILENAME}."),
+        click.option("--baseline", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Hide the findings recorded in FILE (see --write-baseline)."),
+        click.option("--write-baseline", metavar="FILE",
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help="Record the current findings in FILE (atomically) and exit 0."),
+        click.option("--rules-dir", "rules_dirs", multiple=True, metavar="DIR",
+                     type=click.Path(file_okay=False, path_type=Path),
+                     help="Also run the rules in DIR (every *.py not starting with _)."),
+        click.option("--allow-config-plugins", is_flag=True,
+                     help="Run rule plugins that the tree's own config names."),
+        click.option("--no-cache", is_flag=True, help="Do not read or write the facts cache."),
+        click.option("--cache-dir", metavar="DIR",
+                     type=click.Path(file_okay=False, path_type=Path),
+                     help="Where the facts cache lives [default: $XDG_CACHE_HOME/nofslint]."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def print_errors(result: RunResult) -> None:
+    for error in result.errors:
+        kind = "internal error" if error.internal else "error"
+        click.echo(f"{error.path}: {kind}: {error.reason}", err=True)
+    for problem in result.fix_problems:
+        click.echo(f"nofslint: {problem}", err=True)
+
+
+def render(fmt: str, result: RunResult, settings: Settings,
+            patches: list[patch.PatchMail] | None = None) -> str:
+    if fmt == "json":
+        return report.to_json(result)
+    if fmt == "text":
+        return report.text(result)
+    if fmt == "checkpatch":
+        lines = sum(h.new_len for mail in patches or [] for fp in mail.files for h in fp.hunks)
+        return formats.checkpatch(result, lines or lines_of(result),
+                                  patch.patch_line_map(patches) if patches else None)
+    if fmt == "sarif":
+        return formats.sarif(result, settings.available)
+    if fmt == "github":
+        return formats.github(result, patches)
+    raise AssertionError(fmt)
+
+
+def lines_of(result: RunResult) -> int:
+    """Lines of the files with findings (checkpatch's "lines checked" outside a patch)."""
+    total = 0
+    for file in {f.file for f in result.findings if f.file is not None}:
+        with contextlib.suppress(OSError):
+            total += file.read_bytes().count(b"\n")
+    return total
+
+
+def finish(result: RunResult, settings: Settings, exit_zero: bool) -> NoReturn:
+    if result.internal_errors or settings.problems:
+        sys.exit(2)
+    sys.exit(1 if result.findings and not exit_zero else 0)
+
+
+def write_baseline(result: RunResult, path: Path) -> NoReturn:
+    emit(filters.baseline_text(result.findings), str(path))
+    click.echo(f"nofslint: wrote {len(result.findings)} finding"
+               f"{'s' if len(result.findings) != 1 else ''} to the baseline {path}.", err=True)
+    sys.exit(2 if result.internal_errors else 0)
+
+
+# Scratch copies the report still reads (quoted lines, fixes); removed at exit.
+SCRATCH: list[Path] = []
+
+
+@atexit.register
+def clean_scratch() -> None:
+    for path in SCRATCH:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def scratch_dir() -> Path:
+    """A private scratch directory, removed at exit (the report may still read from it)."""
+    path = Path(tempfile.mkdtemp(prefix="nofslint-"))
+    SCRATCH.append(path)
+    return path
+
+
+def setup_run(root: Path | None, opts: dict[str, Any], linted: list[Path]) -> Settings:
+    """The run's settings from the lint options; every problem is a usage error (exit 2)."""
+    try:
+        return resolve(root, linted, config_file=opts["config_file"],
+                       select=split_ids(opts["select"]), ignore=split_ids(opts["ignore"]) or [],
+                       rules_dirs=opts["rules_dirs"],
+                       allow_config_plugins=opts["allow_config_plugins"],
+                       no_cache=opts["no_cache"], cache_dir=opts["cache_dir"],
+                       on_problem=lambda p: click.echo(f"nofslint: {p}", err=True))
+    except SettingsError as exc:
+        fail(str(exc))
+
+
+def filtered(result: RunResult, settings: Settings, opts: dict[str, Any]) -> None:
+    """The library's filter stage; a baseline that cannot be used is exit 2."""
+    try:
+        apply_filters(result, settings, opts["baseline"])
+    except filters.BaselineError as exc:
+        fail(str(exc))

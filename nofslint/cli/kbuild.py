@@ -1,0 +1,58 @@
+"""``nofslint kbuild``: the checker kbuild runs per file (make C=1 CHECK="nofslint kbuild")."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from nofslint.cli.common import print_errors
+from nofslint.kernel.tree import find_root
+from nofslint.model.findings import Finding
+from nofslint.output import report
+from nofslint.run import filters
+from nofslint.run.engine import load_latest, run
+from nofslint.run.settings import SettingsError, resolve
+
+
+@click.command("kbuild", context_settings={"ignore_unknown_options": True,
+                                          "allow_extra_args": True,
+                                          "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def kbuild(args: tuple[str, ...]) -> None:
+    """Checker for kbuild: make C=1 CHECK="nofslint kbuild" (the source file comes last).
+
+    Prints gcc-style findings for that file: local rules now, whole-tree rules from
+    the last whole-tree `nofslint check` of the tree. Always exits 0 so the build
+    goes on.
+    """
+    source = next((a for a in reversed(args) if a.endswith(".c") and not a.startswith("-")),
+                  None)
+    if source is None:
+        click.echo("nofslint kbuild: no .c file among the arguments (kbuild passes it last)",
+                   err=True)
+        sys.exit(0)
+    path = Path(source).absolute()
+    root = find_root(path.parent)
+    try:
+        setup = resolve(root, [path],
+                        on_problem=lambda p: click.echo(f"nofslint: {p}", err=True))
+    except SettingsError as exc:  # a bad config: say so, never stop the build
+        click.echo(f"nofslint: error: {exc}", err=True)
+        sys.exit(0)
+    local = [r for r in setup.rules if r.scope == "local"]
+    result = run([path], local, want_fixes=False, cache_root=setup.cache_root,
+                 extras=setup.config.extras)
+    latest = load_latest(setup.cache_root, root) if setup.cache_root and root else None
+    if latest is not None and root in path.parents:
+        rel = path.relative_to(root).as_posix()
+        wanted = {r.id for r in setup.rules if r.scope == "tree"}
+        result.findings += [f for f in latest.findings if f.path == rel and f.rule in wanted]
+        result.findings.sort(key=Finding.sort_key)
+    result.findings = filters.configured(result.findings, setup.config)
+    print_errors(result)
+    for f in result.findings:
+        click.echo(f"{report.display_path(f)}:{f.line}:{f.column}: {f.severity}: "
+                   f"{f.message} [{f.rule}]")
+    sys.exit(0)

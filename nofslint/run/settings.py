@@ -1,0 +1,106 @@
+"""A run's settings, resolved once: the config file, which plugins may run, which rules
+run, where the cache is; and the filter stage that applies them to a result.
+
+``check``, ``check-patch``, ``kbuild`` and the bench scripts all go through
+``resolve``, so trust and selection are decided in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from nofslint.api.rule import Rule
+from nofslint.fixing.fixes import build_fixes
+from nofslint.incremental.cache import default_root as default_cache_root
+from nofslint.kernel.tree import Extras
+from nofslint.plugins.loading import load_rules
+from nofslint.plugins.registry import PluginProblem, RuleError, select_rules
+from nofslint.run import config, filters
+from nofslint.run.results import RunResult
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used (config, plugin trust, rule selection): exit 2."""
+
+
+@dataclass
+class Settings:
+    rules: list[Rule]
+    available: dict[str, type[Rule]]
+    config: config.Config
+    cache_root: Path | None
+    problems: list[PluginProblem]  # plugins that could not be used: exit 2 at the end
+
+    @property
+    def extras(self) -> Extras:
+        return self.config.extras
+
+
+def split_ids(values: Iterable[str]) -> list[str] | None:
+    """``--select a,b --select c`` -> [a, b, c]; None when nothing was given."""
+    out = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    return out or None
+
+
+def resolve(root: Path | None, linted: Sequence[Path], *, config_file: Path | None = None,
+            select: Sequence[str] | None = None, ignore: Sequence[str] = (),
+            rules_dirs: Sequence[Path] = (), allow_config_plugins: bool = False,
+            no_cache: bool = False, cache_dir: Path | None = None,
+            on_problem: Callable[[PluginProblem], None] | None = None) -> Settings:
+    """The settings of a run over ``linted`` inside the tree ``root`` (None: loose files).
+
+    Rule directories given here are imported; those named by a config only
+    when they lie outside the linted tree, or with ``allow_config_plugins``:
+    linting someone's tree must not run its code. ``select`` replaces the
+    config's select and ignore. Plugin problems go to ``on_problem`` and are
+    kept in ``problems``; anything else wrong raises SettingsError.
+    """
+    path = config_file or config.find(root)
+    untrusted = [p.absolute() for p in linted] + ([root] if root is not None else [])
+    try:
+        conf = config.load(path)
+        dirs = list(rules_dirs)
+        for plugin in conf.plugins:
+            inside = any(plugin == u or u in plugin.parents for u in untrusted)
+            if inside and not allow_config_plugins:
+                raise config.ConfigError(
+                    f"{conf.path}: plugins: {plugin} is code from the linted tree; pass "
+                    "--allow-config-plugins to run it (nofslint rules --rules-dir lists it "
+                    "without running it)")
+            dirs.append(plugin)
+        available, problems = load_rules(dirs, linted=untrusted)
+        for problem in problems:
+            if on_problem is not None:
+                on_problem(problem)
+        unknown = sorted(conf.rule_ids() - set(available))
+        if unknown:
+            raise config.ConfigError(f"{conf.path}: unknown rule(s) {', '.join(unknown)} "
+                                     f"(known rules: {', '.join(sorted(available))})")
+        chosen = list(select) if select else None
+        dropped = list(ignore)
+        if chosen is None:
+            chosen = list(conf.select) if conf.select else None
+            dropped += conf.ignore
+        rules = select_rules(available, chosen, dropped)
+    except (config.ConfigError, RuleError) as exc:
+        raise SettingsError(str(exc)) from None
+    cache_root = None if no_cache else (cache_dir or default_cache_root())
+    return Settings(rules, available, conf, cache_root, problems)
+
+
+def apply_filters(result: RunResult, settings: Settings, baseline: Path | None = None) -> None:
+    """The filter stage: the config (per-file ignores, severities), then the baseline.
+
+    Each finding's own fix was built with the run (saved runs keep it); the
+    merged per-file fixes are rebuilt only when findings went, so --diff and
+    --fix never carry the edits of a silenced finding. Raises
+    filters.BaselineError for a baseline that cannot be used.
+    """
+    before = len(result.findings)
+    result.findings = filters.configured(result.findings, settings.config)
+    if baseline is not None:
+        result.findings = filters.subtract(result.findings, filters.load_baseline(baseline))
+    if len(result.findings) != before and result.fixes:
+        result.fixes, result.fix_problems = build_fixes(result.findings)
