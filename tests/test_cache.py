@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from fixture_support import FIXTURES
 
+import nofslint.run.engine as engine
+import nofslint.run.loading as loading
+import nofslint.run.saved as saving
 from nofslint.incremental.cache import FactsCache
 from nofslint.plugins.registry import builtin_rules, select_rules
 from nofslint.run.engine import run
@@ -43,11 +46,9 @@ def test_warm_equals_cold_and_uses_the_cache(tree: Path, tmp_path: Path,
     entries = _entries(cache)
     assert len(entries) == len(list(tree.rglob("*.c")))
     # Warm: extraction must not run at all.
-    import nofslint.run.engine as engine
-
-    monkeypatch.setattr(engine, "extract", lambda *a: pytest.fail("re-extracted a cached file"))
+    monkeypatch.setattr(loading, "extract", lambda *a: pytest.fail("re-extracted a cached file"))
     # ...nor read the sources: size, mtime and inode say they are unchanged.
-    monkeypatch.setattr(engine, "read_source", lambda *a: pytest.fail("read an unchanged file"))
+    monkeypatch.setattr(loading, "read_source", lambda *a: pytest.fail("read an unchanged file"))
     assert _run(tree, cache) == cold
 
 
@@ -140,9 +141,7 @@ def test_files_with_the_same_text_are_both_cached(tree: Path, tmp_path: Path,
         (tree / "include" / name).write_text("#include <asm-generic/foo.h>\n")
     cache = tmp_path / "cache"
     cold = _run(tree, cache)
-    import nofslint.run.engine as engine
-
-    monkeypatch.setattr(engine, "extract", lambda *a: pytest.fail("re-extracted a cached file"))
+    monkeypatch.setattr(loading, "extract", lambda *a: pytest.fail("re-extracted a cached file"))
     assert _run(tree, cache) == cold
 
 
@@ -156,15 +155,13 @@ def test_unchanged_run_reuses_results(tree: Path, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     cache = tmp_path / "cache"
     first, _ = _run_reusing(tree, cache)
-    import nofslint.run.engine as engine
-
-    real = engine.load_facts
-    monkeypatch.setattr(engine, "load_facts", lambda *a, **k: pytest.fail("facts loaded"))
+    real = loading.load_facts
+    monkeypatch.setattr(loading, "load_facts", lambda *a, **k: pytest.fail("facts loaded"))
     again, result = _run_reusing(tree, cache)
     assert again == first and result.files == len(list(tree.rglob("*.c")))
     assert all(f.file is not None and f.file.exists() for f in result.findings)
     # Other rules, or any edit, and the run is real again.
-    monkeypatch.setattr(engine, "load_facts", real)
+    monkeypatch.setattr(loading, "load_facts", real)
     only, _ = _run_reusing(tree, cache, ["nofail-high-order"])
     assert only == []
     target = tree / "fs" / "demofs" / "inode.c"
@@ -189,8 +186,6 @@ def test_damaged_reads_relink(tree: Path, tmp_path: Path,
                               monkeypatch: pytest.MonkeyPatch) -> None:
     """What the whole-tree rules read is a blob of its own: intact, a new function no
     rule reads keeps the saved findings; damaged, the next such edit relinks."""
-    import nofslint.run.engine as engine
-
     cache = tmp_path / "cache"
     _run_reusing(tree, cache)
     relinks: list[int] = []
@@ -227,9 +222,7 @@ def test_diff_and_fix_never_reuse_results(tmp_path: Path, monkeypatch: pytest.Mo
     cache = tmp_path / "cache"
     args = ["check", str(dest), "--cache-dir", str(cache)]
     CliRunner().invoke(main, args)
-    import nofslint.run.engine as engine
-
-    monkeypatch.setattr(engine, "_from_saved", lambda d: pytest.fail("reused for --diff"))
+    monkeypatch.setattr(saving, "from_saved", lambda d: pytest.fail("reused for --diff"))
     diff = CliRunner().invoke(main, [*args, "--diff"])
     assert diff.exit_code == 1 and diff.stdout.startswith("--- a/")
 

@@ -20,6 +20,9 @@ import pytest
 
 import nofslint.kernel.tree as tree_module
 import nofslint.run.engine as engine
+import nofslint.run.loading as loading
+import nofslint.run.stats as run_stats
+import nofslint.run.workers as workers
 from nofslint.analysis.paths import Walk
 from nofslint.analysis.scopes import scope_walk
 from nofslint.extract.facts import extract
@@ -261,7 +264,7 @@ def test_a_file_deleted_during_the_run(root: Path, tmp_path: Path, cache: str,
     cache_dir = None if cache == "none" else tmp_path / "cache"
     if cache == "warm":
         assert len(lint(root, cache=cache_dir).findings) == 2
-    monkeypatch.setattr(engine, "discover", _deleting(victim))
+    monkeypatch.setattr(loading, "discover", _deleting(victim))
     result = lint(root, cache=cache_dir)
     assert errors(result) == {"fs/x/gone.c": "file disappeared while linting"}
     assert [f.path for f in result.findings] == ["fs/x/bug.c"]
@@ -302,15 +305,15 @@ def test_a_slow_file_is_skipped_after_the_time_limit(root: Path, jobs: int,
     for i in range(6):  # enough files for a worker pool
         (root / "fs" / "x" / f"ok{i}.c").write_bytes(BUG)
     (root / "fs" / "x" / "slow.c").write_bytes(BUG)
-    real = engine.extract
+    real = loading.extract
 
     def extract(raw: bytes, rel: str, tree: object) -> object:
         if rel == "fs/x/slow.c":
             time.sleep(30)
         return real(raw, rel, tree)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(engine, "extract", extract)
-    monkeypatch.setattr(engine, "FILE_TIME_LIMIT", 0.5)
+    monkeypatch.setattr(loading, "extract", extract)
+    monkeypatch.setattr(workers, "FILE_TIME_LIMIT", 0.5)
     handler = signal.getsignal(signal.SIGALRM)
     start = time.perf_counter()
     result = lint(root, jobs=jobs)
@@ -327,17 +330,17 @@ def test_stats_skips_a_slow_file_after_the_time_limit(root: Path, jobs: int,
     for i in range(6):
         (root / "fs" / "x" / f"ok{i}.c").write_bytes(BUG)
     (root / "fs" / "x" / "slow.c").write_bytes(BUG + b"/* slow */\n")
-    real = engine.parse_source
+    real = run_stats.parse_source
 
     def parse_source(raw: bytes) -> object:
         if raw.endswith(b"/* slow */\n"):
             time.sleep(30)
         return real(raw)
 
-    monkeypatch.setattr(engine, "parse_source", parse_source)
-    monkeypatch.setattr(engine, "FILE_TIME_LIMIT", 0.5)
+    monkeypatch.setattr(run_stats, "parse_source", parse_source)
+    monkeypatch.setattr(workers, "FILE_TIME_LIMIT", 0.5)
     start = time.perf_counter()
-    out = engine.stats([root], jobs)
+    out = run_stats.stats([root], jobs)
     assert time.perf_counter() - start < 15
     assert out.files == len([*root.rglob("*.[ch]")]) and out.unreadable == 1
     assert out.functions > 0
@@ -349,7 +352,7 @@ def test_a_worker_that_dies_costs_only_its_file(root: Path, files: int,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(files):
         (root / "fs" / "x" / f"ok{i:03}.c").write_bytes(BUG)
-    real = engine.extract
+    real = loading.extract
     fatal = {"fs/x/ok003.c", "fs/x/ok017.c", f"fs/x/ok{files - 1:03}.c"}
 
     def extract(raw: bytes, rel: str, tree: object) -> object:
@@ -357,7 +360,7 @@ def test_a_worker_that_dies_costs_only_its_file(root: Path, files: int,
             os._exit(11)  # as a crash in native code would
         return real(raw, rel, tree)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(engine, "extract", extract)
+    monkeypatch.setattr(loading, "extract", extract)
     result = lint(root, jobs=2)
     died = {e.path for e in result.errors if e.internal and "process died" in e.reason}
     assert died == fatal and len(result.errors) == len(fatal)
@@ -374,7 +377,7 @@ def test_failures_are_isolated_and_exit_2(root: Path, monkeypatch: pytest.Monkey
     (root / "fs" / "x" / "crash_rule.c").write_bytes(BUG)
     (root / "fs" / "x" / "crash_parse.c").write_bytes(BUG)
     rule = builtin_rules()["vmalloc-nofs"]
-    real_check, real_extract = rule.check_file, engine.extract
+    real_check, real_extract = rule.check_file, loading.extract
 
     def check_file(self: object, ctx: object) -> object:
         if ctx.facts.path == "fs/x/crash_rule.c":  # type: ignore[attr-defined]
@@ -387,7 +390,7 @@ def test_failures_are_isolated_and_exit_2(root: Path, monkeypatch: pytest.Monkey
         return real_extract(raw, rel, tree)  # type: ignore[arg-type]
 
     monkeypatch.setattr(rule, "check_file", check_file)
-    monkeypatch.setattr(engine, "extract", extract)
+    monkeypatch.setattr(loading, "extract", extract)
     out = CliRunner().invoke(main, ["check", str(root), "--format", "json", "--no-cache",
                                     "-j", "1"])
     assert out.exit_code == 2

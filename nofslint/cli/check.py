@@ -27,8 +27,9 @@ from nofslint.fixing.fixes import apply_fix
 from nofslint.kernel.tree import find_root
 from nofslint.output import report
 from nofslint.review import changes
-from nofslint.run.engine import default_jobs, run, save_latest
+from nofslint.run.engine import default_jobs, run
 from nofslint.run.results import RunResult
+from nofslint.run.saved import save_latest
 
 
 @click.command()

@@ -12,7 +12,8 @@ from nofslint.kernel.tree import find_root
 from nofslint.model.findings import Finding
 from nofslint.output import report
 from nofslint.run import filters
-from nofslint.run.engine import load_latest, run
+from nofslint.run.engine import run
+from nofslint.run.saved import load_latest
 from nofslint.run.settings import SettingsError, resolve
 
 

@@ -7,7 +7,8 @@ import json
 import click
 
 from nofslint.cli.common import paths_or_cwd, progress
-from nofslint.run.engine import default_jobs, stats
+from nofslint.run.engine import default_jobs
+from nofslint.run.stats import stats
 
 
 @click.command("stats")

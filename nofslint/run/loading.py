@@ -1,0 +1,185 @@
+"""Facts of every file to lint: what to read (plan), from the cache or from workers.
+
+Unchanged files come straight from the cache by their stat; the rest are
+extracted in workers under the per-file time limit. A file that fails
+becomes an error entry naming it; the others' facts still come.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
+from pathlib import Path
+
+from nofslint.extract.facts import extract
+from nofslint.frontend.source import SourceError, read_source
+from nofslint.incremental.cache import FactsCache
+from nofslint.kernel.tree import NO_EXTRAS, Extras, KernelTree, discover, tree_for, tree_for_dir
+from nofslint.model.facts import FileFacts
+from nofslint.run import workers
+from nofslint.run.results import FileError
+from nofslint.run.workers import FileTimeout, parallel_map, time_limit
+
+Task = tuple[str, KernelTree, str | None]  # (file, its tree, cache root or None)
+
+
+@lru_cache(maxsize=64)
+def cache_for(cache_root: str, tree: KernelTree) -> FactsCache:
+    return FactsCache(Path(cache_root), tree.root,
+                      tree.gfp_table().fingerprint() + tree.extras.fingerprint())
+
+
+def _file_error(rel: str, exc: BaseException) -> FileError:
+    """Why one file produced no facts: bad input, or (internal) a nofslint bug."""
+    if isinstance(exc, SourceError):
+        return FileError(rel, str(exc))
+    if isinstance(exc, RecursionError):
+        return FileError(rel, "nesting too deep to analyse")
+    if isinstance(exc, FileTimeout):
+        return FileError(rel, f"took longer than {workers.FILE_TIME_LIMIT:g} s to analyse; skipped")
+    detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return FileError(rel, f"internal error while extracting facts: {detail}", True)
+
+
+def _extract(raw: bytes, rel: str, tree: KernelTree) -> FileFacts:
+    with time_limit(workers.FILE_TIME_LIMIT):
+        return extract(raw, rel, tree)
+
+
+def facts_task(task: Task, trust_cache: bool = True
+                ) -> tuple[bytes | None, FileError | None, tuple | None]:
+    """Worker: facts of one file as marshal bytes (cheap to send back), from cache or parse.
+
+    Returns (payload, error, manifest entry for the cache). Without
+    ``trust_cache`` the file is extracted again and its cache entry rewritten.
+    """
+    path_text, tree, cache_root = task
+    path = Path(path_text)
+    rel = tree.relpath(path)
+    try:
+        if cache_root is None:
+            return marshal.dumps(_extract(read_source(path), rel, tree).to_data()), None, None
+        cache = cache_for(cache_root, tree)
+        stat = cache.stat_key(path)
+        raw = read_source(path)
+        key = cache.key(raw, rel)
+        data = cache.load_data(key, rel) if trust_cache else None
+        if data is None:
+            data = cache.store(key, _extract(raw, rel, tree))
+        return marshal.dumps(data), None, (rel, stat, key)
+    except (Exception, FileTimeout) as exc:  # noqa: BLE001 - isolate one file, report it
+        return None, _file_error(rel, exc), None
+
+
+def _lost_file(task: Task, why: str) -> tuple[None, FileError, None]:
+    """The result for a file whose worker process died on it."""
+    rel = task[1].relpath(Path(task[0]))
+    return None, FileError(rel, f"internal error: the analysis process {why}", True), None
+
+
+def _decoded(task: Task, payload: tuple | bytes) -> tuple[FileFacts | None, FileError | None]:
+    """Facts from a worker's bytes or a cache hit; a cache entry that does not decode
+    (written by another nofslint build) is extracted again, never reported."""
+    try:
+        data = marshal.loads(payload) if isinstance(payload, bytes) else payload
+        return FileFacts.from_data(data), None
+    except Exception as exc:  # noqa: BLE001 - checked in the worker; never crash here
+        if isinstance(payload, bytes):
+            rel = task[1].relpath(Path(task[0]))
+            return None, FileError(rel, f"internal error loading facts: {exc}", True)
+    fresh, error, _ = facts_task(task, trust_cache=False)
+    return _decoded(task, fresh) if fresh is not None else (None, error)
+
+
+def load_facts(tasks: list[Task], jobs: int,
+               progress: Callable[[int, int], None] | None = None
+               ) -> Iterator[tuple[FileFacts | None, FileError | None]]:
+    """Facts of every task, in task order: unchanged files straight from the cache
+    (by size, mtime and inode, without reading them), the rest from workers."""
+    # Facts data (already decoded) for cache hits, marshal bytes from workers.
+    payloads: list[tuple[tuple | bytes | None, FileError | None]] = [(None, None)] * len(tasks)
+    todo: list[int] = []
+    for i, (path_text, tree, cache_root) in enumerate(tasks):
+        if cache_root is not None:
+            hit = cache_for(cache_root, tree).lookup(path_text, tree.relpath(path_text))
+            if hit is not None:
+                payloads[i] = (hit, None)
+                continue
+        todo.append(i)
+    work = [tasks[i] for i in todo]
+    results = parallel_map(facts_task, work, jobs, progress, on_lost=_lost_file)
+    for i, (payload, error, seen) in zip(todo, results, strict=True):
+        payloads[i] = (payload, error)
+        if seen is not None:
+            _, tree, cache_root = tasks[i]
+            cache_for(cache_root, tree).remember(*seen)  # type: ignore[arg-type]
+    for (_, tree, cache_root) in {(t[1], t[2]): t for t in tasks}.values():
+        if cache_root is not None:
+            cache_for(cache_root, tree).save_manifest()
+    for i, (payload, error) in enumerate(payloads):
+        yield (None, error) if payload is None else _decoded(tasks[i], payload)
+        payloads[i] = (None, None)  # let the bytes go
+
+
+def plan(paths: Iterable[Path], version: tuple[int, int] | None,
+         cache_root: Path | None = None, extras: Extras = NO_EXTRAS) -> list[Task]:
+    tasks: list[Task] = []
+    root = str(cache_root) if cache_root is not None else None
+    trees: dict[str, KernelTree] = {}
+    cwd = os.getcwd()
+    for path in discover(paths):
+        # Strings, not Paths: a tree has 60,000 files. discover() yields files (and
+        # unlistable directories, reported when read): the tree is the parent's,
+        # without a stat per file. Like Path.absolute(), ".." is left alone.
+        absolute = os.path.join(cwd, path)
+        parent = os.path.dirname(absolute)
+        tree = trees.get(parent)
+        if tree is None:
+            tree = trees[parent] = tree_for_dir(Path(parent), version, extras)
+        tasks.append((absolute, tree, root))
+    return tasks
+
+
+def content_keys(tasks: list[Task]) -> list[str | None]:
+    """Each file's content key from the stat manifests; None where the file changed
+    (or was never seen) since the manifest recorded it."""
+    return [cache_for(root, tree).known_key(path_text, tree.relpath(path_text))
+            if root is not None else None for path_text, tree, root in tasks]
+
+
+def overlaid(tasks: list[Task], overlay: dict[Path, Path | None],
+              version: tuple[int, int] | None, extras: Extras) -> list[Task]:
+    """The tasks of the changed tree: deleted files dropped, created ones added at
+    the end, so the order stays the same for the same change."""
+    root = tasks[0][2] if tasks else None
+    kept = [t for t in tasks if overlay.get(Path(t[0]), True) is not None]
+    known = {Path(t[0]) for t in tasks}
+    for real, source in sorted(overlay.items()):
+        if source is not None and real not in known:
+            kept.append((str(real), tree_for(real, version, extras), root))
+    return kept
+
+
+def facts_of(tasks: list[Task], jobs: int, progress: Callable[[int, int], None] | None,
+           overlay: dict[Path, Path | None] | None
+           ) -> Iterator[tuple[FileFacts | None, FileError | None]]:
+    """Facts in task order; overlaid files are extracted here from their new content
+    (a change touches a few files: no worker, no cache)."""
+    if not overlay:
+        yield from load_facts(tasks, jobs, progress)
+        return
+    loaded = load_facts([t for t in tasks if Path(t[0]) not in overlay], jobs, progress)
+    for path_text, tree, _ in tasks:
+        real = Path(path_text)
+        source = overlay.get(real)
+        if source is None:
+            yield next(loaded)
+            continue
+        rel = tree.relpath(real)
+        try:
+            yield _extract(read_source(source), rel, tree), None
+        except Exception as exc:  # noqa: BLE001 - as in the workers: report, go on
+            yield None, _file_error(rel, exc)
