@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 import nofslint.kernel.tree as tree_module
-import nofslint.run.engine as engine
 import nofslint.run.loading as loading
 import nofslint.run.stats as run_stats
 import nofslint.run.workers as workers
