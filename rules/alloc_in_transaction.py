@@ -188,6 +188,7 @@ class AllocInTransaction(Rule):
             rule=self.id, severity=self.severity, path=facts.path, line=call.line,
             column=call.column, end_line=call.end_line, end_column=call.end_column,
             function=name, message=message, trace=trace, file=entry.file,
+            key=f"{fs}|{opener.callee}|{call.callee}|{what.partition(' (')[0]}",
             fix_builder=ScopeWrap(call.start, call.end, "nofs",
                                   comment=f"no reclaim into {fs} while its transaction is open"))
 

@@ -125,7 +125,7 @@ class BackingIoNoio(Rule):
             rule=self.id, severity=self.severity, path=entry.facts.path, line=call.line,
             column=call.column, end_line=call.end_line, end_column=call.end_column,
             function=index.function(owner).name, message=message, trace=trace,
-            file=entry.file, fix_builder=fix,
+            file=entry.file, fix_builder=fix, key=f"{use.api}|{name}|{call.callee}",
             fix_file=index.files[chain[0][0]].file if chain[0][0] != site[0] else None,
             fix_path=index.path(chain[0][0]) if chain[0][0] != site[0] else None)
 

@@ -50,4 +50,4 @@ class NofailHighOrder(Rule):
             yield self.finding_at_call(
                 ctx, call, f"{alloc.allocator}() with __GFP_NOFAIL and order {alloc.order}: "
                 "the page allocator cannot guarantee order > 1 and warns; allocate order-0 "
-                "pages or handle failure")
+                "pages or handle failure", key=f"{alloc.allocator}|{alloc.order}")

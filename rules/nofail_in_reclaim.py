@@ -152,7 +152,8 @@ class NofailInReclaim(Rule):
         return Finding(
             rule=self.id, severity=self.severity, path=where.facts.path, line=call.line,
             column=call.column, end_line=call.end_line, end_column=call.end_column,
-            function=index.function(owner).name, message=message, trace=trace, file=where.file)
+            function=index.function(owner).name, message=message, trace=trace, file=where.file,
+            key=f"{entry.struct}.{entry.field}|{call.callee}|{alloc.callee}")
 
 
 def _callee_states(summary: NofailSummary, call: Call, callee: Ref, state: int) -> set[int]:

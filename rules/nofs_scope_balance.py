@@ -99,7 +99,8 @@ class NofsScopeBalance(Rule):
         finding = self.finding_at_call(
             ctx, call, f"{call.callee}() saves into '{var}' but the path that leaves the "
             f"function at line {exit_line} does not restore it (restored at {where} on other "
-            f"paths): the task keeps the scope after {function or 'the function'} returns")
+            f"paths): the task keeps the scope after {function or 'the function'} returns",
+            key=f"{call.callee}|{var}")
         finding.trace = [TraceStep(function, ctx.facts.path, save.line),
                          TraceStep(function, ctx.facts.path, exit_line)]
         return finding

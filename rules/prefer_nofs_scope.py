@@ -108,7 +108,7 @@ class PreferNofsScope(Rule):
         return self.finding_at_call(
             ctx, call, f"GFP_NOFS in {alloc.allocator}() is redundant: a memalloc_{kind}_save() "
             "scope is open on every path here; use GFP_KERNEL",
-            NofsToKernel(*mask) if mask is not None else None)
+            NofsToKernel(*mask) if mask is not None else None, key=f"{alloc.allocator}|{kind}")
 
     def _section(self, ctx: FileContext, allocs: list[Allocation]) -> Finding:
         calls = [ctx.facts.calls[a.call] for a in allocs]
@@ -121,4 +121,5 @@ class PreferNofsScope(Rule):
         return self.finding_at_call(
             ctx, calls[0], f"{len(calls)} allocations in {ctx.function_name(calls[0])}() pass "
             f"GFP_NOFS (lines {lines}): mark the section with memalloc_nofs_save() and use "
-            "GFP_KERNEL inside", fix if len(masks) == len(calls) else None)
+            "GFP_KERNEL inside", fix if len(masks) == len(calls) else None,
+            key="section|" + ",".join(a.allocator for a in allocs))

@@ -82,7 +82,9 @@ class VmallocNofs(Rule):
                        "before v5.17: large allocations fail")
             message = (f"{why}; use memalloc_{kind}_save() around a GFP_KERNEL allocation "
                        f"(tree is v{ctx.tree.version_text})")
-            yield self.finding_at_call(ctx, call, message, self._fix(ctx, alloc, kind))
+            mask = " ".join((alloc.mask_text or "").split())
+            yield self.finding_at_call(ctx, call, message, self._fix(ctx, alloc, kind),
+                                       key=f"{alloc.allocator}|{kind}|{mask}")
 
     @staticmethod
     def _fix(ctx: FileContext, alloc: Allocation, kind: str) -> ScopeWrap | None:

@@ -206,6 +206,7 @@ class WqFlushReclaim(Rule):
             column=call.column, end_line=call.end_line, end_column=call.end_column,
             function=index.function(chain[-1][0]).name, message=message, trace=trace,
             file=entry.file, fix_builder=fix,
+            key=f"{flusher.who}|{what}|{bad.api}",
             fix_file=fix_entry.file if fix_entry else None,
             fix_path=fix_entry.facts.path if fix_entry else None)
 

@@ -146,7 +146,7 @@ def test_baseline_hides_known_findings_across_unrelated_edits(repo: Path) -> Non
     written = lint(repo, "--write-baseline", str(baseline))
     assert written.exit_code == 0
     doc = json.loads(baseline.read_text())
-    assert doc["format"] == "nofslint-baseline/1" and doc["findings"]
+    assert doc["format"] == "nofslint-baseline/2" and doc["findings"]
     assert lint(repo, "--baseline", str(baseline)).exit_code == 0
     bugs = repo / "fs/demofs/bugs.c"
     bugs.write_text("\n\n/* moved */\n" + bugs.read_text())

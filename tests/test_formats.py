@@ -131,7 +131,7 @@ def test_sarif_is_valid_and_complete(result_510: RunResult, tmp_path: Path) -> N
     assert len(results) == len(result.findings)
     for finding, res in zip(result.findings, results, strict=True):
         assert driver["rules"][res["ruleIndex"]]["id"] == finding.rule == res["ruleId"]
-        assert res["partialFingerprints"] == {"nofslint/v1": finding.fingerprint()}
+        assert res["partialFingerprints"] == {"nofslint/v2": finding.fingerprint()}
         loc = res["locations"][0]
         assert loc["physicalLocation"]["artifactLocation"] == {"uri": finding.path,
                                                                "uriBaseId": "%SRCROOT%"}

@@ -65,12 +65,14 @@ class Rule:
 
     # -- helpers for subclasses -------------------------------------------------
     def finding_at_call(self, ctx: FileContext, call: Call, message: str,
-                        fix: FixBuilder | None = None) -> Finding:
+                        fix: FixBuilder | None = None, key: str = "") -> Finding:
+        """A finding on ``call``; ``key`` is what identifies it besides rule, path
+        and function (Finding.key), so rewording ``message`` keeps baselines valid."""
         return Finding(
             rule=self.id, severity=self.severity, path=ctx.facts.path, line=call.line,
             column=call.column, end_line=call.end_line, end_column=call.end_column,
             function=ctx.function_name(call), message=message, file=ctx.file,
-            fix_builder=fix)
+            fix_builder=fix, key=key)
 
     # -- documentation -----------------------------------------------------------
     @classmethod

@@ -52,6 +52,10 @@ class Finding:
     message: str
     trace: list[TraceStep] = field(default_factory=list)
     fix: str | None = None  # unified diff, filled in by the fix stage
+    # What the rule says makes this finding this finding (the allocator and its
+    # mask, the flushed queue...): with rule, path and function, its identity in
+    # baselines. Empty: the message, without line numbers, stands in for it.
+    key: str = field(default="", compare=False)
     # Not reported: where the file is and how to build its fix.
     file: Path | None = field(default=None, repr=False, compare=False)
     fix_builder: Any = field(default=None, repr=False, compare=False)  # an api.FixBuilder
@@ -69,9 +73,17 @@ class Finding:
         return self.source or self.file
 
     def fingerprint(self) -> str:
-        """Identity that survives unrelated edits: no line or column, and line numbers
-        quoted in the message (``file.c:123``) are dropped, so moving code does not
-        make a known finding new (baselines, SARIF ``partialFingerprints``)."""
+        """Identity that survives unrelated edits and reworded messages: rule, path,
+        function and the rule's key; no line or column, so moving code does not make
+        a known finding new (baselines, SARIF ``partialFingerprints``)."""
+        if not self.key:
+            return self.legacy_fingerprint()
+        text = "\0".join(("key", self.rule, self.path, self.function or "", self.key))
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def legacy_fingerprint(self) -> str:
+        """The 0.1.0 identity, from the message with line numbers (``file.c:123``)
+        dropped: what baselines written by 0.1.0 hold."""
         message = _LINE_REF.sub(lambda m: re.sub(r"\d+", "N", m.group()), self.message)
         text = "\0".join((self.rule, self.path, self.function or "", message))
         return hashlib.sha256(text.encode()).hexdigest()[:32]

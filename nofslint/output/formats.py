@@ -163,7 +163,7 @@ def _sarif_result(f: Finding, index: Mapping[str, int]) -> dict:
         out["ruleIndex"] = index[f.rule]
     out |= {"level": _SARIF_LEVEL[f.severity], "message": {"text": f.message},
             "locations": [location],
-            "partialFingerprints": {"nofslint/v1": f.fingerprint()}}
+            "partialFingerprints": {"nofslint/v2": f.fingerprint()}}
     if f.trace:
         out["codeFlows"] = [{"threadFlows": [{"locations": [
             {"location": {"physicalLocation": {"artifactLocation": _artifact(step.path),

@@ -3,24 +3,27 @@
 Findings come out of the rules complete; here the config silences rules per
 path and changes severities, a baseline hides known findings, and a change
 (a patch, a commit range, the staged index) keeps only what it introduced.
-All matching is by ``Finding.fingerprint()`` (rule, path, function, message
-without line numbers), counted, so that moving code does not make a known
-finding new and a second identical finding in the same function is still new.
+All matching is by ``Finding.fingerprint()`` (rule, path, function and the
+rule's key for the finding), counted, so that moving code or rewording a
+message does not make a known finding new, and a second identical finding in
+the same function is still new. Baselines written by 0.1.0 hold the older
+message-based fingerprints (``Finding.legacy_fingerprint``) and still match.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from nofslint import __version__
 from nofslint.model.findings import Finding
 from nofslint.run.config import Config
 
-BASELINE_FORMAT = "nofslint-baseline/1"
+BASELINE_FORMAT = "nofslint-baseline/2"
+LEGACY_BASELINE_FORMAT = "nofslint-baseline/1"  # 0.1.0: message-based fingerprints
 
 
 class BaselineError(Exception):
@@ -39,9 +42,20 @@ def configured(findings: Iterable[Finding], config: Config) -> list[Finding]:
     return out
 
 
+@dataclass
+class Baseline:
+    """Known findings by fingerprint, with counts; ``legacy``: 0.1.0 fingerprints."""
+
+    known: Counter[str] = field(default_factory=Counter)
+    legacy: bool = False
+
+    def identity(self) -> Callable[[Finding], str]:
+        return Finding.legacy_fingerprint if self.legacy else Finding.fingerprint
+
+
 def introduced(before: Iterable[Finding], after: Iterable[Finding]) -> list[Finding]:
     """Findings of ``after`` that ``before`` does not already have."""
-    return subtract(after, Counter(f.fingerprint() for f in before))
+    return subtract(after, Baseline(Counter(f.fingerprint() for f in before)))
 
 
 def baseline_text(findings: Iterable[Finding]) -> str:
@@ -54,15 +68,26 @@ def baseline_text(findings: Iterable[Finding]) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-def load_baseline(path: Path) -> Counter[str]:
-    """Fingerprints (with counts) of the known findings in a baseline file."""
+MAX_BASELINE_BYTES = 64 * 1024 * 1024
+
+
+def load_baseline(path: Path) -> Baseline:
+    """The known findings of a baseline file (this version's or 0.1.0's)."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BASELINE_BYTES + 1)
+        if len(data) > MAX_BASELINE_BYTES:
+            raise BaselineError(f"{path}: larger than {MAX_BASELINE_BYTES >> 20} MiB; "
+                                "not a nofslint baseline")
+        doc = json.loads(data.decode("utf-8"))
     except OSError as exc:
         raise BaselineError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BaselineError(f"{path}: not a JSON baseline: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("format") != BASELINE_FORMAT \
+    except RecursionError:
+        raise BaselineError(f"{path}: nested too deeply to be a nofslint baseline") from None
+    if not isinstance(doc, dict) \
+            or doc.get("format") not in (BASELINE_FORMAT, LEGACY_BASELINE_FORMAT) \
             or not isinstance(doc.get("findings"), list):
         raise BaselineError(f"{path}: not a nofslint baseline (write one with "
                             "--write-baseline)")
@@ -71,15 +96,16 @@ def load_baseline(path: Path) -> Counter[str]:
         if not isinstance(entry, dict) or not isinstance(entry.get("fingerprint"), str):
             raise BaselineError(f"{path}: findings[{i}] has no fingerprint")
         known[entry["fingerprint"]] += 1
-    return known
+    return Baseline(known, legacy=doc["format"] == LEGACY_BASELINE_FORMAT)
 
 
-def subtract(findings: Iterable[Finding], known: Counter[str]) -> list[Finding]:
+def subtract(findings: Iterable[Finding], baseline: Baseline) -> list[Finding]:
     """The findings left after each known fingerprint has hidden as many as it counts."""
-    left = Counter(known)
+    left = Counter(baseline.known)
+    identity = baseline.identity()
     out = []
     for f in findings:
-        key = f.fingerprint()
+        key = identity(f)
         if left[key] > 0:
             left[key] -= 1
         else:

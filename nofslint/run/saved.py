@@ -165,7 +165,7 @@ def to_saved(result: RunResult) -> dict:
         "trees": [[str(t.root) if t.root else None, *t.version, t.version_source]
                   for t in result.trees],
         "errors": [e.to_json() for e in result.errors],
-        "findings": [{**f.to_json(), "file": str(f.file) if f.file else None}
+        "findings": [{**f.to_json(), "key": f.key, "file": str(f.file) if f.file else None}
                      for f in result.findings],
     }
 
