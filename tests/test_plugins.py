@@ -396,7 +396,9 @@ def test_rules_new_refuses_to_overwrite_and_bad_names(tmp_path: Path) -> None:
 
 def test_rules_new_defaults_to_the_checkout_rules_dir_else_the_current_directory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from_checkout = Path(nofslint.__file__).resolve().is_relative_to(REPO)
+    # The checkout's own package (an editable install), not an installed copy that
+    # merely lies inside it (a .venv in the clone, as the README's commands make).
+    from_checkout = Path(nofslint.__file__).resolve().parent == REPO / "nofslint"
     assert scaffold.checkout_rules_dir(REPO) == (REPO / "rules" if from_checkout else None)
     # Elsewhere (even with an editable install of the checkout): the current directory.
     assert scaffold.checkout_rules_dir(tmp_path) is None

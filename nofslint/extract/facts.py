@@ -11,15 +11,17 @@ import bisect
 import hashlib
 import re
 
-from tree_sitter import Node, QueryCursor
+from tree_sitter import Node
 
 from nofslint.extract.flow import build
-from nofslint.frontend.parse import parse_source, query
+from nofslint.extract.syntax import declarator_name, matches, node_text
+from nofslint.extract.workqueue_places import WorkqueuePlaces
+from nofslint.frontend.parse import parse_source
 from nofslint.kernel.allocators import ALLOCATORS, SCOPE_CALLS
 from nofslint.kernel.gfp import GfpTable, read_defines, read_macros
 from nofslint.kernel.transactions import Table, table
 from nofslint.kernel.tree import KernelTree
-from nofslint.kernel.workqueue_api import CREATORS, DECLARE_WORK, GENERIC_TYPES, SYSTEM, WORK_CALLS
+from nofslint.kernel.workqueue_api import CREATORS, WORK_CALLS
 from nofslint.model.facts import (
     Allocation,
     Call,
@@ -27,8 +29,6 @@ from nofslint.model.facts import (
     Function,
     OpsEntry,
     ScopeEvent,
-    WqQueue,
-    WqUse,
     scope_at,
 )
 from nofslint.model.gfp import UNKNOWN, Mask
@@ -59,35 +59,9 @@ _GFP_VAR_QUERY = """
 (parameter_declaration type: (type_identifier) @type declarator: (identifier) @name)
 (assignment_expression left: (identifier) @name right: (_) @value) @assign
 """
-_DECLS_QUERY = """
-(parameter_declaration type: (_) @type declarator: (_) @decl)
-(declaration type: (_) @type declarator: (_) @decl)
-"""
-_ALIAS_QUERY = """
-(assignment_expression left: (_) @left right: (identifier) @right)
-"""
-# File-scope statics: a key for them is private to the file.
-_STATIC_NAME = re.compile(
-    rb"^static[ \t]+(?:const[ \t]+)?(?:struct[ \t]+)?\w+[ \t*]*(\w+)", re.M)
 _PFLAGS_QUERY = """
 (assignment_expression left: (field_expression) @left right: (_) @value) @assign
 """
-
-
-def _text(raw: bytes, node: Node) -> str:
-    return raw[node.start_byte:node.end_byte].decode("utf-8", "replace")
-
-
-def _declarator_name(node: Node | None) -> str | None:
-    while node is not None:
-        if node.type in ("identifier", "field_identifier"):
-            return node.text.decode("utf-8", "replace") if node.text else None
-        nxt = node.child_by_field_name("declarator")
-        if nxt is None:
-            nxt = next((c for c in node.named_children if c.type.endswith("declarator")
-                        or c.type == "identifier"), None)
-        node = nxt
-    return None
 
 
 def _is_static(func: Node) -> bool:
@@ -112,13 +86,13 @@ def _save_target(call: Node, raw: bytes) -> str | None:
         return None
     if parent.type == "assignment_expression":
         left = parent.child_by_field_name("left")
-        return _text(raw, left) if left is not None else "?"
+        return node_text(raw, left) if left is not None else "?"
     if parent.type == "init_declarator":
-        return _declarator_name(parent.child_by_field_name("declarator")) or "?"
+        return declarator_name(parent.child_by_field_name("declarator")) or "?"
     return "?"
 
 
-class _Extractor:
+class _Extractor(WorkqueuePlaces):
     def __init__(self, raw: bytes, rel: str, table: GfpTable, transactions: Table) -> None:
         self.raw = raw
         self.table = table
@@ -148,7 +122,7 @@ class _Extractor:
         funcs: list[tuple[int, Node]] = []
         raw_calls: list[tuple[Node, Node, Node]] = []
         raw_ops: list[tuple[Node, Node, Node, bool]] = []
-        for pattern, caps in _matches(_MAIN_QUERY, root):
+        for pattern, caps in matches(_MAIN_QUERY, root):
             if pattern == 0:
                 funcs.append((caps["func"][0].start_byte, caps["func"][0]))
             elif pattern in (1, 2):
@@ -160,7 +134,7 @@ class _Extractor:
         for _, node in funcs:
             body = node.child_by_field_name("body")
             facts.functions.append(Function(
-                name=_declarator_name(node.child_by_field_name("declarator")) or "?",
+                name=declarator_name(node.child_by_field_name("declarator")) or "?",
                 static=_is_static(node), start=node.start_byte, end=node.end_byte,
                 line=node.start_point[0] + 1, end_line=node.end_point[0] + 1,
                 body_start=body.start_byte if body is not None else node.start_byte,
@@ -190,7 +164,7 @@ class _Extractor:
             if callee in SCOPE_CALLS:
                 op, kind = SCOPE_CALLS[callee]
                 if kind == "flags":
-                    kind = _pf_kind(_text(self.raw, args)) if op == "save" else "other"
+                    kind = _pf_kind(node_text(self.raw, args)) if op == "save" else "other"
                 target = (_save_target(call, self.raw) if op == "save" else
                           (self._arg_text(record, 0) or "?"))
                 facts.scopes.append(ScopeEvent(fidx, call.start_byte, sp[0] + 1, op, kind, target))
@@ -212,7 +186,8 @@ class _Extractor:
             sp = fn_node.start_point
             struct = _initialized_struct(node) if initializer else None
             fidx = self._function_index(starts, node.start_byte)
-            facts.ops.append(OpsEntry(struct, _text(self.raw, field_node), _text(self.raw, fn_node),
+            facts.ops.append(OpsEntry(struct, node_text(self.raw, field_node),
+                                      node_text(self.raw, fn_node),
                                       fidx if not initializer else -1, sp[0] + 1, sp[1] + 1))
         return facts
 
@@ -232,164 +207,6 @@ class _Extractor:
                 facts.flows.append(build(fidx, body, self.raw, opens.get(fidx, ())))
 
     # -- workqueues -----------------------------------------------------------------
-    def _declared_works(self) -> None:
-        """``DECLARE_WORK(name, fn)`` at file scope (a macro tree-sitter cannot see as a call)."""
-        for m in DECLARE_WORK.finditer(self.raw):
-            name, fn = m.group(2).decode(), m.group(3).decode()
-            line = self.raw.count(b"\n", 0, m.start()) + 1
-            key = ("s:" if m.group(1) else "g:") + name
-            self.facts.wq_uses.append(WqUse("DECLARE_WORK", "bind", -1, -1, line, key, None, fn))
-
-    def _workqueue_call(self, index: int, args: Node) -> None:
-        facts = self.facts
-        call = facts.calls[index]
-        nodes = [a for a in args.named_children if a.type != "comment"]
-        creator = CREATORS.get(call.callee)
-        if creator is not None:
-            if creator.flags_arg is not None and creator.flags_arg >= len(nodes):
-                return  # a macro of the same name with other arguments: not the API
-            flags = nodes[creator.flags_arg] if creator.flags_arg is not None else None
-            fmt = nodes[creator.fmt_arg] if creator.fmt_arg is not None else None
-            name = None
-            if fmt is not None and fmt.type == "string_literal":
-                name = _text(self.raw, fmt)[1:-1]
-            facts.wq_queues.append(WqQueue(
-                call.callee, index, self._stored_at(args.parent, call.function), name,
-                _text(self.raw, flags) if flags is not None else None,
-                flags.start_byte if flags is not None else call.end,
-                flags.end_byte if flags is not None else call.end, call.line))
-            return
-        api = WORK_CALLS[call.callee]
-        needed = max((a for a in (api.work_arg, api.queue_arg, api.fn_arg) if isinstance(a, int)),
-                     default=-1)
-        if needed >= len(nodes):
-            return
-        work = self._place(nodes[api.work_arg], call.function) if api.work_arg is not None \
-            else None
-        if api.queue_arg == SYSTEM:
-            queue: str | None = "g:system_wq"
-        elif isinstance(api.queue_arg, int):
-            queue = self._place(nodes[api.queue_arg], call.function)
-        else:
-            queue = None
-        target = None
-        if api.fn_arg is not None:
-            fn = _unwrap(nodes[api.fn_arg])
-            target = _text(self.raw, fn) if fn.type == "identifier" else None
-        if work is None and queue is None and target is None:
-            return
-        facts.wq_uses.append(WqUse(call.callee, api.role, index, call.function, call.line,
-                                   work, queue, target))
-
-    def _place(self, node: Node, fidx: int) -> str | None:
-        """The key of the storage an expression names: a global, a static, a struct field."""
-        node = _unwrap(node)
-        if node.type == "subscript_expression":
-            inner = node.child_by_field_name("argument")
-            return self._place(inner, fidx) if inner is not None else None
-        if node.type == "identifier":
-            name = _text(self.raw, node)
-            if fidx >= 0 and name in self._declarations(fidx):
-                return None  # a local or a parameter: names no particular item
-            return ("s:" if name in self._static_names() else "g:") + name
-        if node.type != "field_expression":
-            return None
-        base = node.child_by_field_name("argument")
-        field_node = node.child_by_field_name("field")
-        op = node.child_by_field_name("operator")
-        if base is None or field_node is None:
-            return None
-        name = _text(self.raw, field_node)
-        if name == "work" and op is not None and op.type == ".":
-            # The work_struct inside a delayed_work/rcu_work: the same item.
-            return self._place(base, fidx)
-        struct = self._type_of(base, fidx)
-        if struct in GENERIC_TYPES:
-            return None
-        return f"f:{struct or '?'}.{name}"
-
-    def _type_of(self, node: Node, fidx: int) -> str | None:
-        """The struct type of an expression, when a declaration or container_of() says it."""
-        node = _unwrap(node)
-        if node.type == "pointer_expression":
-            arg = node.child_by_field_name("argument")
-            return self._type_of(arg, fidx) if arg is not None else None
-        if node.type == "identifier" and fidx >= 0:
-            return self._declarations(fidx).get(_text(self.raw, node))
-        if node.type == "call_expression":
-            fn = node.child_by_field_name("function")
-            args = node.child_by_field_name("arguments")
-            if fn is not None and args is not None and _text(self.raw, fn).startswith(
-                    "container_of"):
-                parts = [a for a in args.named_children if a.type != "comment"]
-                if len(parts) == 3:
-                    # Masking blanks the ``struct`` of a type argument.
-                    words = _text(self.raw, parts[1]).split()
-                    if words and words[0] == "struct":
-                        words = words[1:]
-                    if len(words) == 1 and words[0].isidentifier():
-                        return words[0]
-        return None
-
-    def _declarations(self, fidx: int) -> dict[str, str | None]:
-        """Parameters and locals of a function: name -> struct (or typedef) name."""
-        decls = self._decls.get(fidx)
-        if decls is None:
-            decls = self._decls[fidx] = {}
-            for _, caps in _matches(_DECLS_QUERY, self.func_nodes[fidx]):
-                name = _declarator_name(caps["decl"][0])
-                if name is None:
-                    continue
-                type_node = caps["type"][0]
-                if type_node.type == "struct_specifier":
-                    tname = type_node.child_by_field_name("name")
-                    decls[name] = _text(self.raw, tname) if tname is not None else None
-                elif type_node.type == "type_identifier":
-                    decls[name] = _text(self.raw, type_node)
-                else:
-                    decls[name] = None
-        return decls
-
-    def _static_names(self) -> set[str]:
-        if self._statics is None:
-            self._statics = {m.group(1).decode() for m in _STATIC_NAME.finditer(self.raw)}
-            self._statics.update(m.group(2).decode() for m in DECLARE_WORK.finditer(self.raw)
-                                 if m.group(1))
-        return self._statics
-
-    def _stored_at(self, call: Node | None, fidx: int) -> str | None:
-        """Where a created queue goes: ``x->wq = alloc_workqueue(...)``, or via a local."""
-        node = call
-        while node is not None and node.parent is not None and node.parent.type in (
-                "parenthesized_expression", "cast_expression"):
-            node = node.parent
-        parent = node.parent if node is not None else None
-        if parent is None:
-            return None
-        local: str | None = None
-        if parent.type == "assignment_expression":
-            left = parent.child_by_field_name("left")
-            if left is None:
-                return None
-            left = _unwrap(left)
-            if left.type == "identifier" and fidx >= 0 and \
-                    _text(self.raw, left) in self._declarations(fidx):
-                local = _text(self.raw, left)
-            else:
-                return self._place(left, fidx)
-        elif parent.type == "init_declarator":
-            local = _declarator_name(parent.child_by_field_name("declarator"))
-        if local is None or fidx < 0 or node is None:
-            return None
-        # wq = alloc_workqueue(...); ...; x->wq = wq;
-        for _, caps in _matches(_ALIAS_QUERY, self.func_nodes[fidx]):
-            right = caps["right"][0]
-            if right.start_byte > node.end_byte and _text(self.raw, right) == local:
-                left = _unwrap(caps["left"][0])
-                if left.type != "identifier" or _text(self.raw, left) != local:
-                    return self._place(left, fidx)
-        return None
-
     def _carries_gfp(self, fidx: int, args: Node) -> bool:
         """Whether a call's arguments mention a mask or one of the function's gfp_t names."""
         text = self.raw[args.start_byte:args.end_byte]
@@ -433,14 +250,14 @@ class _Extractor:
         return self.raw[s:e].decode("utf-8", "replace")
 
     def _pflag_events(self, root: Node, starts: list[int]) -> None:
-        for _, caps in _matches(_PFLAGS_QUERY, root):
+        for _, caps in matches(_PFLAGS_QUERY, root):
             assign = caps["assign"][0]
-            left = _text(self.raw, caps["left"][0]).replace(" ", "")
+            left = node_text(self.raw, caps["left"][0]).replace(" ", "")
             if left not in ("current->flags", "tsk->flags", "task->flags", "p->flags"):
                 continue
             op_node = assign.child_by_field_name("operator")
             op = op_node.text.decode() if op_node is not None and op_node.text else ""
-            kind = _pf_kind(_text(self.raw, caps["value"][0]))
+            kind = _pf_kind(node_text(self.raw, caps["value"][0]))
             if kind == "other" or op not in ("|=", "&="):
                 continue
             self.facts.scopes.append(ScopeEvent(
@@ -507,10 +324,10 @@ class _Extractor:
         node = self.func_nodes[fidx]
         declared: set[str] = set()
         events: list[tuple[int, str, str, str, bool]] = []
-        for pattern, caps in _matches(_GFP_VAR_QUERY, node):
-            name = _text(self.raw, caps["name"][0])
+        for pattern, caps in matches(_GFP_VAR_QUERY, node):
+            name = node_text(self.raw, caps["name"][0])
             if pattern in (0, 1, 2):
-                if _text(self.raw, caps["type"][0]) != "gfp_t":
+                if node_text(self.raw, caps["type"][0]) != "gfp_t":
                     continue
                 declared.add(name)
                 at = caps["name"][0].start_byte
@@ -523,35 +340,19 @@ class _Extractor:
                     events.append((at, name, "decl", "", True))
                     if pattern == 0:
                         value = caps["value"][0]
-                        events.append((value.start_byte, name, "=", _text(self.raw, value),
+                        events.append((value.start_byte, name, "=", node_text(self.raw, value),
                                        _straight_line(value, node)))
             else:
                 assign = caps["assign"][0]
                 op_node = assign.child_by_field_name("operator")
                 op = op_node.text.decode() if op_node is not None and op_node.text else "="
                 if op in ("=", "|=", "&="):
-                    events.append((assign.start_byte, name, op, _text(self.raw, caps["value"][0]),
+                    rhs = node_text(self.raw, caps["value"][0])
+                    events.append((assign.start_byte, name, op, rhs,
                                    _straight_line(assign, node)))
         events = sorted(e for e in events if e[1] in declared)
         self._gfp_vars[fidx] = events
         return events
-
-
-def _unwrap(node: Node) -> Node:
-    """Look through parentheses, casts and ``&``: they name the same storage."""
-    while True:
-        if node.type == "parenthesized_expression":
-            inner = next((c for c in node.named_children if c.type != "comment"), None)
-        elif node.type == "cast_expression":
-            inner = node.child_by_field_name("value")
-        elif node.type == "pointer_expression" and node.child_by_field_name("operator") is not \
-                None and node.child_by_field_name("operator").type == "&":
-            inner = node.child_by_field_name("argument")
-        else:
-            return node
-        if inner is None:
-            return node
-        node = inner
 
 
 def _constant(text: str, macros: dict[str, str], raw: bytes) -> int | None:
@@ -634,10 +435,6 @@ def _merge(values: list[Mask], new: tuple[Mask, ...]) -> list[Mask]:
         if m not in out:
             out.append(m)
     return out[:8]
-
-
-def _matches(pattern: str, node: Node) -> list[tuple[int, dict[str, list[Node]]]]:
-    return QueryCursor(query(pattern)).matches(node)
 
 
 def extract(raw: bytes, rel: str, tree: KernelTree) -> FileFacts:

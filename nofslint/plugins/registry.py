@@ -116,7 +116,8 @@ def builtin_package() -> ModuleType:
     try:
         return importlib.import_module("nofslint.rules")
     except ModuleNotFoundError:
-        init = Path(__file__).resolve().parent.parent / "rules" / "__init__.py"
+        # Running from a source checkout: the top-level rules/ beside the package.
+        init = Path(__file__).resolve().parents[2] / "rules" / "__init__.py"
         spec = importlib.util.spec_from_file_location(
             "nofslint.rules", init, submodule_search_locations=[str(init.parent)])
         if spec is None or spec.loader is None:
