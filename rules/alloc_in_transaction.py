@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import functools
-import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from nofslint.api import (
     Allocation,
-    FileFacts,
+    Call,
     Finding,
+    Flow,
     FsReclaimSummary,
+    Ref,
     Rule,
     ScopeEvent,
     ScopeWrap,
@@ -92,39 +93,34 @@ class AllocInTransaction(Rule):
     fixable = True
 
     def check_tree(self, index: TreeIndex) -> Iterator[Finding]:
-        opens = sorted({name for tree in {e.tree for e in index.files}
+        opens = sorted({name for tree in index.trees()
                         for name in table(tree.extras.transactions).opens})
         opening = {index.enclosing(site)
                    for name in opens for site in index.sites_calling(name)}
-        work: list[tuple[int, int]] = []  # (file, flow) pairs that open a transaction
-        dirs: set[str] = set()
-        for fi in sorted({fi for fi, _ in opening}):
-            facts = index.files[fi].facts
-            for li, flow in enumerate(facts.flows):
-                if (fi, flow.function) in opening:
-                    work.append((fi, li))
-                    dirs.add(posixpath.dirname(facts.path))
+        # The functions that open a transaction and have a flow, in file order.
+        work = [(ref, flow) for ref in sorted(opening)
+                if ref[1] >= 0 and (flow := index.flow(ref)) is not None]
         if not work:
             return
+        dirs = {index.home(ref[0]) for ref, _ in work}
         summary = index.memo("fs-reclaim:" + ",".join(sorted(dirs)),
                              lambda: FsReclaimSummary(index, dirs))
-        for fi, li in work:
-            yield from self._check_flow(index, summary, fi, li)
+        for ref, flow in work:
+            yield from self._check_flow(index, summary, ref, flow)
 
-    def _check_flow(self, index: TreeIndex, summary: FsReclaimSummary, fi: int,
-                    li: int) -> Iterator[Finding]:
-        facts = index.files[fi].facts
-        trans = table(index.files[fi].tree.extras.transactions)
-        flow = facts.flows[li]
-        fidx = flow.function
-        calls = index.calls_in((fi, fidx))
-        scopes = {e.start: e for e in facts.scopes if e.function == fidx}
+    def _check_flow(self, index: TreeIndex, summary: FsReclaimSummary, ref: Ref,
+                    flow: Flow) -> Iterator[Finding]:
+        fi, fidx = ref
+        trans = table(index.tree(fi).extras.transactions)
+        calls = index.calls_in(ref)
+        made = {ci: index.call((fi, ci)) for ci in calls}
+        scopes = {e.start: e for e in index.scopes_in(ref)}
         events: list[tuple[int, object]] = sorted(
-            [(facts.calls[ci].start, ci) for ci in calls]
+            [(made[ci].start, ci) for ci in calls]
             + [(s, e) for s, e in scopes.items() if e.op in ("set", "clear")],
             key=lambda x: x[0])
         checks = {c.start: (trans.returns[c.callee], flow.results[c.start])
-                  for c in (facts.calls[ci] for ci in calls)
+                  for c in made.values()
                   if c.callee in trans.opens and c.start in flow.results}
 
         def branch(state: _State, cond: str, value: bool) -> _State:
@@ -134,20 +130,19 @@ class AllocInTransaction(Rule):
             return state
 
         walk: Walk[_State, object] = Walk(
-            flow, events, functools.partial(_step, facts=facts, scopes=scopes, trans=trans),
+            flow, events, functools.partial(_step, calls=made, scopes=scopes, trans=trans),
             branch=branch)
         walk.run(_CLOSED)
         if not walk.complete:
             return
-        allocs = {a.call: a for a in facts.allocations}
-        home = posixpath.dirname(facts.path)
+        home = index.home(fi)
         for ci in calls:
-            call = facts.calls[ci]
+            call = made[ci]
             states = [s for s in walk.at.get(call.start, ()) if s.exposed]
             if not states:
                 continue
             opened = min(s.opened for s in states)
-            alloc = allocs.get(ci)
+            alloc = index.allocation((fi, ci))
             if alloc is not None:
                 if any(m.kind == "kernel" for m in alloc.masks):
                     yield self._finding(index, fi, ci, opened, [], alloc, trans)
@@ -164,12 +159,11 @@ class AllocInTransaction(Rule):
 
     def _finding(self, index: TreeIndex, fi: int, ci: int, opened: int,
                  chain: list, alloc: Allocation | None, trans: Table) -> Finding:
-        entry = index.files[fi]
-        facts = entry.facts
-        call = facts.calls[ci]
-        opener = next(c for c in facts.calls if c.start == opened)
-        func = facts.function_at(call.function)
-        name = func.name if func is not None else None
+        call = index.call((fi, ci))
+        same_function = (index.call((fi, i)) for i in index.calls_in((fi, call.function)))
+        opener = next(c for c in same_function if c.start == opened)
+        name = index.function((fi, call.function)).name if call.function >= 0 else None
+        path = index.path(fi)
         fs = trans.opens[opener.callee]
         if alloc is not None:
             what = f"{alloc.allocator}() with {_mask_label(alloc)}"
@@ -181,13 +175,13 @@ class AllocInTransaction(Rule):
         message = (f"{what} while the {fs} transaction opened by {opener.callee}() at line "
                    f"{opener.line} is open and no NOFS scope is active: reclaim can recurse "
                    f"into {fs} and wait on this transaction")
-        trace = [TraceStep(name, facts.path, opener.line), TraceStep(name, facts.path, call.line)]
+        trace = [TraceStep(name, path, opener.line), TraceStep(name, path, call.line)]
         trace += [TraceStep(index.function(ref).name, index.path(ref[0]),
                             index.call(site).line) for ref, site in chain]
         return Finding(
-            rule=self.id, severity=self.severity, path=facts.path, line=call.line,
+            rule=self.id, severity=self.severity, path=path, line=call.line,
             column=call.column, end_line=call.end_line, end_column=call.end_column,
-            function=name, message=message, trace=trace, file=entry.file,
+            function=name, message=message, trace=trace, file=index.file(fi),
             key=f"{fs}|{opener.callee}|{call.callee}|{what.partition(' (')[0]}",
             fix_builder=ScopeWrap(call.start, call.end, "nofs",
                                   comment=f"no reclaim into {fs} while its transaction is open"))
@@ -199,12 +193,12 @@ def _mask_label(alloc: Allocation) -> str:
     return " ".join(alloc.mask_text.split())
 
 
-def _step(state: _State, event: object, facts: FileFacts,
+def _step(state: _State, event: object, calls: dict[int, Call],
           scopes: dict[int, ScopeEvent], trans: Table) -> _State:
     if isinstance(event, ScopeEvent):
         ev = event
     else:
-        call = facts.calls[event]  # type: ignore[index]
+        call = calls[event]  # type: ignore[index]
         if call.callee in trans.opens:
             return state if state.opened >= 0 else _State(call.start, state.scopes)
         if call.callee in trans.closes:

@@ -15,7 +15,6 @@ from nofslint.api import (
     TraceStep,
     TreeIndex,
     WqUse,
-    scope_at,
     serves_io,
 )
 
@@ -105,7 +104,6 @@ class BackingIoNoio(Rule):
     def _finding(self, index: TreeIndex, worker: Ref, fi: int, use: WqUse, site: CallRef,
                  chain: list[CallRef]) -> Finding:
         call = index.call(site)
-        entry = index.files[site[0]]
         owner = (site[0], call.function)
         name = index.function(worker).name
         kind = "kthread" if use.role == "thread" else "work function"
@@ -122,18 +120,16 @@ class BackingIoNoio(Rule):
         fix = ScopeWrap(first.start, first.end, "noio", around_loop=True,
                         comment="backing-file IO: reclaim must not recurse into the IO we serve")
         return Finding(
-            rule=self.id, severity=self.severity, path=entry.facts.path, line=call.line,
+            rule=self.id, severity=self.severity, path=index.path(site[0]), line=call.line,
             column=call.column, end_line=call.end_line, end_column=call.end_column,
             function=index.function(owner).name, message=message, trace=trace,
-            file=entry.file, fix_builder=fix, key=f"{use.api}|{name}|{call.callee}",
-            fix_file=index.files[chain[0][0]].file if chain[0][0] != site[0] else None,
+            file=index.file(site[0]), fix_builder=fix, key=f"{use.api}|{name}|{call.callee}",
+            fix_file=index.file(chain[0][0]) if chain[0][0] != site[0] else None,
             fix_path=index.path(chain[0][0]) if chain[0][0] != site[0] else None)
 
 
 def _in_noio(index: TreeIndex, site: CallRef) -> bool:
-    facts = index.files[site[0]].facts
-    call = facts.calls[site[1]]
-    return scope_at(facts.scopes, call.function, call.start) == "noio"
+    return index.scope_at(site) == "noio"
 
 
 def _reach(index: TreeIndex, worker: Ref,
@@ -146,12 +142,11 @@ def _reach(index: TreeIndex, worker: Ref,
         path = paths[ref]
         if len(path) >= MAX_DEPTH:
             continue
-        facts = index.files[ref[0]].facts
         for ci in index.calls_in(ref):
-            call = facts.calls[ci]
-            if scope_at(facts.scopes, ref[1], call.start) == "noio":
-                continue
             site = (ref[0], ci)
+            if index.scope_at(site) == "noio":
+                continue
+            call = index.call(site)
             if call.callee in SINKS:
                 yield site, [*path, site]
                 continue

@@ -111,17 +111,15 @@ class NofailInReclaim(Rule):
             path = paths[(ref, state)]
             if len(path) >= MAX_CHAIN:
                 continue
-            facts = index.files[ref[0]].facts
-            allocs = {a.call: a for a in facts.allocations}
             for ci in index.calls_in(ref):
                 site = (ref[0], ci)
-                alloc = allocs.get(ci)
+                alloc = index.allocation(site)
                 if alloc is not None:
                     if state in nofail_states(alloc.masks) and site not in reported:
                         reported.add(site)
                         yield site, [*path, (ref, site)]
                     continue
-                call = facts.calls[ci]
+                call = index.call(site)
                 for callee in index.callees(site):
                     for new in _callee_states(summary, call, callee, state):
                         inside = index.home(callee[0]) == home
@@ -147,12 +145,12 @@ class NofailInReclaim(Rule):
         trace += [TraceStep(index.function(ref).name, index.path(ref[0]),
                             index.call(call_site).line) for ref, call_site in chain]
         call = index.call(site)
-        where = index.files[site[0]]
         owner = next(ref for ref, call_site in chain if call_site == site)
         return Finding(
-            rule=self.id, severity=self.severity, path=where.facts.path, line=call.line,
+            rule=self.id, severity=self.severity, path=index.path(site[0]), line=call.line,
             column=call.column, end_line=call.end_line, end_column=call.end_column,
-            function=index.function(owner).name, message=message, trace=trace, file=where.file,
+            function=index.function(owner).name, message=message, trace=trace,
+            file=index.file(site[0]),
             key=f"{entry.struct}.{entry.field}|{call.callee}|{alloc.callee}")
 
 

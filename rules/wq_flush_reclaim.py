@@ -198,17 +198,15 @@ class WqFlushReclaim(Rule):
             TraceStep(index.function(ref).name, index.path(ref[0]), index.call(s).line)
             for ref, s in chain]
         call = index.call(bad.site)
-        entry = index.files[bad.site[0]]
-        fix_entry = index.files[target.file] if fix is not None and target.file is not None \
-            else None
+        fix_in = target.file if fix is not None else None
         return Finding(
-            rule=self.id, severity=self.severity, path=entry.facts.path, line=call.line,
+            rule=self.id, severity=self.severity, path=index.path(bad.site[0]), line=call.line,
             column=call.column, end_line=call.end_line, end_column=call.end_column,
             function=index.function(chain[-1][0]).name, message=message, trace=trace,
-            file=entry.file, fix_builder=fix,
+            file=index.file(bad.site[0]), fix_builder=fix,
             key=f"{flusher.who}|{what}|{bad.api}",
-            fix_file=fix_entry.file if fix_entry else None,
-            fix_path=fix_entry.facts.path if fix_entry else None)
+            fix_file=index.file(fix_in) if fix_in is not None else None,
+            fix_path=index.path(fix_in) if fix_in is not None else None)
 
     @staticmethod
     def _fix(index: TreeIndex, reg: Registry, target: Queue) -> tuple[AddReclaimFlag | None, str]:

@@ -23,14 +23,13 @@ def reclaim_entries(index: TreeIndex) -> list[tuple[int, OpsEntry, EntryPoint]]:
 
 
 def _reclaim_entries(index: TreeIndex) -> list[tuple[int, OpsEntry, EntryPoint]]:
-    tables = {(str(f.tree.root), f.tree.extras.reclaim): entry_points(f.tree.root,
-                                                                      f.tree.extras.reclaim)
-              for f in index.files}
+    tables = {(str(tree.root), tree.extras.reclaim): entry_points(tree.root, tree.extras.reclaim)
+              for tree in index.trees()}
     fields = sorted({fld for entries in tables.values() for _, fld in entries})
     found: list[tuple[tuple[int, int, int], int, OpsEntry, EntryPoint]] = []
     for fld in fields:
         for fi, op in index.ops_with_field(fld):
-            tree = index.files[fi].tree
+            tree = index.tree(fi)
             entries = tables[(str(tree.root), tree.extras.reclaim)]
             if op.struct is not None:
                 entry = entries.get((op.struct, op.field))

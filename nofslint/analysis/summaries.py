@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from nofslint.kernel.allocators import is_allocator_internal
 from nofslint.link.index import CallRef, Ref, TreeIndex
-from nofslint.model.facts import masks_from, scope_at
+from nofslint.model.facts import masks_from
 from nofslint.model.gfp import NOFAIL, Mask
 
 ALWAYS = -1  # the state "always allocates with NOFAIL"; >= 0 means "when parameter N has it"
@@ -97,7 +97,7 @@ class NofailSummary(_Summary):
     def _compute(self) -> None:
         queue: deque[tuple[Ref, int]] = deque()
         index = self.index
-        internal = [is_allocator_internal(f.facts.path) for f in index.files]
+        internal = [is_allocator_internal(path) for path in index.paths()]
         for fi, entry in index.scan("nofail-allocations"):
             facts = entry.facts
             if internal[fi]:
@@ -157,7 +157,7 @@ class FsReclaimSummary(_Summary):
     def _compute(self) -> None:
         index = self.index
         queue: deque[Ref] = deque()
-        home = [posixpath.dirname(f.facts.path) for f in index.files]
+        home = [posixpath.dirname(path) for path in index.paths()]
         for fi, entry in index.scan("kernel-allocations@" + ",".join(sorted(self.dirs))):
             if home[fi] not in self.dirs:
                 continue
@@ -179,9 +179,8 @@ class FsReclaimSummary(_Summary):
             for site in index.callers(ref):
                 if home[site[0]] != home[ref[0]]:
                     continue
-                facts = index.files[site[0]].facts
-                call = facts.calls[site[1]]
-                if call.function < 0 or scope_at(facts.scopes, call.function, call.start):
+                call = index.call(site)
+                if call.function < 0 or index.scope_at(site):
                     continue
                 key = ((site[0], call.function), ALWAYS)
                 if key not in self.proofs:

@@ -29,14 +29,18 @@ from typing import TypeVar
 from nofslint.kernel.tree import KernelTree
 from nofslint.link.reads import Reads, Ref
 from nofslint.model.facts import (
+    Allocation,
     Call,
     FileFacts,
     Function,
     OpsEntry,
+    ScopeEvent,
     call_columns,
     function_heads,
     ops_heads,
+    scope_at,
 )
+from nofslint.model.flow import Flow
 
 T = TypeVar("T")
 
@@ -126,6 +130,7 @@ class TreeIndex:
     _by_file: list[tuple[dict[str, list[int]], dict[int, list[int]]] | None] = field(
         default_factory=list)
 
+    _allocs_by_call: dict[int, dict[int, Allocation]] = field(default_factory=dict)
     _memo: dict[str, tuple[object, Reads | None]] = field(default_factory=dict)
     # What the running whole-tree rule reads (reads.py); None when nobody asks.
     reads: Reads | None = None
@@ -241,6 +246,59 @@ class TreeIndex:
     def home(self, file_index: int) -> str:
         """The file's directory (what ops dispatch and chain origins go by)."""
         return self._home[file_index]
+
+    # -- what else a rule may know of a file ------------------------------------------
+    # Rules and analyses reach facts only through these and the accessors above
+    # (scan, function, call, calls_in...): each notes the function it reads. Where a
+    # file is and which tree it belongs to are not facts: not noted.
+    def file(self, file_index: int) -> Path:
+        """Where the file is on disk (findings and fixes point there)."""
+        return self.files[file_index].file
+
+    def tree(self, file_index: int) -> KernelTree:
+        """The tree the file belongs to: its version and its config's tables."""
+        return self.files[file_index].tree
+
+    def trees(self) -> list[KernelTree]:
+        """Every tree linked, in file order, once each."""
+        return list(dict.fromkeys(f.tree for f in self.files))
+
+    def paths(self) -> list[str]:
+        """Every file's path, by file index (to filter a scan's seeds)."""
+        return [f.facts.path for f in self.files]
+
+    def allocation(self, site: CallRef) -> Allocation | None:
+        """The allocation a call site makes, if it is one (reads its function)."""
+        self.enclosing(site)
+        return self._allocations(site[0]).get(site[1])
+
+    def scope_at(self, site: CallRef) -> str | None:
+        """The NOFS/NOIO scope open at a call site, in its function's source order
+        (model.facts.scope_at; analysis.scopes answers per path)."""
+        fidx = self.enclosing(site)[1]
+        facts = self.files[site[0]].facts
+        return scope_at(facts.scopes, fidx, facts.calls[site[1]].start)
+
+    def scopes_in(self, ref: Ref) -> list[ScopeEvent]:
+        """The scope events (memalloc_*_save/restore, PF_MEMALLOC_* flag changes) of
+        one function, in source order."""
+        if self.reads is not None:
+            self.reads.functions.add(ref)
+        return [e for e in self.files[ref[0]].facts.scopes if e.function == ref[1]]
+
+    def flow(self, ref: Ref) -> Flow | None:
+        """One function's control flow, when extraction built one (scope calls,
+        transaction starts)."""
+        if self.reads is not None:
+            self.reads.functions.add(ref)
+        return next((f for f in self.files[ref[0]].facts.flows if f.function == ref[1]), None)
+
+    def _allocations(self, file_index: int) -> dict[int, Allocation]:
+        cached = self._allocs_by_call.get(file_index)
+        if cached is None:
+            allocations = self.files[file_index].facts.allocations
+            cached = self._allocs_by_call[file_index] = {a.call: a for a in allocations}
+        return cached
 
     # -- ops tables --------------------------------------------------------------------
     @cached_property
