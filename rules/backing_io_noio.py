@@ -15,6 +15,7 @@ from nofslint.api import (
     TraceStep,
     TreeIndex,
     WqUse,
+    chain_text,
     serves_io,
 )
 
@@ -108,7 +109,7 @@ class BackingIoNoio(Rule):
         name = index.function(worker).name
         kind = "kthread" if use.role == "thread" else "work function"
         names = [index.function((s[0], index.call(s).function)).name for s in chain]
-        via = " → ".join(names) if len(names) <= 6 else " → ".join(names[:3] + ["…"] + names[-2:])
+        via = chain_text(names)
         message = (f"{kind} {name}() ({use.api}() at {index.path(fi)}:{use.line}) does file IO "
                    f"with {call.callee}() via {via} without a NOIO scope: "
                    "reclaim in the backing filesystem can wait on IO this worker serves; "

@@ -17,6 +17,7 @@ from nofslint.api import (
     Rule,
     TraceStep,
     TreeIndex,
+    chain_text,
     nofail_states,
     reclaim_entries,
 )
@@ -138,9 +139,8 @@ class NofailInReclaim(Rule):
                  site: CallRef, chain: list[tuple[Ref, CallRef]]) -> Finding:
         names = [index.function(ref).name for ref, _ in chain]
         alloc = index.call(chain[-1][1])
-        shown = names if len(names) <= 6 else names[:3] + ["…"] + names[-2:]
         message = (f"__GFP_NOFAIL allocation {alloc.callee}() reachable from "
-                   f"{entry.struct}.{entry.field} ({entry.why}) via {' → '.join(shown)}")
+                   f"{entry.struct}.{entry.field} ({entry.why}) via {chain_text(names)}")
         trace = [TraceStep(f"{entry.struct}.{entry.field}", index.path(op_file), op_line)]
         trace += [TraceStep(index.function(ref).name, index.path(ref[0]),
                             index.call(call_site).line) for ref, call_site in chain]

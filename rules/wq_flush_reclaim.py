@@ -21,6 +21,7 @@ from nofslint.api import (
     TraceStep,
     TreeIndex,
     chain_origin,
+    chain_text,
     next_origin,
     reclaim_entries,
 )
@@ -186,10 +187,9 @@ class WqFlushReclaim(Rule):
             fns = sorted({u.target for _, u in reg.binds.get(bad.work, ()) if u.target})
             what += f":{fns[0]}" if len(fns) == 1 else f" ({reg.describe(bad.work)})"
         names = [index.function(ref).name for ref, _ in chain]
-        shown = names if len(names) <= 6 else names[:3] + ["…"] + names[-2:]
         message = f"{flusher.who} is flushing !WQ_MEM_RECLAIM {what}: {bad.api}()"
         if len(names) > 1:
-            message += f" via {' → '.join(shown)}"
+            message += f" via {chain_text(names)}"
         if others:
             message += f" (and from {others} other reclaim context{'s' if others > 1 else ''})"
         fix, where = self._fix(index, reg, target)

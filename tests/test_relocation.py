@@ -339,3 +339,41 @@ def test_a_new_static_that_takes_over_calls_relinks(tmp_path: Path) -> None:
     release.write_text("static void *lib_alloc(void)\n{\n\treturn NULL;\n}\n\n"
                        + release.read_text())
     assert _findings(tree, cache) == _findings(tree, None) == []
+
+
+def test_relocation_unpacks_records_in_the_stored_layout() -> None:
+    """relocation._units takes every stored record apart by position: its unpacking must
+    name the fields in the order model.facts stores them (fields_of)."""
+    import inspect
+
+    from nofslint.incremental import relocation
+    from nofslint.model.facts import (
+        Allocation,
+        Call,
+        Function,
+        OpsEntry,
+        ScopeEvent,
+        WqQueue,
+        WqUse,
+        fields_of,
+    )
+
+    source = inspect.getsource(relocation._units)
+    unpacked = {
+        Function: "(_, _, start, end, line, end_line, body_start, has_error)",
+        Call: "callee, function, start, end, line, column, end_line, end_column, args, gfp",
+        OpsEntry: "struct, fld, target, function, line, column",
+        WqQueue: "api, call, store, name, flags_text, flags_start, flags_end, line",
+    }
+    renamed = {"fld": "field", "gfp": "gfp_args", "_": None}
+    for record, names in unpacked.items():
+        assert names in source, names
+        got = [renamed.get(n, n) for n in names.strip("()").replace(" ", "").split(",")]
+        want = list(fields_of(record))
+        assert [g for g, w in zip(got, want, strict=True) if g is not None and g != w] == []
+    # Partly unpacked records: the leading fields, then the rest as stored.
+    assert "for call, *rest in allocs" in source and fields_of(Allocation)[0] == "call"
+    assert "for function, start, line, *rest in scopes" in source
+    assert fields_of(ScopeEvent)[:3] == ("function", "start", "line")
+    assert "for api, role, call, function, line, *rest in uses" in source
+    assert fields_of(WqUse)[:5] == ("api", "role", "call", "function", "line")

@@ -1,9 +1,8 @@
 """NOFS/NOIO scopes along paths: which scopes are open at each point of a function.
 
-One stack discipline for every rule: a save (or ``current->flags |= PF_MEMALLOC_*``)
-pushes, the restore of the same variable (or the matching ``&= ~``) pops
-the innermost entry it matches. A path-sensitive walk over the function's
-flow gives the stacks each call can see.
+The stack discipline is model.scopes (written once, shared with the source-order
+replay of extraction); a path-sensitive walk over the function's flow gives the
+stacks each call can see.
 """
 
 from __future__ import annotations
@@ -13,30 +12,9 @@ from collections.abc import Iterable
 from nofslint.analysis.paths import Walk
 from nofslint.model.facts import FileFacts, ScopeEvent
 from nofslint.model.flow import Flow
+from nofslint.model.scopes import Stack, active, apply
 
-Stack = tuple[tuple[str, str], ...]  # (variable or "<pflags>", kind), innermost last
-
-
-def apply(stack: Stack, ev: ScopeEvent) -> Stack:
-    if ev.op in ("save", "set"):
-        key = ev.target if ev.op == "save" and ev.target else "<pflags>"
-        # Saving into a variable that already holds an open scope of the same kind
-        # (a save inside a loop) adds nothing: without this a walk around the loop
-        # never meets the same state twice and runs to its budget.
-        return stack if (key, ev.kind) in stack else (*stack, (key, ev.kind))
-    key = ev.target if ev.op == "restore" and ev.target else "<pflags>"
-    for i in range(len(stack) - 1, -1, -1):
-        name, kind = stack[i]
-        if name == key or (ev.op == "clear" and kind == ev.kind):
-            return stack[:i] + stack[i + 1:]
-    return stack
-
-
-def active(stack: Stack) -> str | None:
-    """'noio' when a NOIO scope is open, 'nofs' for a NOFS one, else None."""
-    kinds = {kind for _, kind in stack}
-    return "noio" if "noio" in kinds else "nofs" if "nofs" in kinds else None
-
+__all__ = ["Stack", "active", "apply", "scope_walk"]
 
 def scope_walk(facts: FileFacts, flow: Flow,
                points: Iterable[int] = ()) -> Walk[Stack, ScopeEvent | None] | None:
@@ -49,6 +27,6 @@ def scope_walk(facts: FileFacts, flow: Flow,
     events += [(p, None) for p in points]
     events.sort(key=lambda x: x[0])
     walk: Walk[Stack, ScopeEvent | None] = Walk(
-        flow, events, lambda st, ev: apply(st, ev) if ev is not None else st)
+        flow, events, lambda st, ev: apply(st, ev, merge_repeats=True) if ev is not None else st)
     walk.run(())
     return walk if walk.complete else None

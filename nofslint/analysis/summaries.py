@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from nofslint.kernel.allocators import is_allocator_internal
 from nofslint.link.index import CallRef, Ref, TreeIndex
-from nofslint.model.facts import masks_from
+from nofslint.model.facts import Allocation, at, masks_from
 from nofslint.model.gfp import NOFAIL, Mask
 
 ALWAYS = -1  # the state "always allocates with NOFAIL"; >= 0 means "when parameter N has it"
@@ -59,10 +59,13 @@ def nofail_states(masks: list[Mask]) -> set[int]:
 # kind of facts they filter, and the filter, over relocation's per-kind records
 # ``(function key, allocator, family, mask_arg, mask_text, masks, scope, order)``.
 # An edit that adds or changes other allocations leaves the summary as it was.
+# Relocation's allocation records keep the stored layout, the enclosing function's
+# key standing where the call index was: the masks and the scope sit where they do.
+_MASKS, _SCOPE = at(Allocation, "masks"), at(Allocation, "scope")
 SEED_KINDS: dict[str, tuple[str, Callable[[tuple], bool]]] = {
-    "nofail-allocations": ("allocations", lambda r: bool(nofail_states(masks_from(r[5])))),
-    "kernel-allocations": ("allocations", lambda r: r[6] is None and any(
-        m.kind == "kernel" for m in masks_from(r[5]))),
+    "nofail-allocations": ("allocations", lambda r: bool(nofail_states(masks_from(r[_MASKS])))),
+    "kernel-allocations": ("allocations", lambda r: r[_SCOPE] is None and any(
+        m.kind == "kernel" for m in masks_from(r[_MASKS]))),
 }
 
 

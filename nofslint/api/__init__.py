@@ -45,7 +45,7 @@ from nofslint.model.facts import (
     WqUse,
     scope_at,
 )
-from nofslint.model.findings import Edit, Finding, TraceStep
+from nofslint.model.findings import Edit, Finding, TraceStep, chain_text
 from nofslint.model.flow import Flow
 from nofslint.model.gfp import DIRECT_RECLAIM, FS, IO, NOFAIL, Mask
 
@@ -55,7 +55,8 @@ __all__ = [
     "FileFacts", "Finding", "FixBuilder", "FixSource", "Flow", "FsReclaimSummary", "Function",
     "GfpTable", "Key", "Mask", "NofailSummary", "NofsToKernel", "OpsEntry", "Queue", "Ref",
     "Registry", "Rule", "ScopeEvent", "ScopeWrap", "SectionWrap", "Stack", "Table", "TraceStep",
-    "TreeIndex", "Walk", "WqQueue", "WqUse", "active", "apply", "chain_origin", "failed",
+    "TreeIndex", "Walk", "WqQueue", "WqUse", "active", "apply", "chain_origin", "chain_text",
+    "failed",
     "next_origin", "nofail_states", "reclaim_entries", "scope_at", "scope_walk", "serves_io",
     "table",
 ]

@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from nofslint.model.facts import FactsData
 from nofslint.model.findings import Finding
 
 Pair = tuple[int, int]  # (line, column)
@@ -71,8 +72,12 @@ class _Unit:
 def _units(data: tuple) -> tuple[dict[Key, _Unit], dict[str, list[tuple]]]:
     """The file's facts by function, and per kind of fact the file's records in
     order with their functions named by key (what a scan of every file reads)."""
-    (path, _sha, bad, macros, funcs, calls, allocs, scopes, ops, queues, uses, wq_macros,
-     flows) = data
+    # Records unpack in their stored layout (model.facts.fields_of; a test holds
+    # the two together): relocation is the one reader that takes every field apart.
+    d = FactsData._make(data)
+    path, bad, macros, funcs, calls, allocs, scopes, ops, queues, uses, wq_macros, flows = (
+        d.path, d.functions_with_errors, d.gfp_macros, d.functions, d.calls, d.allocations,
+        d.scopes, d.ops, d.wq_queues, d.wq_uses, d.wq_macros, d.flows)
     keys: list[Key] = []
     count: dict[tuple[str, bool], int] = {}
     for name, static, *_ in funcs:

@@ -15,8 +15,6 @@ from dataclasses import dataclass
 
 RECLAIM = "WQ_MEM_RECLAIM"
 LEGACY = "__WQ_LEGACY"
-# What the schedule_*() helpers and flush_scheduled_work() use.
-SYSTEM_WQ = "system_wq"
 
 
 @dataclass(frozen=True)

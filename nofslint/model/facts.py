@@ -7,13 +7,15 @@ tuple; everything else reads records through these classes.
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from nofslint.model.flow import Flow
 from nofslint.model.gfp import Mask
+from nofslint.model.scopes import Stack, active, apply
 
 
 @dataclass(slots=True)
@@ -147,8 +149,54 @@ class Lazy(Sequence[R]):
         return self._raw
 
 
+# -- the stored form: one schema ----------------------------------------------------
+# A record is stored as the tuple of its dataclass fields, in declaration order
+# (masks as plain tuples); a file as the tuple of FactsData's fields. Everything
+# that reads stored facts (from_data, check_data, the index's raw columns,
+# relocation, seed filters) indexes them through these names.
+
+
+def fields_of(record: type) -> tuple[str, ...]:
+    """The stored layout of one kind of record: its fields, in order."""
+    return tuple(f.name for f in dataclasses.fields(record))
+
+
+def at(record: type, name: str) -> int:
+    """Where a field of a record sits in its stored tuple."""
+    return fields_of(record).index(name)
+
+
+class FactsData(NamedTuple):
+    """A file's facts as stored (to_data() gives the plain tuple, for marshal)."""
+
+    path: str
+    sha256: str
+    functions_with_errors: int
+    gfp_macros: dict[str, str]
+    functions: list[tuple]
+    calls: list[tuple]
+    allocations: list[tuple]
+    scopes: list[tuple]
+    ops: list[tuple]
+    wq_queues: list[tuple]
+    wq_uses: list[tuple]
+    wq_macros: dict[str, tuple[str | None, str]]
+    flows: list[tuple]
+
+
+_CALL_GFP = at(Call, "gfp_args")
+_ALLOC_MASKS = at(Allocation, "masks")
+_CALLEE, _CALL_FUNCTION = at(Call, "callee"), at(Call, "function")
+_FUNCTION_HEAD = operator.itemgetter(at(Function, "name"), at(Function, "static"))
+_OPS_HEAD = operator.itemgetter(at(OpsEntry, "field"), at(OpsEntry, "struct"),
+                                at(OpsEntry, "target"))
+_plain = {kind: operator.attrgetter(*fields_of(kind))
+          for kind in (Function, Call, Allocation, ScopeEvent, OpsEntry, WqQueue, WqUse)}
+
+
 def _call_from(c: tuple) -> Call:
-    return Call(*c[:8], c[8], None if c[9] is None else [(i, masks_from(m)) for i, m in c[9]])
+    gfp = c[_CALL_GFP]
+    return Call(*c[:_CALL_GFP], None if gfp is None else [(i, masks_from(m)) for i, m in gfp])
 
 
 def _function_from(f: tuple) -> Function:
@@ -159,13 +207,13 @@ def _ops_from(o: tuple) -> OpsEntry:
     return OpsEntry(*o)
 
 
+def _masks_data(ms: list[Mask]) -> list[tuple]:
+    return [(tuple(sorted(m.flags)), m.unknown, tuple(sorted(m.cleared))) for m in ms]
+
+
 def raw_records(items: Sequence) -> list[tuple] | None:
     """The plain tuples behind records loaded from the cache; None for built objects."""
     return items.raw() if isinstance(items, Lazy) else None
-
-
-_first = operator.itemgetter(0)
-_second = operator.itemgetter(1)
 
 
 def _all_tuples(items: list, size: int) -> bool:
@@ -181,7 +229,8 @@ def call_columns(calls: Sequence[Call]) -> tuple[list[str], list[int]]:
     """Every call's callee and enclosing function index, as two lists built at C speed."""
     raw = raw_records(calls)
     if raw is not None:
-        return list(map(_first, raw)), list(map(_second, raw))
+        return (list(map(operator.itemgetter(_CALLEE), raw)),
+                list(map(operator.itemgetter(_CALL_FUNCTION), raw)))
     return [c.callee for c in calls], [c.function for c in calls]
 
 
@@ -189,7 +238,7 @@ def function_heads(functions: Sequence[Function]) -> Iterator[tuple[str, bool]]:
     """(name, static) of every function, without building Function objects."""
     raw = raw_records(functions)
     if raw is not None:
-        return ((f[0], f[1]) for f in raw)
+        return map(_FUNCTION_HEAD, raw)
     return ((f.name, f.static) for f in functions)
 
 
@@ -197,7 +246,7 @@ def ops_heads(ops: Sequence[OpsEntry]) -> Iterator[tuple[str, str | None, str]]:
     """(field, struct, target) of every ops-table entry, without building OpsEntry objects."""
     raw = raw_records(ops)
     if raw is not None:
-        return ((o[1], o[0], o[2]) for o in raw)
+        return map(_OPS_HEAD, raw)
     return ((o.field, o.struct, o.target) for o in ops)
 
 
@@ -224,43 +273,38 @@ class FileFacts:
 
     # Plain tuples of str/int/bool only: what the cache stores (marshal, no code).
     def to_data(self) -> tuple:
-        def masks(ms: list[Mask]) -> list[tuple]:
-            return [(tuple(sorted(m.flags)), m.unknown, tuple(sorted(m.cleared))) for m in ms]
-
+        plain = _plain
         calls = raw_records(self.calls) or [
-            (c.callee, c.function, c.start, c.end, c.line, c.column, c.end_line, c.end_column,
-             c.args, None if c.gfp_args is None else [(i, masks(m)) for i, m in c.gfp_args])
+            (*plain[Call](c)[:_CALL_GFP],
+             None if c.gfp_args is None else [(i, _masks_data(m)) for i, m in c.gfp_args])
             for c in self.calls]
-        return (
+        allocations = [(*plain[Allocation](a)[:_ALLOC_MASKS], _masks_data(a.masks),
+                        *plain[Allocation](a)[_ALLOC_MASKS + 1:]) for a in self.allocations]
+        return tuple(FactsData(
             self.path, self.sha256, self.functions_with_errors, self.gfp_macros,
-            [(f.name, f.static, f.start, f.end, f.line, f.end_line, f.body_start, f.has_error)
-             for f in self.functions],
-            calls,
-            [(a.call, a.allocator, a.family, a.mask_arg, a.mask_text, masks(a.masks), a.scope,
-              a.order) for a in self.allocations],
-            [(e.function, e.start, e.line, e.op, e.kind, e.target) for e in self.scopes],
-            [(o.struct, o.field, o.target, o.function, o.line, o.column) for o in self.ops],
-            [(q.api, q.call, q.store, q.name, q.flags_text, q.flags_start, q.flags_end, q.line)
-             for q in self.wq_queues],
-            [(u.api, u.role, u.call, u.function, u.line, u.work, u.queue, u.target)
-             for u in self.wq_uses],
-            self.wq_macros,
-            [f.to_data() for f in self.flows],
-        )
+            list(map(plain[Function], self.functions)), calls, allocations,
+            list(map(plain[ScopeEvent], self.scopes)), list(map(plain[OpsEntry], self.ops)),
+            list(map(plain[WqQueue], self.wq_queues)), list(map(plain[WqUse], self.wq_uses)),
+            self.wq_macros, [f.to_data() for f in self.flows]))
 
     @staticmethod
     def check_data(data: object) -> None:
         """Raise unless ``data`` has the shape to_data() makes: cache entries are not trusted."""
-        if not (isinstance(data, tuple) and len(data) == 13 and isinstance(data[0], str)
-                and isinstance(data[3], dict) and isinstance(data[11], dict)
-                and set(map(type, (*data[4:11], data[12]))) == {list}):
+        if not (isinstance(data, tuple) and len(data) == len(FactsData._fields)):
+            raise ValueError("not nofslint facts")
+        d = FactsData._make(data)
+        if not (isinstance(d.path, str) and isinstance(d.gfp_macros, dict)
+                and isinstance(d.wq_macros, dict)
+                and set(map(type, (d.functions, d.calls, d.allocations, d.scopes, d.ops,
+                                   d.wq_queues, d.wq_uses, d.flows))) == {list}):
             raise ValueError("not nofslint facts")
         # map() over builtins keeps these checks at C speed: a warm whole-tree run
         # checks about five million calls.
-        if not (_all_tuples(data[4], 8) and _all_tuples(data[5], 10)
-                and set(map(type, map(_first, data[5]))) <= {str}):
+        if not (_all_tuples(d.functions, len(fields_of(Function)))
+                and _all_tuples(d.calls, len(fields_of(Call)))
+                and set(map(type, map(operator.itemgetter(_CALLEE), d.calls))) <= {str}):
             raise ValueError("bad function or call")
-        for f in data[12]:
+        for f in d.flows:
             if not (isinstance(f, tuple) and len(f) == 3 and isinstance(f[1], list)
                     and isinstance(f[2], dict)
                     and all(isinstance(b, tuple) and len(b) == 5 for b in f[1])):
@@ -268,18 +312,19 @@ class FileFacts:
 
     @classmethod
     def from_data(cls, data: tuple) -> FileFacts:
-        (path, sha, bad, macros, funcs, calls, allocs, scopes, ops, queues, uses, wq_macros,
-         flows) = data
-        out = cls(path, sha, functions_with_errors=bad, gfp_macros=dict(macros))
-        out.functions = Lazy(funcs, _function_from)
-        out.calls = Lazy(calls, _call_from)
-        out.allocations = [Allocation(*a[:5], masks_from(a[5]), a[6], a[7]) for a in allocs]
-        out.scopes = [ScopeEvent(*e) for e in scopes]
-        out.ops = Lazy(ops, _ops_from)
-        out.wq_queues = [WqQueue(*q) for q in queues]
-        out.wq_uses = [WqUse(*u) for u in uses]
-        out.wq_macros = {k: tuple(v) for k, v in wq_macros.items()}  # type: ignore[misc]
-        out.flows = [Flow.from_data(f) for f in flows]
+        d = FactsData._make(data)
+        out = cls(d.path, d.sha256, functions_with_errors=d.functions_with_errors,
+                  gfp_macros=dict(d.gfp_macros))
+        out.functions = Lazy(d.functions, _function_from)
+        out.calls = Lazy(d.calls, _call_from)
+        out.allocations = [Allocation(*a[:_ALLOC_MASKS], masks_from(a[_ALLOC_MASKS]),
+                                      *a[_ALLOC_MASKS + 1:]) for a in d.allocations]
+        out.scopes = [ScopeEvent(*e) for e in d.scopes]
+        out.ops = Lazy(d.ops, _ops_from)
+        out.wq_queues = [WqQueue(*q) for q in d.wq_queues]
+        out.wq_uses = [WqUse(*u) for u in d.wq_uses]
+        out.wq_macros = {k: tuple(v) for k, v in d.wq_macros.items()}  # type: ignore[misc]
+        out.flows = [Flow.from_data(f) for f in d.flows]
         return out
 
 
@@ -287,23 +332,14 @@ def scope_at(scopes: list[ScopeEvent], fidx: int, offset: int) -> str | None:
     """The NOFS/NOIO scope open at offset, replaying the function's events in source order.
 
     Source order, not paths: good enough to ask "is this call inside a scope"
-    in a function that opens one around it (flow.py answers per path).
+    in a function that opens one around it (analysis.scopes answers per path).
     """
     if fidx < 0:
         return None
-    stack: list[tuple[str | None, str]] = []
+    stack: Stack = ()
     for ev in scopes:
         if ev.start >= offset:
             break
-        if ev.function != fidx:
-            continue
-        if ev.op in ("save", "set"):
-            stack.append((ev.target if ev.op == "save" else "<pflags>", ev.kind))
-        else:
-            key = ev.target if ev.op == "restore" else "<pflags>"
-            for i in range(len(stack) - 1, -1, -1):
-                if stack[i][0] == key or (ev.op == "clear" and stack[i][1] == ev.kind):
-                    del stack[i]
-                    break
-    kinds = {kind for _, kind in stack}
-    return "noio" if "noio" in kinds else "nofs" if "nofs" in kinds else None
+        if ev.function == fidx:
+            stack = apply(stack, ev)
+    return active(stack)

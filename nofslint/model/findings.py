@@ -79,14 +79,14 @@ class Finding:
         if not self.key:
             return self.legacy_fingerprint()
         text = "\0".join(("key", self.rule, self.path, self.function or "", self.key))
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
     def legacy_fingerprint(self) -> str:
         """The 0.1.0 identity, from the message with line numbers (``file.c:123``)
         dropped: what baselines written by 0.1.0 hold."""
         message = _LINE_REF.sub(lambda m: re.sub(r"\d+", "N", m.group()), self.message)
         text = "\0".join((self.rule, self.path, self.function or "", message))
-        return hashlib.sha256(text.encode()).hexdigest()[:32]
+        return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
     def sort_key(self) -> tuple:
         where = self.file.as_posix() if self.file is not None else self.path
@@ -100,3 +100,10 @@ class Finding:
             "message": self.message, "trace": [t.to_json() for t in self.trace],
             "fix": self.fix,
         }
+
+
+def chain_text(names: list[str]) -> str:
+    """A call chain as messages show it: ``a → b → c``, the middle of a long one elided
+    (``a → b → c → … → y → z``), so a message stays one readable line."""
+    shown = names if len(names) <= 6 else names[:3] + ["…"] + names[-2:]
+    return " → ".join(shown)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DIRECT_RECLAIM = "__GFP_DIRECT_RECLAIM"
-KSWAPD_RECLAIM = "__GFP_KSWAPD_RECLAIM"
 IO = "__GFP_IO"
 FS = "__GFP_FS"
 NOFAIL = "__GFP_NOFAIL"
@@ -49,9 +48,6 @@ class Mask:
         if fs and io:
             return "kernel"
         return None
-
-    def to_json(self) -> list:
-        return [sorted(self.flags), self.unknown, sorted(self.cleared)]
 
 
 UNKNOWN = Mask(unknown=True)
