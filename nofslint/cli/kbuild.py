@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -35,9 +37,12 @@ def kbuild(args: tuple[str, ...]) -> None:
                    err=True)
         sys.exit(0)
     path = Path(source).absolute()
+    if not path.exists():  # a wrong argument, not a file deleted mid-run: say so plainly
+        click.echo(f"nofslint kbuild: {source}: no such file", err=True)
+        sys.exit(0)
     root = find_root(path.parent)
     try:
-        setup = resolve(root, [path],
+        setup = resolve(root, [path], untrusted=build_dirs(args),
                         on_problem=lambda p: click.echo(f"nofslint: {p}", err=True))
     except SettingsError as exc:  # a bad config: say so, never stop the build
         click.echo(f"nofslint: error: {exc}", err=True)
@@ -57,3 +62,19 @@ def kbuild(args: tuple[str, ...]) -> None:
         click.echo(f"{report.display_path(f)}:{f.line}:{f.column}: {f.severity}: "
                    f"{f.message} [{f.rule}]")
     sys.exit(0)
+
+
+def build_dirs(args: Sequence[str]) -> list[str]:
+    """The trees kbuild names: ``srctree``/``objtree``/``KBUILD_SRC`` and the ``-I`` dirs.
+
+    With ``make O=build`` the file is ``../fs/x.c`` and the source tree is only
+    known from these; all of it is the linted tree, whose code must not run.
+    """
+    dirs = [os.environ[name] for name in ("srctree", "objtree", "KBUILD_SRC")
+            if os.environ.get(name)]
+    for i, arg in enumerate(args):
+        if arg == "-I" and i + 1 < len(args):
+            dirs.append(args[i + 1])
+        elif arg.startswith("-I") and len(arg) > 2:
+            dirs.append(arg[2:])
+    return dirs

@@ -108,6 +108,29 @@ def find_root(directory: Path) -> Path | None:
     return None if parent == directory else find_root(parent)
 
 
+def enclosing_roots(path: Path | str) -> list[str]:
+    """Every kernel root holding ``path`` (self included), each as its realpath.
+
+    Not only the nearest: a tree can plant a fake root (a subdirectory whose
+    Makefile sets VERSION/PATCHLEVEL) whose config points one level up, at
+    code in the real tree. Both the path as written and its realpath are
+    walked, so neither a symlink nor ``..`` hides a root.
+    """
+    found: list[str] = []
+    for start in {os.path.abspath(path), os.path.realpath(path)}:
+        directory = start if os.path.isdir(start) else os.path.dirname(start)
+        while True:
+            if makefile_version(Path(directory, "Makefile")) is not None:
+                real = os.path.realpath(directory)
+                if real not in found:
+                    found.append(real)
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                break
+            directory = parent
+    return found
+
+
 @lru_cache(maxsize=64)
 def _dir_prefix(base: Path) -> str:
     text = str(base)

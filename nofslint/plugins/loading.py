@@ -24,6 +24,7 @@ import importlib
 import importlib.machinery
 import importlib.metadata
 import importlib.util
+import os
 import sys
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
@@ -52,8 +53,9 @@ def _summary(exc: BaseException) -> str:
 
 
 def _inside(path: Path, roots: Sequence[Path]) -> bool:
-    resolved = path.resolve()
-    return any(resolved.is_relative_to(root.resolve()) for root in roots)
+    """Realpaths on both sides: a symlink or ``..`` must not hide a linted path."""
+    real = Path(os.path.realpath(path))
+    return any(real.is_relative_to(os.path.realpath(root)) for root in roots)
 
 
 class _Loader:

@@ -9,6 +9,7 @@ findings count too: a chain that now runs through a changed function is new.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,12 +74,62 @@ def from_patches(root: Path, mails: list[PatchMail], scratch: Path) -> Change:
     return change
 
 
-def _git(root: Path, *args: str, check: bool = True) -> bytes | None:
-    """git's output; None when it fails and ``check`` is off (a missing blob)."""
+# The tree's git configuration is the tree's, not the user's: a tarball can ship
+# a .git whose config runs programs. Every option here turns off one way for
+# config (or .gitattributes naming config) to run one, in the commands below.
+# (An empty core.fsmonitor is off for every git: "false" was a hook path before 2.36.)
+_GIT_SAFE = (
+    "--no-pager", "-c", "core.fsmonitor=", "-c", "core.hooksPath=/dev/null",
+    "-c", "core.pager=cat", "-c", "diff.external=", "-c", "core.sshCommand=",
+    "-c", "core.askPass=", "-c", "credential.helper=", "-c", "protocol.allow=never",
+    "-c", "gc.auto=0", "-c", "maintenance.auto=false",
+    # Only now, with the above overriding the repository's config: a tree owned by
+    # someone else (root linting a user's checkout, an unpacked tarball) still works.
+    "-c", "safe.directory=*",
+)
+# A lazy fetch (partial clone) runs transports; an index refresh writes the tree's .git.
+_GIT_ENV = {"GIT_NO_LAZY_FETCH": "1", "GIT_OPTIONAL_LOCKS": "0", "GIT_TERMINAL_PROMPT": "0"}
+# For every diff: no external diff, no textconv, no look inside submodules (their
+# own config is not covered by the filter overrides).
+_DIFF_SAFE = ("--no-ext-diff", "--no-textconv", "--ignore-submodules=all")
+
+
+def _run_git(root: Path, args: tuple[str, ...]) -> subprocess.CompletedProcess[bytes]:
     try:
-        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, check=False)
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True,
+                              stdin=subprocess.DEVNULL, check=False,
+                              env={**os.environ, **_GIT_ENV})
     except OSError as exc:
         raise ChangeError(f"cannot run git: {exc.strerror or exc}") from None
+
+
+def _no_filters(root: Path) -> tuple[str, ...]:
+    """``-c`` options emptying every filter driver the repository configures.
+
+    ``git diff`` against the working tree re-reads a file whose stat data
+    changed through its ``clean``/``process`` filter (chosen by .gitattributes),
+    and driver names are the config's to choose: list them, then disable each.
+    """
+    done = _run_git(root, (*_GIT_SAFE, "config", "-z", "--name-only", "--get-regexp",
+                           r"^filter\."))
+    names = done.stdout.decode(errors="surrogateescape").split("\0")
+    drivers = sorted({n[len("filter."):n.rindex(".")] for n in names if n.count(".") >= 2})
+    out: list[str] = []
+    for driver in drivers:
+        if "=" in driver or not driver.isprintable():
+            raise ChangeError(f"refusing to run git: the repository's config defines a "
+                              f"filter driver named {driver!r}, which cannot be disabled")
+        for key in ("clean", "smudge", "process"):
+            out += ["-c", f"filter.{driver}.{key}="]
+        out += ["-c", f"filter.{driver}.required=false"]
+    return tuple(out)
+
+
+def _git(root: Path, *args: str, check: bool = True, safe: tuple[str, ...] = _GIT_SAFE
+         ) -> bytes | None:
+    """git's output, with the repository's program-running config neutralised (see
+    _GIT_SAFE); None when it fails and ``check`` is off (a missing blob)."""
+    done = _run_git(root, (*safe, *args))
     if done.returncode == 0:
         return done.stdout
     if not check:
@@ -90,17 +141,21 @@ def _git(root: Path, *args: str, check: bool = True) -> bytes | None:
 def from_git(root: Path, rev: str | None, staged: bool) -> Change:
     """Changes since ``rev`` in the working tree, or the index against HEAD (``staged``)."""
     top = Path((_git(root, "rev-parse", "--show-toplevel") or b"").decode().strip()).resolve()
+    safe = _GIT_SAFE + _no_filters(root)
     if staged:
-        if _git(root, "rev-parse", "-q", "--verify", "HEAD", check=False) is not None:
+        if _git(root, "rev-parse", "-q", "--verify", "HEAD", check=False, safe=safe) is not None:
             base = "HEAD"
         else:  # the first commit: everything staged is new
-            base = (_git(root, "hash-object", "-t", "tree", "/dev/null") or b"").decode().strip()
-        names = _git(root, "diff", "--cached", "--name-only", "--no-renames", "-z", base)
+            base = (_git(root, "hash-object", "--no-filters", "-t", "tree", "/dev/null",
+                         safe=safe) or b"").decode().strip()
+        names = _git(root, "diff", *_DIFF_SAFE, "--cached", "--name-only", "--no-renames",
+                     "-z", base, safe=safe)
     else:
         assert rev is not None
-        base = (_git(root, "rev-parse", "--verify", "--end-of-options", rev + "^{commit}")
-                or b"").decode().strip()
-        names = _git(root, "diff", "--name-only", "--no-renames", "-z", base)
+        base = (_git(root, "rev-parse", "--verify", "--end-of-options", rev + "^{commit}",
+                     safe=safe) or b"").decode().strip()
+        names = _git(root, "diff", *_DIFF_SAFE, "--name-only", "--no-renames", "-z", base,
+                     safe=safe)
     prefix = root.resolve().relative_to(top).as_posix()
     prefix = "" if prefix == "." else prefix + "/"
     change = Change(root)
@@ -108,9 +163,11 @@ def from_git(root: Path, rev: str | None, staged: bool) -> Change:
         if not name.endswith(SOURCE_SUFFIXES) or not name.startswith(prefix):
             continue  # not C, or outside this kernel tree of the repository
         rel = name[len(prefix):]
-        change.before[rel] = _git(root, "cat-file", "blob", f"{base}:{name}", check=False)
+        change.before[rel] = _git(root, "cat-file", "blob", f"{base}:{name}", check=False,
+                                  safe=safe)
         if staged:
-            change.after[rel] = _git(root, "cat-file", "blob", f":{name}", check=False)
+            change.after[rel] = _git(root, "cat-file", "blob", f":{name}", check=False,
+                                     safe=safe)
     return change
 
 

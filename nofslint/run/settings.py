@@ -7,6 +7,7 @@ run, where the cache is; and the filter stage that applies them to a result.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 from nofslint.api.rule import Rule
 from nofslint.fixing.fixes import build_fixes
 from nofslint.incremental.cache import default_root as default_cache_root
-from nofslint.kernel.tree import Extras
+from nofslint.kernel.tree import Extras, enclosing_roots
 from nofslint.plugins.loading import load_rules
 from nofslint.plugins.registry import PluginProblem, RuleError, select_rules
 from nofslint.run import config, filters
@@ -44,33 +45,62 @@ def split_ids(values: Iterable[str]) -> list[str] | None:
     return out or None
 
 
+def untrusted_paths(root: Path | None, linted: Iterable[Path | str]) -> list[str]:
+    """Where the linted tree's code lives, as realpaths: each linted path, the root,
+    and every kernel root around them (not only the nearest: a fake root inside
+    a tree must not make the real one look like the outside)."""
+    out: list[str] = []
+    for path in [*linted, *([root] if root is not None else [])]:
+        for real in [os.path.realpath(path), *enclosing_roots(path)]:
+            if real not in out:
+                out.append(real)
+    return out
+
+
+def inside(path: Path | str, tops: Sequence[str]) -> str | None:
+    """The first of ``tops`` (realpaths) holding ``path``'s realpath, or None.
+
+    Realpaths on both sides: ``tree-link``, ``tree/../tree`` and ``tree/fs/..``
+    are the tree.
+    """
+    real = os.path.realpath(path)
+    return next((t for t in tops if real == t or real.startswith(t.rstrip("/") + "/")), None)
+
+
 def resolve(root: Path | None, linted: Sequence[Path], *, config_file: Path | None = None,
             select: Sequence[str] | None = None, ignore: Sequence[str] = (),
             rules_dirs: Sequence[Path] = (), allow_config_plugins: bool = False,
             no_cache: bool = False, cache_dir: Path | None = None,
-            on_problem: Callable[[PluginProblem], None] | None = None) -> Settings:
+            on_problem: Callable[[PluginProblem], None] | None = None,
+            untrusted: Sequence[Path | str] = ()) -> Settings:
     """The settings of a run over ``linted`` inside the tree ``root`` (None: loose files).
 
     Rule directories given here are imported; those named by a config only
-    when they lie outside the linted tree, or with ``allow_config_plugins``:
-    linting someone's tree must not run its code. ``select`` replaces the
+    with ``allow_config_plugins`` when the directory or the config lies in the
+    linted tree (see untrusted_paths; ``untrusted`` adds more of it, such as
+    kbuild's srctree): linting someone's tree must not run its code, and the
+    tree's own config may point just outside it. ``select`` replaces the
     config's select and ignore. Plugin problems go to ``on_problem`` and are
     kept in ``problems``; anything else wrong raises SettingsError.
     """
     path = config_file or config.find(root)
-    untrusted = [p.absolute() for p in linted] + ([root] if root is not None else [])
+    tree = untrusted_paths(root, [*linted, *untrusted])
     try:
         conf = config.load(path)
         dirs = list(rules_dirs)
+        from_tree = path is not None and inside(path, tree) is not None
         for plugin in conf.plugins:
-            inside = any(plugin == u or u in plugin.parents for u in untrusted)
-            if inside and not allow_config_plugins:
+            if not allow_config_plugins and inside(plugin, tree) is not None:
                 raise config.ConfigError(
                     f"{conf.path}: plugins: {plugin} is code from the linted tree; pass "
                     "--allow-config-plugins to run it (nofslint rules --rules-dir lists it "
                     "without running it)")
+            if not allow_config_plugins and from_tree:
+                raise config.ConfigError(
+                    f"{conf.path}: plugins: {plugin} is named by the linted tree's own "
+                    "config; pass --allow-config-plugins (or --rules-dir) to run it")
             dirs.append(plugin)
-        available, problems = load_rules(dirs, linted=untrusted)
+        available, problems = load_rules(dirs, linted=[Path(t) for t in tree])
         for problem in problems:
             if on_problem is not None:
                 on_problem(problem)

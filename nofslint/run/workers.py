@@ -10,6 +10,7 @@ import concurrent.futures
 import contextlib
 import gc
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -61,6 +62,7 @@ def time_limit(seconds: float) -> Iterator[None]:
 # run in this process (a crash then ends the run visibly instead of hanging it).
 _MAX_LOST = 8
 _DIED = "died while analysing this file (a crash in native code, or out of memory)"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def parallel_map(func: Callable[[T], object], tasks: list[T], jobs: int,
@@ -84,6 +86,39 @@ class _Broken:
     """Marks where a pool lost a worker: every result before it is good."""
 
 
+def _worker_init(parent: int) -> None:
+    """A worker dies with the run: SIGTERM/SIGHUP kill it outright (a handler the
+    command installed, inherited by fork, must not run here), and on Linux so
+    does its parent's death, even by SIGKILL. A worker left behind blocks on the
+    pool's pipe forever, holding the caller's stdout and stderr open."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup stays nohup
+            signal.signal(sig, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        import ctypes  # here: a few ms the command's start need not pay
+
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl: go now
+            os._exit(1)
+
+
+def kill_workers() -> None:
+    """Kill this process's worker processes now and reap them.
+
+    For the command's SIGTERM/SIGHUP handler: nothing waits for their files
+    any more, and unlike Ctrl-C (sent to the whole process group) the signal
+    reached only this process.
+    """
+    children = multiprocessing.active_children()
+    for child in children:
+        with contextlib.suppress(OSError, ValueError):
+            child.kill()
+    for child in children:
+        with contextlib.suppress(OSError, ValueError, AssertionError):
+            child.join(timeout=5)
+
+
 def _run_chunk(func: Callable[[T], object], chunk: list[T]) -> list[object]:
     gc.enable()  # forked from a run that paused it (see _gc_paused)
     return [func(task) for task in chunk]
@@ -93,7 +128,8 @@ def _until_broken(func: Callable[[T], object], tasks: list[T], jobs: int,
                   chunk: int) -> Iterator[object]:
     """Results in order on a fresh pool, until a worker dies: then one _Broken."""
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx)
+    pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init,
+                                                  initargs=(os.getpid(),))
     try:
         futures = [pool.submit(_run_chunk, func, tasks[i:i + chunk])
                    for i in range(0, len(tasks), chunk)]
