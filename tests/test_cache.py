@@ -349,8 +349,8 @@ def test_prune_drops_old_trees_manifests_and_leftovers(tmp_path: Path) -> None:
     old.save_manifest()
     current = FactsCache(tmp_path, Path("/tree/here"), "salt")
     current.store("cd" + "0" * 62, _facts("b.c"))
-    stale_tmp = current.dir / "cd" / ".tmp-killed"
-    fresh_tmp = current.dir / "cd" / ".tmp-writing"
+    stale_tmp = current.dir / "cd" / f".cd{'1' * 62}.00000000dead.nofslint"  # as the writer names
+    fresh_tmp = current.dir / "cd" / f".cd{'2' * 62}.0000000000ff.nofslint"
     stale_tmp.write_bytes(b"half")
     fresh_tmp.write_bytes(b"half")
     foreign = tmp_path / "not-ours"
@@ -377,10 +377,12 @@ def test_saved_results_are_capped(tmp_path: Path) -> None:
     from nofslint.incremental.cache import ResultCache
 
     results = ResultCache(tmp_path)
-    for i in range(10):
-        results.store(f"sig{i}", {"files": i})
-        _aged(results.dir / f"sig{i}", 10 - i)
-    (results.dir / ".tmp-killed").write_text("{")
-    _aged(results.dir / ".tmp-killed", 1)
+    sigs = [f"{i:064x}" for i in range(10)]  # signatures are sha256 hex digests
+    for i, sig in enumerate(sigs):
+        results.store(sig, {"files": i})
+        _aged(results.dir / sig, 10 - i)
+    killed = results.dir / f".{'f' * 64}.00000000dead.nofslint"  # as the writer names it
+    killed.write_text("{")
+    _aged(killed, 1)
     results.prune(keep=4)
-    assert sorted(p.name for p in results.dir.iterdir()) == [f"sig{i}" for i in range(6, 10)]
+    assert sorted(p.name for p in results.dir.iterdir()) == sigs[6:]

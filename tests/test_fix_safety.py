@@ -71,7 +71,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(
     assert fix.path.read_bytes() == fix.old and not leftovers(root)
 
 
-@pytest.mark.parametrize("mode", [0o600, 0o640, 0o755, 0o444])
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o755])
 def test_mode_and_owner_are_kept(root: Path, mode: int) -> None:
     fix = the_fix(root)
     fix.path.chmod(mode)
@@ -90,8 +90,17 @@ def test_a_symlinked_file_is_fixed_through_the_link(root: Path) -> None:
     real.rename(store)
     real.symlink_to(store)
     fix = the_fix(root)
-    assert apply_fix(fix) is None
+    assert "outside the linted tree" in (apply_fix(fix) or "")  # not without asking
+    assert store.read_bytes() == fix.old
+    assert apply_fix(fix, follow_symlinks=True) is None
     assert real.is_symlink() and store.read_bytes() == fix.new
+
+
+def test_a_read_only_file_is_not_fixed(root: Path) -> None:
+    fix = the_fix(root)
+    fix.path.chmod(0o444)  # refused even for root, whom the mode does not stop
+    assert apply_fix(fix) == "fs/x/f000.c: not fixed: it is read-only (mode 0444)"
+    assert fix.path.read_bytes() == fix.old
 
 
 def test_a_file_changed_between_the_check_and_the_rename(root: Path,
@@ -198,10 +207,10 @@ _INTERRUPTED_RUN = textwrap.dedent("""
         if when == "write" and len(writes) == after:
             os.kill(os.getpid(), sig)
 
-    def apply_fix(fix):  # between two files
+    def apply_fix(fix, **options):  # between two files
         if when == "between" and len(writes) == after:
             os.kill(os.getpid(), sig)
-        return real_apply(fix)
+        return real_apply(fix, **options)
 
     fixes.os.fsync = fsync
     import nofslint.cli.check

@@ -23,7 +23,7 @@ from nofslint.cli.common import (
     setup_run,
     write_baseline,
 )
-from nofslint.fixing.fixes import apply_fix
+from nofslint.fixing.fixes import apply_fix, fix_tops
 from nofslint.kernel.tree import find_root
 from nofslint.output import report
 from nofslint.review import changes
@@ -40,6 +40,9 @@ from nofslint.run.saved import save_latest
 @click.option("--diff", "show_diff", is_flag=True,
               help="Print the proposed fixes as one unified diff instead of the findings.")
 @click.option("--fix", "apply", is_flag=True, help="Apply the proposed fixes to the files.")
+@click.option("--fix-follow-symlinks", "follow_symlinks", is_flag=True,
+              help="With --fix: also fix files that symbolic links lead to outside the "
+                   "linted trees.")
 @click.option("--diff-from", metavar="REV",
               help="Only findings introduced since git revision REV (working tree vs. REV).")
 @click.option("--staged", is_flag=True,
@@ -49,11 +52,13 @@ from nofslint.run.saved import save_latest
                    "directories and fs/, mm/, block/.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which trees and versions were used.")
 def check(paths: tuple[str, ...], fmt: str, show_diff: bool, apply: bool,
-          diff_from: str | None, staged: bool, whole_tree: bool, verbose: bool,
-          **opts: Any) -> None:
+          follow_symlinks: bool, diff_from: str | None, staged: bool, whole_tree: bool,
+          verbose: bool, **opts: Any) -> None:
     """Lint kernel C files or trees (default: the current directory)."""
     if show_diff and apply:
         raise click.UsageError("--diff and --fix are exclusive: --diff shows, --fix writes")
+    if follow_symlinks and not apply:
+        raise click.UsageError("--fix-follow-symlinks goes with --fix")
     if diff_from and staged:
         raise click.UsageError("--diff-from and --staged are exclusive")
     if (diff_from or staged) and apply:
@@ -88,8 +93,9 @@ def check(paths: tuple[str, ...], fmt: str, show_diff: bool, apply: bool,
 
     if apply:
         fixed = 0
+        tops = fix_tops(targets, [tree.root for tree in result.trees])
         for fix in result.fixes:
-            problem = apply_fix(fix)
+            problem = apply_fix(fix, follow_symlinks=follow_symlinks, tops=tops)
             if problem:
                 click.echo(f"nofslint: {problem}", err=True)
                 continue

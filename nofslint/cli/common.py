@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import click
 
-from nofslint.fixing.fixes import write_atomic
+from nofslint.frontend.files import write_atomic
 from nofslint.kernel.tree import parse_version
 from nofslint.output import formats, report
 from nofslint.review import patch
@@ -64,14 +64,17 @@ def fail(message: str) -> NoReturn:
     sys.exit(2)
 
 
-def emit(text: str, output: str | None) -> None:
-    if output is None:
+def emit(text: str, output: str | None, option: str = "--output") -> None:
+    """Print the report, or write it to ``output`` ("-": standard output) with the
+    one writer: a FIFO or a device is written in place, never replaced, and
+    anything else but a regular file is refused (exit 2)."""
+    if output is None or output == "-":
         click.echo(text, nl=False)
         return
-    try:
-        write_atomic(Path(output), text.encode())
+    try:  # surrogateescape: a file name that is not UTF-8 is written as its bytes
+        write_atomic(Path(output), text.encode("utf-8", "surrogateescape"))
     except OSError as exc:
-        raise click.UsageError(f"cannot write --output {output}: {exc.strerror or exc}") from None
+        fail(f"cannot write {option} {output}: {exc.strerror or exc}")
 
 
 FORMATS = ["text", "json", "checkpatch", "sarif", "github"]
@@ -84,7 +87,7 @@ def lint_options(func: Callable) -> Callable:
                      help="Run only these rules (ALL for every rule, including opt-in ones)."),
         click.option("--ignore", multiple=True, metavar="RULE,...", help="Do not run these rules."),
         click.option("--output", "-o", metavar="FILE",
-                     help="Write the report to FILE (atomically)."),
+                     help="Write the report to FILE (atomically; - for stdout)."),
         click.option("--kernel-version", callback=version_callback, metavar="X.Y",
                      help="Follow this kernel version's semantics, not the tree's Makefile."),
         click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
@@ -154,7 +157,7 @@ def finish(result: RunResult, settings: Settings, exit_zero: bool) -> NoReturn:
 
 
 def write_baseline(result: RunResult, path: Path) -> NoReturn:
-    emit(filters.baseline_text(result.findings), str(path))
+    emit(filters.baseline_text(result.findings), str(path), "--write-baseline")
     click.echo(f"nofslint: wrote {len(result.findings)} finding"
                f"{'s' if len(result.findings) != 1 else ''} to the baseline {path}.", err=True)
     sys.exit(2 if result.internal_errors else 0)

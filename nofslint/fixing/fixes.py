@@ -1,4 +1,4 @@
-"""The fix stage: fix builders -> byte edits -> unified diffs -> atomic writes.
+"""The fix stage: fix builders -> byte edits -> unified diffs -> safe writes.
 
 Fixes are built after the rules ran, one parse per file that has fixable
 findings. Edits of several findings in one file are merged (identical edits,
@@ -9,23 +9,23 @@ earlier one keeps its own diff but stays out of the combined one.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import difflib
 import os
 import re
-import signal
-import tempfile
-import threading
+import stat
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
 from tree_sitter import Tree
 
+from nofslint.frontend.files import FileChanged, write_atomic
+from nofslint.frontend.files import deferred_signals as deferred_signals  # 0.1.0 path
 from nofslint.frontend.parse import captures, parse_source
 from nofslint.frontend.source import SourceError, read_source
+from nofslint.kernel.tree import find_root
 from nofslint.model.findings import Edit, Finding
 
 
@@ -65,12 +65,17 @@ def apply_edits(raw: bytes, edits: Iterable[Edit]) -> bytes:
 
 
 def match_line_endings(raw: bytes, edits: list[Edit]) -> list[Edit]:
-    """Edits for a file written with CRLF line endings use CRLF too: fix builders
-    write ``\\n``, and a fix must not leave a file with mixed line endings."""
-    crlf = raw.count(b"\r\n")
-    if not crlf or crlf != raw.count(b"\n"):
+    """Edits for a file written with CRLF (Windows) or CR alone (old Mac) line
+    endings use them too: fix builders write ``\\n``, and a fix must not leave a
+    file with mixed line endings."""
+    lf = raw.count(b"\n")
+    if lf and raw.count(b"\r\n") == lf:
+        ending = "\r\n"
+    elif not lf and b"\r" in raw:
+        ending = "\r"
+    else:
         return edits
-    return [replace(e, text=e.text.replace("\r\n", "\n").replace("\n", "\r\n")) for e in edits]
+    return [replace(e, text=e.text.replace("\r\n", "\n").replace("\n", ending)) for e in edits]
 
 
 def merge(edit_sets: Iterable[list[Edit]]) -> tuple[list[Edit], list[int]]:
@@ -229,84 +234,19 @@ def build_fixes(findings: list[Finding]) -> tuple[list[FileFix], list[str]]:
     return file_fixes, problems
 
 
-class FileChanged(Exception):
-    """The file on disk is no longer the one a fix was computed from."""
+def apply_fix(fix: FileFix, follow_symlinks: bool = False,
+              tops: Sequence[str] | None = None) -> str | None:
+    """Write one file's fix; returns why it was not written, or None when it was.
 
-
-@contextlib.contextmanager
-def deferred_signals() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block ends, then act on them.
-
-    A write is a temporary file and a rename; a signal in between would leave
-    the temporary file in the tree. Held here, Ctrl-C or a CI timeout stops the
-    run between two files, each either old or new. Outside the main thread
-    (where handlers cannot be set) the block runs as is.
+    ``tops`` are the directories (realpaths) fixes may write in: the linted
+    trees (see fix_tops); by default the tree ``fix.rel`` is relative to.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    pending: list[int] = []
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)
-                if signal.getsignal(sig) != signal.SIG_IGN}  # ignored stays ignored
-    for sig in previous:
-        signal.signal(sig, lambda s, _f: pending.append(s))
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            # None: a handler installed outside Python, which the default stands in for.
-            signal.signal(sig, signal.SIG_DFL if handler is None else handler)
-        if pending:  # delivered again, now with the caller's own handlers
-            os.kill(os.getpid(), pending[0])
-
-
-def _same_file(a: os.stat_result, b: os.stat_result) -> bool:
-    return (a.st_ino, a.st_dev, a.st_size, a.st_mtime_ns) == (b.st_ino, b.st_dev, b.st_size,
-                                                              b.st_mtime_ns)
-
-
-def write_atomic(path: Path, data: bytes, expect: os.stat_result | None = None) -> None:
-    """Write a file in one rename, keeping an existing file's mode and owner.
-
-    A symlink is followed (the link stays, its target changes). With ``expect``
-    the file must still be that one at the rename, else FileChanged and nothing
-    is written. Never half-written; no temporary file survives an exception or
-    SIGINT/SIGTERM.
-    """
-    path = Path(os.path.realpath(path))
-    with deferred_signals():
-        try:
-            st: os.stat_result | None = path.stat()
-        except FileNotFoundError:
-            st = None
-        if st is not None:
-            mode = st.st_mode & 0o7777
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".nofslint", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            if st is not None and (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
-                with contextlib.suppress(OSError):  # only root may give a file away
-                    os.chown(tmp, st.st_uid, st.st_gid)
-            os.chmod(tmp, mode)
-            if expect is not None and not _same_file(os.stat(path), expect):
-                raise FileChanged(str(path))
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-
-
-def apply_fix(fix: FileFix) -> str | None:
-    """Write one file's fix; returns why it was not written, or None when it was."""
     changed = f"{fix.rel}: not fixed: the file changed while nofslint was running"
+    if tops is None:
+        tops = [os.path.realpath(_tree_root(os.path.abspath(fix.path), fix.rel))]
+    refused = write_refusal(fix.path, tops, follow_symlinks)
+    if refused:
+        return f"{fix.rel}: not fixed: {refused}"
     try:
         seen: os.stat_result | None = os.stat(fix.path)  # before reading: see write_atomic
     except OSError:
@@ -322,9 +262,60 @@ def apply_fix(fix: FileFix) -> str | None:
     if after > before:
         return f"{fix.rel}: not fixed: the fixed file would not parse cleanly ({after} > {before})"
     try:
-        write_atomic(fix.path, fix.new, expect=seen)
+        write_atomic(fix.path, fix.new, expect=seen, expect_data=fix.old, keep_links=True)
     except FileChanged:
         return changed
     except OSError as exc:
         return f"{fix.rel}: not fixed: {exc.strerror or exc}"
     return None
+
+
+def write_refusal(path: Path, tops: Sequence[str], follow_symlinks: bool = False) -> str | None:
+    """Why --fix must not write this file (None: it may). The tree may be hostile
+    and the caller root, so the kernel's permission checks are not enough."""
+    real = os.path.realpath(path)
+    if not follow_symlinks and not any(os.path.commonpath([real, top]) == top for top in tops):
+        return (f"a symbolic link leads to {real}, outside the linted tree; "
+                "--fix-follow-symlinks writes there")
+    try:
+        st = os.stat(real)
+    except OSError:
+        return None  # reading it says why
+    if not st.st_mode & 0o222:
+        # Root writes any file, but in a tree someone sent a read-only file is
+        # the sender's (or the user's own) word that it must not change, and
+        # for root nothing else enforces it.
+        return f"it is read-only (mode {stat.S_IMODE(st.st_mode):04o})"
+    if not _may_write(real):
+        return "permission denied (no write access to the file)"
+    euid = os.geteuid()
+    if euid != 0 and st.st_uid != euid:
+        # Replacing it needs a new file, which would be the caller's.
+        return f"it belongs to uid {st.st_uid}, not to you; only its owner or root may fix it"
+    if st.st_nlink == 1 and not _may_write(os.path.dirname(real), os.W_OK | os.X_OK):
+        return f"permission denied (no write access to its directory {os.path.dirname(real)})"
+    return None
+
+
+def fix_tops(targets: Iterable[Path], roots: Iterable[Path | None]) -> list[str]:
+    """Where --fix may write without --fix-follow-symlinks, as realpaths: the
+    kernel trees of the run, and the directories of linted paths outside any."""
+    tops = {os.path.realpath(root) for root in roots if root is not None}
+    for target in targets:
+        here = target.absolute() if target.is_dir() else target.absolute().parent
+        if find_root(here) is None:
+            tops.add(os.path.realpath(here))
+    return sorted(tops)
+
+
+def _tree_root(absolute: str, rel: str) -> str:
+    """The directory ``rel`` is relative to (the tree root), else the file's own."""
+    if not os.path.isabs(rel) and absolute.endswith(os.sep + rel):
+        return absolute[:-len(rel) - 1] or os.sep
+    return os.path.dirname(absolute)
+
+
+def _may_write(path: str, mode: int = os.W_OK) -> bool:
+    """As the kernel decides it for the effective user (not the real one, as in
+    plain access(2))."""
+    return os.access(path, mode, effective_ids=os.access in os.supports_effective_ids)

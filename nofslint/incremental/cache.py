@@ -4,7 +4,7 @@ One small file per source file, sharded by hash, under a per-tree directory
 in the user's cache (``$XDG_CACHE_HOME/nofslint`` or ``~/.cache/nofslint``),
 never inside the tree: a tree someone sends you cannot plant entries.
 Entries are ``marshal`` data (plain tuples; loading runs no code) with a
-CRC of the facts, written with a temporary file and a rename. Anything
+CRC of the facts, written by the one writer (frontend.files). Anything
 unexpected in an entry (truncated, a flipped bit, another version's, another
 file's) means a miss: it is rebuilt.
 
@@ -12,6 +12,10 @@ The cache is bounded: entries unused for 30 days go, and beyond 4 GiB in all
 (every tree, every version) the least recently used go first; a stat-manifest
 line whose entry went is dropped with it. Pruning walks the whole cache, so it
 runs at most once an hour.
+
+``--cache-dir`` may name a directory that holds the user's own files, so the
+cache prunes only a directory it owns (marked with a ``CACHEDIR.TAG`` it
+wrote: see cache_home) and there only files named as it names them.
 """
 
 from __future__ import annotations
@@ -22,13 +26,13 @@ import json
 import marshal
 import os
 import re
-import shutil
-import tempfile
+import stat
 import time
 import zlib
 from pathlib import Path
 
 from nofslint import __version__
+from nofslint.frontend.files import TEMP_TAIL, write_atomic
 from nofslint.model.facts import FileFacts
 
 SCHEMA = 13  # bump when the facts change: their shape, or what extraction puts in them
@@ -48,9 +52,19 @@ MAX_RESULTS = 64
 _TOUCH_AFTER_SECONDS = 24 * 3600.0
 # A temporary file older than this belongs to a writer that was killed.
 _STALE_TMP_SECONDS = 3600.0
+# The names the cache gives what it writes; pruning touches nothing else.
 _TREE_DIR = re.compile(r"[0-9a-f]{16}")
 _SHARD = re.compile(r"[0-9a-f]{2}")
+_ENTRY = re.compile(r"[0-9a-f]{64}")
+_MANIFEST = re.compile(r"manifest-[0-9a-f]{16}")
+_RESULT = re.compile(r"(?:latest-|blob-)?[0-9a-f]{64}")
 _BLOB = re.compile(r"blob-[0-9a-f]{64}")
+_ROOT_NAMES = re.compile(r"[0-9a-f]{16}|results|\.last-prune|CACHEDIR\.TAG")
+# The cache directory tag (https://bford.info/cachedir/: backup tools skip the
+# directory); the second line makes it nofslint's.
+_TAG_NAME = "CACHEDIR.TAG"
+_TAG = (b"Signature: 8a477f597d28d172789f06886806bc55\n"
+        b"# nofslint's cache: nofslint prunes only the files it wrote here.\n")
 
 
 def code_fingerprint() -> str:
@@ -78,23 +92,79 @@ def code_fingerprint() -> str:
 _CODE: str | None = None
 
 
-def default_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "nofslint"
+def default_root() -> Path | None:
+    """``$XDG_CACHE_HOME/nofslint``, else ``~/.cache/nofslint``; None (no cache)
+    without an absolute home.
+
+    A relative XDG_CACHE_HOME is invalid (XDG Base Directory spec) and ignored:
+    relative to the linted tree, the tree could plant entries in it.
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "nofslint" if os.path.isabs(base) else None
+
+
+def cache_home(root: Path) -> tuple[Path, bool]:
+    """Where the cache lives for ``root``, and whether nofslint owns it (may prune it).
+
+    ``root`` itself when it holds nofslint's tag, or can take it: it did not
+    exist, or holds only names the cache gives (a cache of an earlier version).
+    Otherwise ``root/nofslint`` by the same rule: a directory where the user
+    keeps other files is never pruned. Found once per process.
+    """
+    key = str(root)
+    if key not in _HOMES:
+        _HOMES[key] = next(((d, True) for d in (root, root / "nofslint") if _claim(d)),
+                           (root / "nofslint", False))
+    return _HOMES[key]
+
+
+_HOMES: dict[str, tuple[Path, bool]] = {}
+
+
+def _claim(directory: Path) -> bool:
+    """True when ``directory`` is nofslint's, tagging it when it can take it."""
+    tag = directory / _TAG_NAME
+    for _ in range(2):  # a second look when another run tags it meanwhile
+        try:  # non-blocking: a named pipe there must not hang the run
+            fd = os.open(tag, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+            with os.fdopen(fd, "rb") as fh:
+                return stat.S_ISREG(os.fstat(fd).st_mode) and fh.read(len(_TAG) + 1) == _TAG
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return False
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            if not all(_ROOT_NAMES.fullmatch(name) for name in os.listdir(directory)):
+                return False
+            fd = os.open(tag, os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                         | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(_TAG)
+            return True
+        except FileExistsError:
+            continue
+        except OSError:
+            return False
+    return False
 
 
 class FactsCache:
     """Facts of one kernel tree (or of loose files) under ``root/<tree id>``."""
 
     def __init__(self, root: Path, tree_root: Path | None, salt: str) -> None:
-        ident = hashlib.sha256(str(tree_root or "loose").encode()).hexdigest()[:16]
-        self.dir = root / ident
+        name = os.fsencode(tree_root) if tree_root is not None else b"loose"
+        ident = hashlib.sha256(name).hexdigest()[:16]
+        home, self._owned = cache_home(root)
+        self.dir = home / ident
         self._dir_text = str(self.dir)
         # The salt covers what facts depend on besides the file: the version of
         # nofslint and the tree's GFP definitions.
         self.salt = f"{_MAGIC}:{SCHEMA}:{__version__}:{salt}"
         self._manifest_path = self.dir / ("manifest-" + hashlib.sha256(
-            self.salt.encode()).hexdigest()[:16])
+            _bytes(self.salt)).hexdigest()[:16])
         self._manifest: dict[str, tuple[int, int, int, str]] | None = None
         self._seen: dict[str, tuple[int, int, int, str]] = {}
 
@@ -151,7 +221,7 @@ class FactsCache:
     def key(self, raw: bytes, rel: str) -> str:
         """The entry key: facts hold the file's path, so two files with the same
         text (the many one-line uapi headers) need entries of their own."""
-        return hashlib.sha256(f"{self.salt}\0{rel}\0".encode() + raw).hexdigest()
+        return hashlib.sha256(_bytes(f"{self.salt}\0{rel}\0") + raw).hexdigest()
 
     def _path(self, key: str) -> str:
         return f"{self._dir_text}/{key[:2]}/{key}"  # a string: built for every file of a run
@@ -195,8 +265,12 @@ class FactsCache:
         used until all trees' entries fit in ``max_bytes``; then manifests
         unused for ``max_age``, manifest lines whose entry is gone, leftovers of
         killed writers and emptied directories. Skipped when the last prune of
-        this cache root was less than ``interval`` seconds ago.
+        this cache root was less than ``interval`` seconds ago, and in a cache
+        directory nofslint does not own (cache_home); only files named as the
+        cache names them are ever deleted.
         """
+        if not self._owned:
+            return 0
         root = self.dir.parent
         now = time.time()
         stamp = root / ".last-prune"
@@ -206,19 +280,14 @@ class FactsCache:
         cutoff = now - max_age
         removed = 0
         kept: list[tuple[float, int, Path]] = []
-        for tree_dir in _children(root):
-            if not (_TREE_DIR.fullmatch(tree_dir.name) and tree_dir.is_dir()):
-                continue
-            for child in _children(tree_dir):
-                if _SHARD.fullmatch(child.name) and child.is_dir():
-                    live, gone = _sweep(_children(child), now, cutoff)
+        for tree_dir in _tree_dirs(root):
+            children = _children(tree_dir)
+            _sweep([c for c in children if not _SHARD.fullmatch(c.name)], now, cutoff, _MANIFEST)
+            for shard in children:
+                if _SHARD.fullmatch(shard.name) and _is_dir(shard):
+                    live, gone = _sweep(_children(shard), now, cutoff, _ENTRY)
                     removed += gone
-                    kept += [(used, _size(entry), entry) for used, entry in live]
-                elif child.name.startswith(("manifest-", ".tmp-")):
-                    used = _mtime(child)
-                    old = cutoff if child.name.startswith("manifest-") else now - _STALE_TMP_SECONDS
-                    if used is not None and used < old:
-                        _unlink(child)
+                    kept += live
         total = sum(size for _, size, _ in kept)
         if total > max_bytes:
             kept.sort(key=lambda k: k[0])
@@ -228,13 +297,12 @@ class FactsCache:
                 removed += _unlink(kept[evict][2])
                 evict += 1
             kept = kept[evict:]
-        live: dict[Path, set[str]] = {}
+        live_names: dict[Path, set[str]] = {}
         for _, _, entry in kept:
-            live.setdefault(entry.parent.parent, set()).add(entry.name)
-        for tree_dir in _children(root):
-            if _TREE_DIR.fullmatch(tree_dir.name) and tree_dir.is_dir():
-                _drop_dead_lines(tree_dir, live.get(tree_dir, set()))
-                _remove_empty(tree_dir)
+            live_names.setdefault(entry.parent.parent, set()).add(entry.name)
+        for tree_dir in _tree_dirs(root):
+            _drop_dead_lines(tree_dir, live_names.get(tree_dir, set()))
+            _remove_empty(tree_dir)
         with contextlib.suppress(OSError):
             root.mkdir(parents=True, exist_ok=True)
             stamp.touch()
@@ -242,22 +310,45 @@ class FactsCache:
         return removed
 
 
-def _sweep(entries: list[Path], now: float, cutoff: float) -> tuple[list[tuple[float, Path]], int]:
-    """Delete leftovers of killed writers and entries unused since ``cutoff``; return the
-    others as (last use, path) and how many entries went."""
-    live: list[tuple[float, Path]] = []
+def _bytes(text: str) -> bytes:
+    """UTF-8, with a file name that is not UTF-8 (surrogate-escaped) as its own bytes."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+# The writer's temporary names (TEMP_NAME) for the names the cache writes, cut
+# to 64 bytes. Not 0.1's ``.tmp-XXXXXXXX``: a user's file may be named so.
+_TEMP = re.compile(r"\.(?:latest-|blob-|manifest-)?[0-9a-f]{16,64}" + TEMP_TAIL)
+
+
+def _is_temp(name: str) -> bool:
+    return _TEMP.fullmatch(name) is not None
+
+
+def _sweep(entries: list[Path], now: float, cutoff: float, named: re.Pattern[str]
+           ) -> tuple[list[tuple[float, int, Path]], int]:
+    """Delete killed writers' leftovers and the entries (regular files ``named``)
+    unused since ``cutoff``; return the other entries as (last use, size, path)
+    and how many went. Anything else is not the cache's and stays."""
+    live: list[tuple[float, int, Path]] = []
     removed = 0
     for entry in entries:
-        used = _mtime(entry)
-        if used is None:
+        try:
+            st = entry.lstat()
+        except OSError:
             continue
-        if entry.name.startswith(".tmp-"):
-            if used < now - _STALE_TMP_SECONDS:
+        if stat.S_ISDIR(st.st_mode) and named.fullmatch(entry.name):
+            with contextlib.suppress(OSError):  # damage where an entry belongs
+                entry.rmdir()  # only when empty: never a tree of someone's files
+        elif not stat.S_ISREG(st.st_mode):
+            continue
+        elif _is_temp(entry.name):
+            if st.st_mtime < now - _STALE_TMP_SECONDS:
                 _unlink(entry)
-        elif used < cutoff:
-            removed += _unlink(entry)
-        else:
-            live.append((used, entry))
+        elif named.fullmatch(entry.name):
+            if st.st_mtime < cutoff:
+                removed += _unlink(entry)
+            else:
+                live.append((st.st_mtime, st.st_size, entry))
     return live, removed
 
 
@@ -269,55 +360,59 @@ def _children(directory: Path) -> list[Path]:
         return []
 
 
-def _mtime(path: Path) -> float | None:
-    try:
-        return path.lstat().st_mtime
-    except OSError:
-        return None
+def _tree_dirs(root: Path) -> list[Path]:
+    return [d for d in _children(root) if _TREE_DIR.fullmatch(d.name) and _is_dir(d)]
 
 
-def _size(path: Path) -> int:
+def _is_dir(path: Path) -> bool:
+    """A directory itself, not a symlink to one (pruning never leaves the cache)."""
     try:
-        return path.lstat().st_size
+        return stat.S_ISDIR(path.lstat().st_mode)
     except OSError:
-        return 0
+        return False
 
 
 def _unlink(path: Path) -> int:
-    """1 when ``path`` was deleted; a directory where an entry belongs goes too."""
+    """1 when the file ``path`` was deleted."""
     try:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+        path.unlink()
     except OSError:
         return 0
     return 1
 
 
-def _write_marshal(path: Path, data: object) -> bool:
-    """Write through a temporary file and a rename; False (and no leftover) on failure."""
-    tmp: str | None = None
+def _write_file(path: Path, body: bytes) -> bool:
+    """Write with the one writer; False (and no leftover) on failure. No fsync:
+    entries are checked when read (damage is a miss), and a cold whole-tree
+    run writes 60,000 of them (an fsync costs milliseconds)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as fh:
-            marshal.dump(data, fh)
-        os.replace(tmp, path)
-    except (OSError, ValueError):
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        write_atomic(path, body, durable=False, devices=False)
+    except OSError:
         return False
     return True
+
+
+def _write_marshal(path: Path, data: object) -> bool:
+    try:
+        body = marshal.dumps(data)
+    except ValueError:
+        return False
+    return _write_file(path, body)
 
 
 def _drop_dead_lines(tree_dir: Path, live: set[str]) -> None:
     """Remove manifest lines whose entry is gone: they could only ever miss."""
     for manifest in _children(tree_dir):
-        if not manifest.name.startswith("manifest-"):
+        if not _MANIFEST.fullmatch(manifest.name):
+            continue
+        if _is_dir(manifest):
+            with contextlib.suppress(OSError):
+                manifest.rmdir()
             continue
         try:
+            if not stat.S_ISREG(manifest.lstat().st_mode):
+                continue
             lines = marshal.loads(manifest.read_bytes())
             if not isinstance(lines, dict):
                 raise ValueError("not a manifest")
@@ -332,7 +427,7 @@ def _drop_dead_lines(tree_dir: Path, live: set[str]) -> None:
 
 def _remove_empty(tree_dir: Path) -> None:
     for child in [*_children(tree_dir), tree_dir]:
-        if child.is_dir() and not child.is_symlink():
+        if (child is tree_dir or _SHARD.fullmatch(child.name)) and _is_dir(child):
             with contextlib.suppress(OSError):
                 child.rmdir()  # only succeeds when empty
 
@@ -349,7 +444,8 @@ class ResultCache:
     """
 
     def __init__(self, root: Path) -> None:
-        self.dir = root / "results"
+        home, self._owned = cache_home(root)
+        self.dir = home / "results"
 
     @staticmethod
     def signature(parts: list[str]) -> str:
@@ -411,25 +507,16 @@ class ResultCache:
         return f"nofslint-results {name} {zlib.crc32(body):08x}".encode()
 
     def _write(self, name: str, body: bytes) -> bool:
-        tmp: str | None = None
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.dir, prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(self._header(name, body) + b"\n" + body)
-            os.replace(tmp, self.dir / name)
-            return True
-        except OSError:
-            if tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-            return False
+        return _write_file(self.dir / name, self._header(name, body) + b"\n" + body)
 
     def prune(self, max_age: float = MAX_AGE_SECONDS, keep: int = MAX_RESULTS) -> None:
         """Delete results unused for ``max_age`` seconds, all but the ``keep`` most
-        recently used, and leftovers of killed writers."""
+        recently used, and leftovers of killed writers: in a cache directory
+        nofslint owns, and only files named as results are (see FactsCache.prune)."""
+        if not self._owned or not _is_dir(self.dir):
+            return
         now = time.time()
-        saved, _ = _sweep(_children(self.dir), now, now - max_age)
+        saved, _ = _sweep(_children(self.dir), now, now - max_age, _RESULT)
         saved.sort(key=lambda s: s[0], reverse=True)
-        for _, entry in saved[keep:]:
+        for _, _, entry in saved[keep:]:
             _unlink(entry)
