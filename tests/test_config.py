@@ -147,3 +147,27 @@ def test_fix_of_a_silenced_finding_is_not_applied(tmp_path: Path) -> None:
     one = CliRunner().invoke(main, ["check", str(tmp_path), "--diff", "--baseline",
                                     str(baseline)])
     assert "memalloc_noio_save" in one.stdout and "memalloc_nofs_save" not in one.stdout
+
+
+def test_fixes_are_built_once_and_merged_after_the_filters(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The filter stage merges each file's fix again from the findings left; it never
+    builds a fix a second time. A finding whose severity the config changed is still
+    fixed, and --fix then reports it fixed."""
+    import nofslint.fixing.fixes as fixes
+
+    (tmp_path / "Makefile").write_text("VERSION = 5\nPATCHLEVEL = 10\n")
+    (tmp_path / "fs" / "x").mkdir(parents=True)
+    source = tmp_path / "fs" / "x" / "a.c"
+    source.write_text(
+        "static void *f(int n)\n{\n\treturn __vmalloc(n, GFP_NOFS);\n}\n\n"
+        "static void *g(int n)\n{\n\treturn __vmalloc(n, GFP_NOIO);\n}\n")
+    write(tmp_path, '[severity]\nvmalloc-nofs = "warning"\n')
+    built: list[int] = []
+    real = fixes.build_fixes
+    monkeypatch.setattr("nofslint.run.engine.build_fixes",
+                        lambda found: built.append(len(found)) or real(found))
+    out = CliRunner().invoke(main, ["check", str(tmp_path), "--no-cache", "--fix"])
+    assert built == [2], built
+    assert "fixed 2 findings" in out.output and out.exit_code == 0, out.output
+    assert "memalloc_noio_save" in source.read_text()

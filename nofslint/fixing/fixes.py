@@ -191,7 +191,10 @@ class FileFix:
     rel: str
     old: bytes
     new: bytes
-    findings: list[Finding] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # whose edits are in ``new``
+    # Every finding of the file whose fix was built, conflicting ones included: after
+    # filtering, the file is merged again from these, never built again.
+    built: list[Finding] = field(default_factory=list, repr=False)
 
     @property
     def diff(self) -> str:
@@ -225,13 +228,35 @@ def build_fixes(findings: list[Finding]) -> tuple[list[FileFix], list[str]]:
             f.edits = edits
             f.fix = edits_diff(rel, raw, edits)
             usable.append(f)
-        if not usable:
-            continue
-        edits, dropped = merge(f.edits for f in usable)
-        kept = [f for i, f in enumerate(usable) if i not in dropped]
-        new = apply_edits(raw, edits)
-        file_fixes.append(FileFix(path, rel, raw, new, kept))
+        merged = _merged(path, rel, raw, usable)
+        if merged is not None:
+            file_fixes.append(merged)
     return file_fixes, problems
+
+
+def _merged(path: Path, rel: str, raw: bytes, usable: list[Finding]) -> FileFix | None:
+    """One file's fix from the findings whose edits were built (None: there are none)."""
+    if not usable:
+        return None
+    edits, dropped = merge(f.edits for f in usable)
+    kept = [f for i, f in enumerate(usable) if i not in dropped]
+    return FileFix(path, rel, raw, apply_edits(raw, edits), kept, usable)
+
+
+def remerged(fixes: list[FileFix], findings: list[Finding]) -> list[FileFix]:
+    """The per-file fixes of ``findings`` (what is left after filtering): each finding's
+    edits were built once, with the run; only the merge of each file runs again, so a
+    silenced finding's edits never reach --diff or --fix, and a fix it conflicted with
+    comes back. Findings are matched by place, rule and message: the filter stage may
+    have replaced one (a severity override) with a copy that carries the same edits."""
+    left = {f.sort_key(): f for f in findings}
+    out = []
+    for fix in fixes:
+        usable = [f for f in (left.get(b.sort_key()) for b in fix.built) if f is not None]
+        merged = _merged(fix.path, fix.rel, fix.old, usable)
+        if merged is not None:
+            out.append(merged)
+    return out
 
 
 def apply_fix(fix: FileFix, follow_symlinks: bool = False,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nofslint.api.rule import Rule
-from nofslint.fixing.fixes import build_fixes
+from nofslint.fixing.fixes import remerged
 from nofslint.incremental.cache import default_root as default_cache_root
 from nofslint.kernel.tree import Extras, enclosing_roots
 from nofslint.plugins.loading import load_rules
@@ -123,14 +123,13 @@ def resolve(root: Path | None, linted: Sequence[Path], *, config_file: Path | No
 def apply_filters(result: RunResult, settings: Settings, baseline: Path | None = None) -> None:
     """The filter stage: the config (per-file ignores, severities), then the baseline.
 
-    Each finding's own fix was built with the run (saved runs keep it); the
-    merged per-file fixes are rebuilt only when findings went, so --diff and
+    Each finding's fix was built once, with the run (saved runs keep its diff);
+    here each file's fix is merged again from the findings left, so --diff and
     --fix never carry the edits of a silenced finding. Raises
     filters.BaselineError for a baseline that cannot be used.
     """
-    before = len(result.findings)
     result.findings = filters.configured(result.findings, settings.config)
     if baseline is not None:
         result.findings = filters.subtract(result.findings, filters.load_baseline(baseline))
-    if len(result.findings) != before and result.fixes:
-        result.fixes, result.fix_problems = build_fixes(result.findings)
+    if result.fixes:
+        result.fixes = remerged(result.fixes, result.findings)
