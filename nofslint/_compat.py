@@ -20,7 +20,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "facts": ("nofslint.model.facts", "nofslint.extract.facts"),
     "flow": ("nofslint.model.flow", "nofslint.analysis.paths", "nofslint.extract.flow"),
     "gfp": ("nofslint.model.gfp", "nofslint.kernel.gfp"),
-    "index": ("nofslint.link.index",),
+    "index": ("nofslint.link.index", "nofslint.kernel.areas"),
     "fixes": ("nofslint.fixing.fixes",),
     "rewrite": ("nofslint.fixing.rewrite",),
     "reclaim": ("nofslint.kernel.reclaim", "nofslint.analysis.reclaim"),

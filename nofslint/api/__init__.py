@@ -29,11 +29,12 @@ from nofslint.api.rule import (
 )
 from nofslint.fixing.fixes import FixSource
 from nofslint.fixing.rewrite import NofsToKernel, ScopeWrap, SectionWrap
+from nofslint.kernel.areas import chain_origin, next_origin, serves_io
 from nofslint.kernel.gfp import GfpTable
 from nofslint.kernel.reclaim import EntryPoint
 from nofslint.kernel.transactions import Table, failed, table
 from nofslint.kernel.workqueue_api import RECLAIM
-from nofslint.link.index import CallRef, Ref, TreeIndex, chain_origin, next_origin, serves_io
+from nofslint.link.index import CallRef, Ref, TreeIndex
 from nofslint.model.facts import (
     Allocation,
     Call,
