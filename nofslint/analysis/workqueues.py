@@ -19,15 +19,18 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from nofslint.kernel.gfp import evaluate, tokenize
+from nofslint.kernel.gfp import FlagResolver, evaluate, tokenize
 from nofslint.kernel.workqueue_api import CREATORS, LEGACY, RECLAIM, SYSTEM_QUEUES, WQ_ATOM
 from nofslint.link.index import CallRef, Ref, TreeIndex
 from nofslint.model.facts import WqQueue, WqUse
-from nofslint.model.gfp import Mask
+from nofslint.model.gfp import UNKNOWN, Mask
 
 Key = tuple[str, ...]
 Macro = tuple[str | None, str]
 MAX_EXPANSION = 8
+# Tokens a flags expression may grow to through function-like macros: (x | x) nested
+# eight deep is already 256 copies; past this the flags are unknown.
+MAX_EXPANDED_TOKENS = 4096
 # printf conversions in a queue's name format: "%s" alone says nothing, so the key stands in
 _SPECIFIER = re.compile(r"%[-+ #0-9.*lhzjt]*[a-zA-Z%]")
 
@@ -156,21 +159,13 @@ class Registry:
                 return None
             return next((m for d, m in found if d == home), found[0][1])
 
-        seen: set[str] = set()
-
-        def resolve(name: str) -> tuple[Mask, ...] | None:
-            if WQ_ATOM.fullmatch(name):
-                return (Mask(frozenset({name})),)
+        def body(name: str) -> str | None:
             m = macro(name)
-            if m is None or m[0] is not None or name in seen:
-                return None
-            seen.add(name)
-            try:
-                return evaluate(_expand(m[1], macro), resolve)
-            finally:
-                seen.discard(name)
+            return m[1] if m is not None and m[0] is None else None
 
-        masks = evaluate(_expand(text, macro), resolve)
+        resolve = FlagResolver(body, fixed=_wq_atom, expand=lambda t: _expand(t, macro))
+        expanded = _expand(text, macro)
+        masks = evaluate(expanded, resolve) if expanded is not None else (UNKNOWN,)
         return (_all(m.has(RECLAIM) for m in masks), _all(m.has(LEGACY) for m in masks),
                 _all(m.has("WQ_BH") for m in masks))
 
@@ -227,12 +222,18 @@ def _literal(text: str) -> bool:
     return bool(_LITERAL.fullmatch(text))
 
 
-def _expand(text: str, macro: Callable[[str], Macro | None], depth: int = 0) -> str:
-    """Expand function-like macros in a flags expression (object-like ones resolve lazily)."""
+def _wq_atom(name: str) -> tuple[Mask, ...] | None:
+    return (Mask(frozenset({name})),) if WQ_ATOM.fullmatch(name) else None
+
+
+def _expand(text: str, macro: Callable[[str], Macro | None], depth: int = 0) -> str | None:
+    """Expand function-like macros in a flags expression (object-like ones resolve lazily);
+    None when the expansion outgrows MAX_EXPANDED_TOKENS (too complex to model)."""
     tokens = tokenize(text)
     if tokens is None or depth > MAX_EXPANSION:
         return text
     out: list[str] = []
+    size = 0  # tokens in out, counting an argument as its own tokens
     i = 0
     changed = False
     while i < len(tokens):
@@ -244,10 +245,16 @@ def _expand(text: str, macro: Callable[[str], Macro | None], depth: int = 0) -> 
             if args is not None and len(args) == len(params):
                 subst = dict(zip(params, args, strict=True))
                 body = tokenize(m[1]) or []
+                size += 2 + sum(subst[t].count(" ") + 1 if t in subst else 1 for t in body)
+                if size > MAX_EXPANDED_TOKENS:
+                    return None
                 out.append("(" + " ".join(subst.get(t, t) for t in body) + ")")
                 i = j
                 changed = True
                 continue
+        size += 1
+        if size > MAX_EXPANDED_TOKENS:
+            return None
         out.append(tok)
         i += 1
     result = " ".join(out)

@@ -27,6 +27,10 @@ from nofslint.review import changes, patch
 from nofslint.run.engine import default_jobs
 from nofslint.run.results import RunResult
 
+# A patch (series) larger than this is refused rather than read: a whole kernel
+# release's diff is well under it.
+MAX_PATCH_BYTES = 256 * 1024 * 1024
+
 
 @click.command("check-patch")
 @click.argument("patches", nargs=-1, required=True, type=click.Path(path_type=str))
@@ -53,7 +57,7 @@ def check_patch(patches: tuple[str, ...], tree_dir: Path | None, fmt: str, whole
     mails: list[patch.PatchMail] = []
     try:
         for name in patches:
-            data = sys.stdin.buffer.read() if name == "-" else _read_patch(name)
+            data = _read_patch(name)
             mails.extend(patch.read_patches(data, "<stdin>" if name == "-" else name))
         scratch = scratch_dir()
         change = changes.from_patches(root, mails, scratch / "applied")
@@ -73,10 +77,20 @@ def check_patch(patches: tuple[str, ...], tree_dir: Path | None, fmt: str, whole
 
 
 def _read_patch(name: str) -> bytes:
+    """The patch file (a pipe such as <(git format-patch ...) too; - is stdin), refused
+    beyond MAX_PATCH_BYTES instead of filling memory."""
+    shown = "<stdin>" if name == "-" else name
     try:
-        return Path(name).read_bytes()
+        if name == "-":
+            data = sys.stdin.buffer.read(MAX_PATCH_BYTES + 1)
+        else:
+            with open(name, "rb") as fh:
+                data = fh.read(MAX_PATCH_BYTES + 1)
     except OSError as exc:
-        fail(f"cannot read patch {name}: {exc.strerror or exc}")
+        fail(f"cannot read patch {shown}: {exc.strerror or exc}")
+    if len(data) > MAX_PATCH_BYTES:
+        fail(f"patch {shown} is larger than {MAX_PATCH_BYTES // 2**20} MiB")
+    return data
 
 
 def _replies(result: RunResult, mails: list[patch.PatchMail]) -> str:

@@ -86,6 +86,8 @@ def explain_command(rule_id: str, rules_dirs: tuple[Path, ...]) -> None:
     """Why a rule's findings matter: what it does, why it is bad, example, fix, references."""
     rules, problems = plugins.list_rules(rules_dirs)
     if rule_id not in rules:
+        for problem in problems:  # a rule file that could not be read may be why
+            click.echo(f"nofslint: {problem}", err=True)
         known = ", ".join(sorted(rules))
         raise click.UsageError(f"unknown rule {rule_id!r} (known rules: {known})")
     click.echo(ruledocs.explain(rules[rule_id]))

@@ -213,6 +213,11 @@ class _Parser:
         raise ValueError(f"unexpected {tok!r}")
 
 
+def _bit_atom(name: str) -> tuple[Mask, ...] | None:
+    """``___GFP_X`` (a bit number's mask in the headers) is the atom ``__GFP_X`` itself."""
+    return (Mask(frozenset({name[1:]})),) if name.startswith("___GFP_") else None
+
+
 def _plain(v: _Value) -> Mask:
     return v if isinstance(v, Mask) else UNKNOWN
 
@@ -227,14 +232,85 @@ def _cap(values: Iterable[_Value]) -> tuple[_Value, ...]:
 
 def evaluate(text: str, resolve: Resolver) -> tuple[Mask, ...]:
     """All values an expression may have; (UNKNOWN,) when it cannot be modelled."""
+    try:
+        return _values(text, resolve)
+    except RecursionError:  # nesting too deep for the parser: the whole expression
+        return (UNKNOWN,)
+
+
+def _values(text: str, resolve: Resolver) -> tuple[Mask, ...]:
+    """``evaluate`` letting RecursionError through, so that a resolver evaluating macro
+    bodies inside one another never memoises a value the recursion limit cut short."""
     tokens = tokenize(text)
     if not tokens:
         return (UNKNOWN,)
     try:
         values = _Parser(tokens, resolve).parse()
-    except (ValueError, IndexError, RecursionError):
+    except (ValueError, IndexError):
         return (UNKNOWN,)
     return tuple(_plain(v) for v in values)
+
+
+# Budgets of one flag-set resolution (FlagResolver): kernel macro chains are under ten
+# deep and touch a few dozen names, so these only ever stop hostile macro nests.
+MAX_MACRO_DEPTH = 32  # macros being expanded inside one another
+MAX_MACRO_NAMES = 256  # macro bodies evaluated for one name the expression uses
+MAX_MACRO_TEXT = 64 * 1024  # characters of those bodies
+
+
+class FlagResolver:
+    """Names to flag sets, the one resolver behind GFP masks and workqueue flags.
+
+    A name is looked up in ``fixed`` (variables, atoms), then as a macro
+    (``body``, optionally ``expand``-ed, then evaluated), then in ``fallback``
+    (also used for a name met again inside its own expansion: a cycle). Each
+    macro is evaluated once (memoised), so ``#define M2 (M1 | M1)`` nests cost
+    linear time; past the depth or work budget a name is unknown, never a
+    guess, so no finding rests on it. Values cut short by the budget are not
+    memoised: a name's value never depends on what was asked before it.
+    """
+
+    def __init__(self, body: Callable[[str], str | None], *,
+                 fixed: Resolver | None = None, fallback: Resolver | None = None,
+                 expand: Callable[[str], str | None] | None = None) -> None:
+        self.body, self.fixed, self.fallback, self.expand = body, fixed, fallback, expand
+        self.memo: dict[str, tuple[Mask, ...]] = {}
+        self.active: list[str] = []  # macros being expanded, outermost first
+        self.names = self.text = 0  # work spent on the current outermost name
+        self.cuts = 0  # budget cut-offs so far
+
+    def __call__(self, name: str) -> tuple[Mask, ...] | None:
+        if self.fixed is not None:
+            value = self.fixed(name)
+            if value is not None:
+                return value
+        if name in self.memo:
+            return self.memo[name]
+        body = self.body(name)
+        if body is None or name in self.active:
+            return self.fallback(name) if self.fallback is not None else None
+        if not self.active:
+            self.names = self.text = 0
+        self.names += 1
+        self.text += len(body)
+        if self.expand is not None and self._affordable():
+            body = self.expand(body)
+        if body is None or not self._affordable():
+            self.cuts += 1
+            return (UNKNOWN,)
+        cuts = self.cuts
+        self.active.append(name)
+        try:
+            value = _values(body, self)
+        finally:
+            self.active.pop()
+        if self.cuts == cuts:
+            self.memo[name] = value
+        return value
+
+    def _affordable(self) -> bool:
+        return (len(self.active) < MAX_MACRO_DEPTH and self.names <= MAX_MACRO_NAMES
+                and self.text <= MAX_MACRO_TEXT)
 
 
 @dataclass
@@ -243,7 +319,10 @@ class GfpTable:
 
     defines: dict[str, str] = field(default_factory=lambda: dict(BUILTIN_DEFINES))
     source: str = "built-in (v6.12)"
-    _cache: dict[str, tuple[Mask, ...]] = field(default_factory=dict, repr=False)
+    _lookup: FlagResolver = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._lookup = FlagResolver(self.defines.get, fixed=_bit_atom, fallback=self._atom)
 
     def fingerprint(self) -> str:
         """Identifies the definitions (cached facts hold masks evaluated with them)."""
@@ -253,40 +332,21 @@ class GfpTable:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def lookup(self, name: str) -> tuple[Mask, ...] | None:
-        if name in self._cache:
-            return self._cache[name]
-        if name.startswith("___GFP_"):  # a bit number's mask: the atom itself
-            name = name[1:]
+        """A name of the tree's table: its definition, an atom, or None (not a GFP name)."""
+        return self._lookup(name)
+
+    def _atom(self, name: str) -> tuple[Mask, ...] | None:
+        """An undefined ``__GFP_*`` name is a single-bit atom."""
+        if name.startswith("__GFP_") and name not in self.defines:
             return (Mask(frozenset({name})),)
-        body = self.defines.get(name)
-        if body is None:
-            if name.startswith("__GFP_"):
-                value: tuple[Mask, ...] = (Mask(frozenset({name})),)
-            else:
-                return None
-        else:
-            self._cache[name] = (UNKNOWN,)  # cycle guard
-            value = evaluate(body, self.lookup)
-        self._cache[name] = value
-        return value
+        return None
 
     def resolver(self, extra: Mapping[str, str] | None = None,
                  variables: Mapping[str, tuple[Mask, ...]] | None = None) -> Resolver:
         """Resolve local variables first, then file macros, then the tree's table."""
-        seen: set[str] = set()
-
-        def resolve(name: str) -> tuple[Mask, ...] | None:
-            if variables and name in variables:
-                return variables[name]
-            if extra and name in extra and name not in seen:
-                seen.add(name)
-                try:
-                    return evaluate(extra[name], resolve)
-                finally:
-                    seen.discard(name)
-            return self.lookup(name)
-
-        return resolve
+        macros = extra or {}
+        return FlagResolver(macros.get, fixed=variables.get if variables else None,
+                            fallback=self.lookup)
 
     def eval(self, text: str, **kw: Mapping) -> tuple[Mask, ...]:
         return evaluate(text, self.resolver(**kw))
@@ -312,22 +372,43 @@ class GfpTable:
                     data = path.read_bytes()
                 except OSError:
                     continue
-                defines = read_defines(data, lambda n: n.startswith(("GFP_", "__GFP_")))
+                defines = read_defines(data, lambda n: n.startswith(("GFP_", "__GFP_")),
+                                       follow_aliases=False)
                 if "GFP_KERNEL" in defines and "GFP_NOFS" in defines:
                     return cls(defines=defines, source=rel)
         return cls()
 
 
 _DEFINE = re.compile(rb"^[ \t]*#[ \t]*define[ \t]+(\w+)(?![\w(])[ \t]*((?:[^\n\\]|\\\n|\\)*)", re.M)
+_ALIAS = re.compile(r"[A-Za-z_]\w*")
 
 
-def read_defines(data: bytes, want: Callable[[str], bool]) -> dict[str, str]:
-    """Object-like ``#define NAME body`` lines (continuations joined)."""
+def read_defines(data: bytes, want: Callable[[str], bool],
+                 follow_aliases: bool = True) -> dict[str, str]:
+    """Object-like ``#define NAME body`` lines (continuations joined). With
+    ``follow_aliases``, ``#define A B`` of another define B of ``data`` reads as B's body,
+    so a caller keeping only the defines whose body looks like flags keeps A too."""
     out: dict[str, str] = {}
     for m in _DEFINE.finditer(data):
-        name = m.group(1).decode()
-        if want(name):
-            out[name] = m.group(2).decode("utf-8", "replace").replace("\\\n", " ").strip()
+        out[m.group(1).decode()] = m.group(2).decode("utf-8", "replace").replace(
+            "\\\n", " ").strip()
+    bodies = _follow_aliases(out) if follow_aliases else out
+    return {name: body for name, body in bodies.items() if want(name)}
+
+
+def _follow_aliases(bodies: dict[str, str]) -> dict[str, str]:
+    """Each body that is only the name of another macro of ``bodies`` replaced by the
+    body that name finally stands for (parenthesised); bounded and cycle-safe."""
+    out = dict(bodies)
+    for name, body in bodies.items():
+        seen = {name}
+        while _ALIAS.fullmatch(body) and body in bodies and body not in seen \
+                and len(seen) <= MAX_MACRO_DEPTH:
+            seen.add(body)
+            body = bodies[body]
+        if body != bodies[name]:
+            # The newline ends a trailing // comment before the closing parenthesis.
+            out[name] = body if _ALIAS.fullmatch(body) else f"({body}\n)"
     return out
 
 
@@ -336,12 +417,22 @@ _MACRO = re.compile(
 
 
 def read_macros(data: bytes, want: Callable[[str, str], bool]) -> dict[str, tuple[str | None, str]]:
-    """Object- and function-like macros: name -> (parameter list or None, body)."""
+    """Object- and function-like macros: name -> (parameter list or None, body), the
+    first wanted definition of each. An object-like alias of another object-like macro
+    (``#define A B``) that ``want`` drops reads as B's body when that one is wanted."""
     out: dict[str, tuple[str | None, str]] = {}
+    plain: dict[str, str] = {}  # object-like bodies: the first definition of each
     for m in _MACRO.finditer(data):
         name = m.group(1).decode()
         body = m.group(3).decode("utf-8", "replace").replace("\\\n", " ").strip()
+        params = m.group(2).decode("utf-8", "replace")[1:-1] if m.group(2) else None
+        if params is None:
+            plain.setdefault(name, body)
         if want(name, body):
-            params = m.group(2).decode("utf-8", "replace")[1:-1] if m.group(2) else None
             out.setdefault(name, (params, body))
+    # An alias stands for what its target reads as here: the wanted body when there is one.
+    bodies = plain | {n: body for n, (params, body) in out.items() if params is None}
+    for name, body in _follow_aliases(bodies).items():
+        if name not in out and name in plain and body != bodies[name] and want(name, body):
+            out[name] = (None, body)
     return out

@@ -23,7 +23,8 @@ from urllib.parse import quote
 from nofslint import __version__
 from nofslint.api.rule import Rule
 from nofslint.model.findings import Finding, TraceStep
-from nofslint.review.patch import Hunk, PatchMail, parse_diff
+from nofslint.output.report import escape_path, escape_text
+from nofslint.review.patch import Hunk, PatchMail, clean_header, parse_diff
 from nofslint.run.results import RunResult
 
 _CHECKPATCH_LEVEL = {"error": "ERROR", "warning": "WARNING", "info": "CHECK"}
@@ -67,11 +68,11 @@ def checkpatch(result: RunResult, lines_checked: int,
     out = []
     for f in result.findings:
         at = (patch_lines or {}).get((f.path, f.line), f.line)
-        out += [f"{_CHECKPATCH_LEVEL[f.severity]}:{f.rule}: {f.message}",
-                f"#{at}: FILE: {f.path}:{f.line}:"]
+        out += [f"{_CHECKPATCH_LEVEL[f.severity]}:{f.rule}: {escape_text(f.message)}",
+                f"#{at}: FILE: {escape_path(f.path)}:{f.line}:"]
         source = sources.line(f)
         if source is not None:
-            out.append(f"+{source}")
+            out.append(f"+{escape_text(source)}")
         out.append("")
     count = Counter(f.severity for f in result.findings)
     checks = f"{count['info']} checks, " if count["info"] else ""
@@ -348,7 +349,8 @@ def email(result: RunResult, mail: PatchMail, sender: str | None = None) -> str:
                  else "nofslint reports, outside the lines this patch changes:")
         body += [intro, ""]
         for f in loose:
-            body += [f"{f.path}:{f.line}" + (f" ({f.function}):" if f.function else ":"),
+            where = f"{escape_path(f.path)}:{f.line}"
+            body += [where + (f" ({f.function}):" if f.function else ":"),
                      *_comment(f), ""]
     if not result.findings:
         body += ["", "nofslint found nothing to report in this patch.", ""]
@@ -358,27 +360,44 @@ def email(result: RunResult, mail: PatchMail, sender: str | None = None) -> str:
 
 def _headers(mail: PatchMail, sender: str | None) -> str:
     """The reply's header block. Message ids are written out unfolded (one per line in
-    References) so every mail tool threads the reply under the patch."""
+    References) so every mail tool threads the reply under the patch. Every value copied
+    from the patch mail is cleaned to one line (no header injection); an address the
+    email package cannot parse (``a@``) is written as it is."""
     msg = EmailMessage(policy=policy.default)  # encodes non-ASCII names and subjects
-    msg["From"] = sender or "nofslint <nofslint@localhost>"
+    raw: list[str] = []
+    _set(msg, raw, "From", clean_header(sender or "") or "nofslint <nofslint@localhost>")
     if mail.sender:
-        msg["To"] = mail.sender
-    subject = mail.subject or f"nofslint review of {mail.source}"
-    msg["Subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
+        _set(msg, raw, "To", clean_header(mail.sender))
+    subject = clean_header(mail.subject or f"nofslint review of {mail.source}")
+    _set(msg, raw, "Subject", subject if subject.lower().startswith("re:") else f"Re: {subject}")
     msg["Date"] = formatdate(localtime=True)
-    lines = [msg.as_string().rstrip("\n"), f"Message-ID: {make_msgid('nofslint', 'localhost')}"]
-    if mail.message_id:
-        lines += [f"In-Reply-To: {mail.message_id}",
-                  "References: " + "\n ".join([*mail.references, mail.message_id])]
+    lines = [msg.as_string().rstrip("\n"), *raw,
+             f"Message-ID: {make_msgid('nofslint', 'localhost')}"]
+    message_id = clean_header(mail.message_id or "")
+    if message_id:
+        refs = [r for ref in mail.references for r in clean_header(ref).split()]
+        lines += [f"In-Reply-To: {message_id}", "References: " + "\n ".join([*refs, message_id])]
     lines += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
               "Content-Transfer-Encoding: 8bit", "", ""]
     return "\n".join(lines)
 
 
+def _set(msg: EmailMessage, raw: list[str], key: str, value: str) -> None:
+    """``msg[key] = value``; a value the email package refuses goes to ``raw`` as written
+    when it is ASCII (it is already one clean line), else it is left out."""
+    try:
+        msg[key] = value
+    except Exception:  # noqa: BLE001 - the stdlib address parser fails in many ways
+        if value.isascii():
+            raw.append(f"{key}: {value}")
+
+
 def _attribution(mail: PatchMail) -> str:
     if mail.sender is None:
-        return f"In {mail.source}:"
-    return f"On {mail.date}, {mail.sender} wrote:" if mail.date else f"{mail.sender} wrote:"
+        return f"In {escape_path(mail.source)}:"
+    sender = clean_header(mail.sender)
+    return (f"On {clean_header(mail.date)}, {sender} wrote:" if mail.date
+            else f"{sender} wrote:")
 
 
 def _spot(mail: PatchMail, f: Finding) -> tuple[int, int, int] | None:

@@ -10,18 +10,46 @@ from nofslint import __version__
 from nofslint.model.findings import Finding
 from nofslint.run.results import RunResult
 
+_NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_path(path: str) -> str:
+    """A file name for a line of text output, escaped as gcc escapes names: ``\\``,
+    ``\\n``, ``\\r``, ``\\t``, and ``\\ooo`` for each byte of any other non-printable
+    character (an undecodable byte too). A name holding a newline cannot forge a finding."""
+    if path.isprintable() and "\\" not in path:
+        return path
+    return "".join(_NAMED.get(ch) or (ch if ch.isprintable() else _octal(ch)) for ch in path)
+
+
+def escape_text(text: str) -> str:
+    """A message or a quoted source line on one line: non-printable characters but the
+    tab as ``\\ooo`` (backslashes are kept: they are the text's own)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() or ch == "\t" else _octal(ch) for ch in text)
+
+
+def _octal(ch: str) -> str:
+    return "".join(f"\\{b:03o}" for b in ch.encode("utf-8", "surrogateescape"))
+
 
 def display_path(finding: Finding) -> str:
-    """The path as the user can open it from here (editors jump to it)."""
+    """The path as the user can open it from here (editors jump to it), escaped."""
     if finding.file is None:
-        return finding.path
+        return escape_path(finding.path)
     rel = os.path.relpath(finding.file)
-    return finding.file.as_posix() if rel.startswith("..") else rel
+    return escape_path(finding.file.as_posix() if rel.startswith("..") else rel)
+
+
+def gcc_line(f: Finding) -> str:
+    """``path:line:column: severity: message [rule]``, one line whatever the names hold."""
+    return (f"{display_path(f)}:{f.line}:{f.column}: {f.severity}: {escape_text(f.message)} "
+            f"[{f.rule}]")
 
 
 def text(result: RunResult) -> str:
-    lines = [f"{display_path(f)}:{f.line}:{f.column}: {f.severity}: {f.message} [{f.rule}]"
-             for f in result.findings]
+    lines = [gcc_line(f) for f in result.findings]
     lines.append(summary(result))
     return "\n".join(lines) + "\n"
 

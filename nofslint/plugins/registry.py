@@ -39,7 +39,16 @@ class PluginProblem:
     message: str
 
     def __str__(self) -> str:
-        return f"plugin {self.plugin}: {self.message}"
+        return f"plugin {one_line(self.plugin)}: {one_line(self.message)}"
+
+
+def one_line(text: str) -> str:
+    """Text from a rules directory (a file name, an id) for one line of output: each
+    non-printable character as ``\\xNN`` (``\\uNNNN``), so a newline cannot forge a line."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" if ord(ch) < 256
+                   else f"\\u{ord(ch):04x}" for ch in text)
 
 
 class RuleInfo(Protocol):
@@ -142,11 +151,16 @@ def builtin_rules() -> dict[str, type[Rule]]:
 
 def select_rules(available: dict[str, type[Rule]], select: list[str] | None,
                  ignore: list[str] | None) -> list[Rule]:
-    """Instances of the rules to run; unknown ids are a usage error."""
+    """Instances of the rules to run; unknown ids are a usage error, and so is ``ALL``
+    in ``ignore``: it would ignore every rule, and a run that checks nothing must not
+    pass for a clean one (to lint nothing, do not run nofslint)."""
     for rid in (select or []) + (ignore or []):
         if rid not in available and rid != "ALL":
             known = ", ".join(sorted(available))
             raise RuleError(f"unknown rule {rid!r} (known rules: {known})")
+    if "ALL" in (ignore or []):
+        raise RuleError("no rules selected: ignoring ALL (--ignore or the config's ignore) "
+                        "ignores every rule; ignore rules by id")
     if select:
         ids = set(available) if "ALL" in select else set(select)
     else:

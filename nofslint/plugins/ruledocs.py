@@ -13,7 +13,7 @@ import textwrap
 from collections.abc import Mapping
 
 from nofslint.api.rule import DOC_SECTIONS
-from nofslint.plugins.registry import BUILTIN, RuleInfo, plugin_of
+from nofslint.plugins.registry import BUILTIN, RuleInfo, one_line, plugin_of
 
 # docs/rules.md documents the built-in rules: no plugin column there.
 COLUMNS = ("id", "severity", "default", "scope", "fix", "summary")
@@ -39,7 +39,7 @@ def facts_row(cls: RuleInfo) -> dict[str, str]:
 
 def table(rules: Mapping[str, RuleInfo]) -> str:
     """Aligned columns, one rule per line, in id order."""
-    rows = [facts_row(rules[rid]) for rid in sorted(rules)]
+    rows = [{k: one_line(v) for k, v in facts_row(rules[rid]).items()} for rid in sorted(rules)]
     shown = TABLE_COLUMNS[:-1]
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in shown}
     lines = ["  ".join(c.upper().ljust(widths[c]) for c in shown) + "  SUMMARY"]
@@ -51,7 +51,7 @@ def table(rules: Mapping[str, RuleInfo]) -> str:
 def explain(cls: RuleInfo, heading: str = "#") -> str:
     """One rule's documentation: its facts, then the docstring's sections in order."""
     row = facts_row(cls)
-    out = [f"{heading} {cls.id}", "",
+    out = [f"{heading} {one_line(cls.id)}", "",
            f"{row['severity']}, {row['scope']}, {row['default']} by default, "
            f"fix: {row['fix']}"
            + ("" if row["plugin"] == BUILTIN else f", from {row['plugin']}"),

@@ -16,6 +16,10 @@ keeps the file's formatting) so the package's entry point finds it.
 
 from __future__ import annotations
 
+import ast
+import os
+import stat
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +41,14 @@ from nofslint.plugins.registry import (
 RULE_BASES = frozenset({"nofslint.api.Rule", "nofslint.api.rule.Rule", "nofslint.rule.Rule"})
 ATTRIBUTES = ("id", "severity", "scope", "enabled_by_default", "fixable")
 _LITERALS = {"True": True, "False": False, "None": None}
+# A rule file is read only when it is a regular file of at most this size: a link to
+# /dev/zero or a named pipe in a rules directory must be refused, not read forever.
+MAX_RULE_FILE_BYTES = 1024 * 1024
+# libcst's native parser overflows the C stack (a segfault) on a few thousand nested
+# expressions, and its visitors recurse in Python: a file nested deeper than this
+# (syntax-tree levels; real rules use under 30) is refused before libcst sees it.
+# CPython's parser, which checks first, also refuses more than 200 nested brackets.
+MAX_SYNTAX_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -179,14 +191,77 @@ class _Class:
     methods: set[str]
 
 
-def read_rules_statically(path: Path) -> list[StaticRule]:
-    """The rule classes of one Python file, read with libcst: nothing is imported or run."""
+def read_source(path: Path) -> bytes:
+    """A rule file's bytes: a regular file (a symlink to one too) of at most
+    MAX_RULE_FILE_BYTES. Anything else is refused before it is opened (opening a
+    device can act), then checked again on the descriptor, opened non-blocking."""
     try:
-        module = cst.parse_module(path.read_bytes())
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise StaticReadError("not a regular file (a directory, device, pipe or "
+                                  "socket): not read")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise StaticReadError(f"cannot read: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise StaticReadError("not a regular file: not read")
+        if st.st_size > MAX_RULE_FILE_BYTES:
+            raise StaticReadError(f"larger than {MAX_RULE_FILE_BYTES // 1024} KiB: not read")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_RULE_FILE_BYTES + 1)
+    except OSError as exc:
+        raise StaticReadError(f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_RULE_FILE_BYTES:
+        raise StaticReadError(f"larger than {MAX_RULE_FILE_BYTES // 1024} KiB: not read")
+    return data
+
+
+def parse_source(data: bytes) -> cst.Module:
+    """libcst's tree of a Python file, after CPython's own parser (parse only, nothing
+    runs) has checked it: it refuses over-deep nesting with an exception where
+    libcst's native parser would crash the process. Raises StaticReadError."""
+    try:
+        with warnings.catch_warnings():  # invalid escapes and the like: not our business
+            warnings.simplefilter("ignore")
+            tree = ast.parse(data)
+    except SyntaxError as exc:
+        raise StaticReadError(f"not valid Python: line {exc.lineno}: {exc.msg}") from None
+    except (RecursionError, MemoryError, ValueError) as exc:  # too deep; a NUL byte
+        raise StaticReadError(f"not valid Python: {str(exc) or 'nested too deeply'}") from None
+    if _depth(tree) > MAX_SYNTAX_DEPTH:
+        raise StaticReadError(f"nested more than {MAX_SYNTAX_DEPTH} levels deep: not read")
+    try:
+        return cst.parse_module(data)
     except cst.ParserSyntaxError as exc:
         raise StaticReadError(f"not valid Python: line {exc.raw_line}: {exc.message}") from None
+    except Exception as exc:  # noqa: BLE001 - libcst must never crash the listing
+        raise StaticReadError(f"cannot be parsed: {type(exc).__name__}: {exc}") from None
+
+
+def _depth(tree: ast.AST) -> int:
+    """Levels of the syntax tree, counted without recursion."""
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        if level <= MAX_SYNTAX_DEPTH:
+            stack.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
+def read_rules_statically(path: Path) -> list[StaticRule]:
+    """The rule classes of one Python file, read with libcst: nothing is imported or run."""
+    module = parse_source(read_source(path))
+    try:
+        return _rules_of(module, path)
+    except RecursionError:
+        raise StaticReadError("nested too deeply to be read") from None
+
+
+def _rules_of(module: cst.Module, path: Path) -> list[StaticRule]:
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
     positions = wrapper.resolve(PositionProvider)
     imports = _import_names(module)
@@ -423,8 +498,13 @@ def new_rule(rule_id: str, directory: Path, scope: str = "local",
     builtin_dir = directory.resolve() == checkout_rules_dir()
     new_init = None
     if init.is_file() and not builtin_dir:
-        new_init = register_in_init(init.read_text(encoding="utf-8"), stem,
-                                    class_name(rule_id))
+        try:
+            source = read_source(init)
+            parse_source(source)  # libcst only sees what CPython's parser accepted
+            text = source.decode("utf-8")
+        except (StaticReadError, UnicodeDecodeError) as exc:
+            raise ScaffoldError(f"{init}: {exc}; nothing was written") from None
+        new_init = register_in_init(text, stem, class_name(rule_id))
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")

@@ -4,14 +4,17 @@ Reads ``git format-patch`` mails, mbox series and plain unified diffs (unidiff
 parses the diff, the standard ``email`` package the mail around it), and
 applies them to copies of the touched files. Application is strict like
 ``git apply`` without fuzz: a hunk's old lines must match exactly, at the
-stated line or the nearest offset, so findings are never reported on code the
-patch did not produce, and the tree itself is never written.
+stated line or the nearest offset (within HUNK_WINDOW lines), so findings are
+never reported on code the patch did not produce, and the tree itself is never
+written.
 """
 
 from __future__ import annotations
 
 import email
+import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import policy
@@ -21,11 +24,22 @@ from pathlib import Path, PurePosixPath
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
+from nofslint.frontend.source import MAX_FILE_BYTES
+
 _C_SUFFIXES = (".c", ".h")
 # "From <sha or address> <asctime date>": the mbox separator git format-patch writes.
 _FROM_LINE = re.compile(rb"^From \S+ +\w{3} \w{3} +\d+ \d+:\d+:\d+ \d{4}\s*$")
 _HEADER_LINE = re.compile(rb"^[!-9;-~]+:[ \t]")
 _HUNK_LINE = re.compile(r"^[ +]|^-(?!-- |- ?\r?$)")
+# Control characters (line breaks included) in a header value, with the blanks of a
+# folded line after them: a decoded subject may hold "\n", which would forge lines
+# wherever the value is printed or mailed.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+ *")
+# A hunk is searched for this many lines either side of the line it states (git
+# searches the whole file): whatever a header claims, the search is bounded.
+HUNK_WINDOW = 5000
+# Line comparisons the search for one hunk may make: a huge hunk gets a narrower window.
+HUNK_SEARCH_BUDGET = 20_000_000
 _UNIDIFF_ERRORS = {
     "Hunk is longer than expected": "it has more lines than its header counts",
     "Hunk is shorter than expected": "it ends before the line counts in its header",
@@ -121,9 +135,14 @@ def read_patches(data: bytes, name: str) -> list[PatchMail]:
         return [PatchMail(None, None, [], None, None, files, name)]
     mails = []
     for first_line, chunk in chunks:
-        msg = email.message_from_bytes(chunk, policy=policy.default)
-        assert isinstance(msg, EmailMessage)
-        files = parse_diff(_body(msg, name), name, first_line + _header_lines(chunk))
+        try:
+            msg = email.message_from_bytes(chunk, policy=policy.default)
+            assert isinstance(msg, EmailMessage)
+            body = _body(msg, name)
+        except RecursionError:
+            raise PatchError(f"{name}: the mail at line {first_line} nests its MIME parts "
+                             "too deeply to be read") from None
+        files = parse_diff(body, name, first_line + _header_lines(chunk))
         if not files:
             continue  # a cover letter or a reply
         mails.append(PatchMail(
@@ -271,9 +290,12 @@ def _paths(source: str, target: str, is_git: bool,
         old = new  # a plain diff modifies one file, however the old copy was named
     for path in (old, new):
         if path is not None and (PurePosixPath(path).is_absolute()
-                                 or ".." in PurePosixPath(path).parts or not path):
+                                 or ".." in PurePosixPath(path).parts
+                                 or PurePosixPath(path).as_posix() == "." or "\0" in path):
             raise PatchError(f"{name}: path {path!r} is not inside the tree")
-    return old, new
+    # One spelling per file: "fs//a.c" and "./fs/a.c" are "fs/a.c".
+    return (None if old is None else PurePosixPath(old).as_posix(),
+            None if new is None else PurePosixPath(new).as_posix())
 
 
 def _shown_path(path: str) -> str:
@@ -327,6 +349,8 @@ def _decode(data: bytes, charset: str, name: str) -> str:
         line = data.count(b"\n", 0, exc.start) + 1
         raise PatchError(f"{name}: not valid {charset} (byte 0x{data[exc.start]:02x} on line "
                          f"{line} of the diff)") from None
+    except (UnicodeError, ValueError) as exc:  # codecs such as idna fail otherwise
+        raise PatchError(f"{name}: not valid {charset}: {exc}") from None
 
 
 def _mbox_chunks(data: bytes) -> list[tuple[int, bytes]] | None:
@@ -361,17 +385,32 @@ def _body(msg: EmailMessage, name: str) -> str:
             subject = _header(msg, "Subject") or "mail"
             texts.append(_decode(payload, part.get_content_charset() or "utf-8",
                                  f"{name} ({subject})"))
-    return "".join(texts)
+    # A part need not end with a newline: the next one (the diff) must still start a line.
+    return "".join(t if t.endswith("\n") or i == len(texts) - 1 else t + "\n"
+                   for i, t in enumerate(texts))
 
 
 def _header(msg: EmailMessage, key: str) -> str | None:
-    """The decoded, unfolded header; a date exactly as written (the parsed one is
-    reformatted)."""
-    if key == "Date":
-        raw = next((v for k, v in msg.raw_items() if k.lower() == "date"), None)
-        return " ".join(raw.split()) if raw is not None else None
-    value = msg.get(key)
-    return str(value).strip() if value is not None else None
+    """The decoded, unfolded header on one line (control characters become spaces); a
+    date exactly as written (the parsed one is reformatted), and so is a value the
+    email package cannot parse (``Message-ID: <<<>>>``, ``From: a@``)."""
+    raw = next((v for k, v in msg.raw_items() if k.lower() == key.lower()), None)
+    value: object = raw
+    if key == "Date" and raw is not None:
+        value = " ".join(raw.split())
+    elif key != "Date":
+        try:
+            value = msg.get(key)
+            value = None if value is None else str(value)
+        except Exception:  # noqa: BLE001 - the stdlib header parser fails in many ways
+            value = raw
+    return clean_header(str(value)) if value is not None else None
+
+
+def clean_header(value: str) -> str:
+    """A header value as one line: runs of control characters (CR, LF...) become a
+    space, so a value can neither forge a header of a mail nor a line of a report."""
+    return _CONTROL.sub(" ", value).strip()
 
 
 def _references(msg: EmailMessage) -> list[str]:
@@ -390,13 +429,12 @@ def apply_patches(mails: list[PatchMail], tree: Path, dest: Path) -> dict[str, P
     if dest == tree or dest.is_relative_to(tree) or tree.is_relative_to(dest):
         raise PatchError(f"destination {dest} overlaps the tree {tree}")
     state: dict[str, list[str] | None] = {}
+    owner: dict[str, str] = {}  # path -> the mail that last wrote it
 
     def current(path: str, name: str) -> list[str]:
         if path not in state:
-            source = tree / path
-            if not source.is_file():
-                raise PatchError(f"{name}: {path}: no such file in {tree}")
-            state[path] = _split(source.read_bytes().decode("utf-8", "surrogateescape"))
+            data = _read_tree_file(tree, path, name)
+            state[path] = _split(data.decode("utf-8", "surrogateescape"))
         content = state[path]
         if content is None:
             raise PatchError(f"{name}: {path}: already deleted by an earlier patch")
@@ -410,7 +448,7 @@ def apply_patches(mails: list[PatchMail], tree: Path, dest: Path) -> dict[str, P
             if fp.old_path is None:
                 assert fp.new_path is not None
                 if state.get(fp.new_path) is not None or (
-                        fp.new_path not in state and (tree / fp.new_path).exists()):
+                        fp.new_path not in state and _lstat(tree / fp.new_path) is not None):
                     raise PatchError(f"{name}: {fp.new_path}: the patch creates it, but it "
                                      "already exists")
                 before: list[str] = []
@@ -426,16 +464,86 @@ def apply_patches(mails: list[PatchMail], tree: Path, dest: Path) -> dict[str, P
             if fp.old_path is not None and fp.old_path != fp.new_path and not fp.is_copy:
                 state[fp.old_path] = None  # renamed
             state[fp.new_path] = after
+            owner[fp.new_path] = name
+    _check_file_dirs(state, owner, tree)
     result: dict[str, Path | None] = {}
     for path, content in state.items():
         if content is None:
             result[path] = None
             continue
         target = dest / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes("".join(content).encode("utf-8", "surrogateescape"))
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes("".join(content).encode("utf-8", "surrogateescape"))
+        except OSError as exc:
+            raise PatchError(f"{path}: cannot write the patched copy: "
+                             f"{exc.strerror or exc}") from None
         result[path] = target
     return result
+
+
+def _read_tree_file(tree: Path, path: str, name: str) -> bytes:
+    """A tree file a patch changes: a regular file of at most MAX_FILE_BYTES (what the
+    linter reads). Anything else is refused before it is opened (opening a device can
+    act), then checked again on the descriptor, opened non-blocking: a named pipe or a
+    device called ``x.c`` is never waited on or read forever."""
+    where = f"{name}: {path}"
+    try:
+        _refuse_special(os.stat(tree / path).st_mode, where, tree)
+        fd = os.open(tree / path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        raise PatchError(f"{where}: no such file in {tree}") from None
+    except OSError as exc:
+        raise PatchError(f"{where}: cannot read: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        _refuse_special(st.st_mode, where, tree)
+        if st.st_size > MAX_FILE_BYTES:
+            raise PatchError(f"{where}: file too large ({st.st_size // 2**20} MiB > "
+                             f"{MAX_FILE_BYTES // 2**20} MiB)")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise PatchError(f"{where}: cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise PatchError(f"{where}: file too large (it grew while being read)")
+    return data
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    """The path's own status; None when it does not exist (or cannot: a name too long)."""
+    try:
+        return os.lstat(path)
+    except (OSError, ValueError):
+        return None
+
+
+def _refuse_special(mode: int, where: str, tree: Path) -> None:
+    if stat.S_ISDIR(mode):
+        raise PatchError(f"{where}: is a directory in {tree}, the patch changes a file")
+    if not stat.S_ISREG(mode):
+        raise PatchError(f"{where}: not a regular file (a device, pipe or socket)")
+
+
+def _check_file_dirs(state: dict[str, list[str] | None], owner: dict[str, str],
+                     tree: Path) -> None:
+    """No patched file may lie under another file, of the series or of the tree (that
+    the series does not delete): ``fs/a.c`` and ``fs/a.c/b.c`` cannot both exist."""
+    for path, content in state.items():
+        if content is None:
+            continue
+        for parent in PurePosixPath(path).parents[:-1]:
+            above = parent.as_posix()
+            if above in state:
+                clash = state[above] is not None
+            else:
+                st = _lstat(tree / above)
+                clash = st is not None and not stat.S_ISDIR(st.st_mode)
+            if clash:
+                raise PatchError(f"{owner.get(path, path)}: {path}: cannot be created: "
+                                 f"{above} is a file, not a directory")
 
 
 def _mail_name(mail: PatchMail) -> str:
@@ -444,13 +552,14 @@ def _mail_name(mail: PatchMail) -> str:
 
 def _apply_file(lines: list[str], fp: FilePatch, name: str) -> list[str]:
     out = list(lines)
+    keys = [_key(t) for t in out]  # kept in step with out
     eol = "\r\n" if out and out[0].endswith("\r\n") else None if not out else "\n"
     delta = 0  # where the previous hunk landed minus where it said, plus the lines it added
     floor = 0  # hunks apply in order and never overlap
     for number, hunk in enumerate(fp.hunks, 1):
         old = [text for kind, text in hunk.lines if kind != "+"]
         stated = hunk.old_start - 1 if hunk.old_len else hunk.old_start
-        at = _find(out, hunk, old, stated + delta, floor)
+        at = _find(keys, hunk, [_key(t) for t in old], stated + delta, floor)
         if at is None:
             reason = _mismatch(out, old, max(stated + delta, floor))
             raise PatchError(f"{name}: hunk #{number} of {fp.path} ({hunk.header}) does not "
@@ -465,6 +574,7 @@ def _apply_file(lines: list[str], fp: FilePatch, name: str) -> list[str]:
             else:
                 new.append(_strip_eol(text) + eol if eol and text.endswith("\n") else text)
         out[at:at + len(old)] = new
+        keys[at:at + len(old)] = [_key(t) for t in new]
         delta = at - stated + len(new) - len(old)
         floor = at + len(new)
     return out
@@ -476,25 +586,30 @@ def _key(text: str) -> tuple[str, bool]:
     return _strip_eol(text), text.endswith("\n")
 
 
-def _find(lines: list[str], hunk: Hunk, old: list[str], want: int, floor: int) -> int | None:
-    """Where ``old`` matches, searching outward from ``want``; git's rules for hunks that
-    must match at the start (they start at line 1) or the end (no trailing context)."""
-    last = len(lines) - len(old)
+def _find(keys: list[tuple[str, bool]], hunk: Hunk, old: list[tuple[str, bool]], want: int,
+          floor: int) -> int | None:
+    """Where the ``old`` keys match the file's, searching outward from ``want`` (within
+    HUNK_WINDOW lines of it, fewer for a huge hunk); git's rules for hunks that must
+    match at the start (they start at line 1) or the end (no trailing context)."""
+    n = len(old)
+    last = len(keys) - n
     kinds = [kind for kind, _ in hunk.lines]
     has_context = " " in kinds
     trailing = len(kinds) - len("".join(kinds).rstrip(" "))
-    keys = [_key(t) for t in old]
 
     def matches(at: int) -> bool:
-        return floor <= at <= last and all(_key(lines[at + i]) == k for i, k in enumerate(keys))
+        return floor <= at <= last and (not n or keys[at] == old[0]) and keys[at:at + n] == old
 
     if has_context and hunk.old_start <= 1:
         return 0 if matches(0) else None
     if has_context and not trailing:
         return last if matches(last) else None
-    for distance in range(max(want - floor, last - want) + 1):
+    reach = min(HUNK_WINDOW, HUNK_SEARCH_BUDGET // max(n, 1))
+    lo, hi = max(floor, want - reach), min(last, want + reach)
+    want = min(max(want, lo), hi)
+    for distance in range(max(want - lo, hi - want) + 1):
         for at in (want + distance, want - distance):
-            if matches(at):
+            if lo <= at <= hi and matches(at):
                 return at
     return None
 
@@ -506,5 +621,6 @@ def _mismatch(lines: list[str], old: list[str], at: int) -> str:
                     f"{_strip_eol(expected)!r} at line {at + i + 1}")
         if _key(lines[at + i]) != _key(expected):
             return (f"line {at + i + 1} is {_strip_eol(lines[at + i])!r}, the patch expects "
-                    f"{_strip_eol(expected)!r} (and no nearby offset matches)")
+                    f"{_strip_eol(expected)!r} (and no offset within {HUNK_WINDOW} lines "
+                    "matches)")
     return "it overlaps an earlier hunk"

@@ -46,6 +46,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 FILENAME = ".nofslint.toml"
+# A config is a few hundred bytes; a larger file is refused rather than read into memory.
+MAX_CONFIG_BYTES = 1024 * 1024
 _SEVERITIES = ("error", "warning", "info")
 _C_NAME = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
 
@@ -119,14 +121,24 @@ def load(path: Path | None) -> Config:
     if path is None:
         return Config()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB, not a config")
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not valid UTF-8") from None
-    except tomllib.TOMLDecodeError as exc:
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
+    except Exception as exc:  # noqa: BLE001 - any parse failure is a bad config, never a crash
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return _Reader(path).config(data)
+    try:
+        return _Reader(path).config(data)
+    except RecursionError:  # a deep value that parsed, met in a message's repr
+        raise ConfigError(f"{path}: values nested too deeply") from None
 
 
 class _Reader:
@@ -154,8 +166,7 @@ class _Reader:
                 raise self.error(key, f"unknown key (known: {', '.join(sorted(known))})")
         select = self.strings(data["select"], "select") if "select" in data else None
         ignore = self.strings(data.get("ignore", []), "ignore")
-        plugins = tuple((self.path.parent / p).resolve()
-                        for p in self.strings(data.get("plugins", []), "plugins"))
+        plugins = tuple(self.plugin(p) for p in self.strings(data.get("plugins", []), "plugins"))
         per_file = tuple(
             (pattern, self.strings(rules, f"per-file-ignores.{pattern!r}"))
             for pattern, rules in self.table(data.get("per-file-ignores", {}),
@@ -170,6 +181,13 @@ class _Reader:
             tuple(self.entry(e, i) for i, e in enumerate(self.array(data, "reclaim-entry"))),
             tuple(self.transaction(t, i) for i, t in enumerate(self.array(data, "transaction"))))
         return Config(self.path, select, ignore, per_file, tuple(severity), plugins, extras)
+
+    def plugin(self, value: str) -> Path:
+        """A plugin directory, relative to the config's directory."""
+        try:
+            return (self.path.parent / value).resolve()
+        except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte, a symlink loop
+            raise self.error("plugins", f"{value!r} is not a usable path: {exc}") from None
 
     def array(self, data: dict[str, Any], key: str) -> list[dict[str, Any]]:
         value = data.get(key, [])
