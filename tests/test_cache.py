@@ -386,3 +386,30 @@ def test_saved_results_are_capped(tmp_path: Path) -> None:
     _aged(killed, 1)
     results.prune(keep=4)
     assert sorted(p.name for p in results.dir.iterdir()) == sigs[6:]
+
+
+def test_the_code_fingerprint_covers_every_layer_and_the_rules(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """Saved results must not survive an edit to any rule or any layer of the engine."""
+    import nofslint.incremental.cache as cache_module
+
+    package = Path(cache_module.__file__).resolve().parents[1]
+    copy = tmp_path / "nofslint"
+    shutil.copytree(package, copy)
+    if not (copy / "rules").is_dir():
+        shutil.copytree(package.parent / "rules", tmp_path / "rules")
+    fake = copy / "incremental" / "cache.py"
+
+    def fingerprint() -> str:
+        monkeypatch.setattr(cache_module, "__file__", str(fake))
+        monkeypatch.setattr(cache_module, "_CODE", None)
+        return cache_module.code_fingerprint()
+
+    first = fingerprint()
+    assert fingerprint() == first
+    rules = copy / "rules" if (copy / "rules").is_dir() else tmp_path / "rules"
+    for edited in (copy / "link" / "index.py", rules / "vmalloc_nofs.py"):
+        edited.write_text(edited.read_text() + "\n# edited\n")
+        assert fingerprint() != first, edited
+        first = fingerprint()

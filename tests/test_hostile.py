@@ -427,3 +427,25 @@ def test_a_scope_saved_in_a_loop_converges(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(Walk, "__init__", small)
     facts = extract(LOOP_SAVE, "fs/btrfs/loop.c", KernelTree(None, (6, 12), "default"))
     assert facts.flows and all(scope_walk(facts, flow) is not None for flow in facts.flows)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
+def test_a_device_named_like_source_is_refused_before_it_is_opened(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opening a device has effects of its own (a watchdog arms): never open one."""
+    import stat as stat_module
+
+    import nofslint.frontend.source as source
+
+    device = tmp_path / "dev.c"
+    os.mknod(device, stat_module.S_IFCHR | 0o600, os.makedev(1, 3))
+    link = tmp_path / "link.c"
+    link.symlink_to(device)
+    opened: list[str] = []
+    real_open = os.open
+    monkeypatch.setattr(source.os, "open",
+                        lambda p, *a, **k: opened.append(str(p)) or real_open(p, *a, **k))
+    for path in (device, link):
+        with pytest.raises(source.SourceError, match="character device"):
+            source.read_source(path)
+    assert opened == []

@@ -85,7 +85,8 @@ def lint_options(func: Callable) -> Callable:
     options = [
         click.option("--select", multiple=True, metavar="RULE,...",
                      help="Run only these rules (ALL for every rule, including opt-in ones)."),
-        click.option("--ignore", multiple=True, metavar="RULE,...", help="Do not run these rules."),
+        click.option("--ignore", multiple=True, metavar="RULE,...",
+                     help="Do not run these rules (ALL is a usage error: no rule would run)."),
         click.option("--output", "-o", metavar="FILE",
                      help="Write the report to FILE (atomically; - for stdout)."),
         click.option("--kernel-version", callback=version_callback, metavar="X.Y",
@@ -119,9 +120,10 @@ def lint_options(func: Callable) -> Callable:
 def print_errors(result: RunResult) -> None:
     for error in result.errors:
         kind = "internal error" if error.internal else "error"
-        click.echo(f"{error.path}: {kind}: {error.reason}", err=True)
+        click.echo(f"{report.escape_path(error.path)}: {kind}: "
+                   f"{report.escape_text(error.reason)}", err=True)
     for problem in result.fix_problems:
-        click.echo(f"nofslint: {problem}", err=True)
+        click.echo(f"nofslint: {report.escape_text(problem)}", err=True)
 
 
 def render(fmt: str, result: RunResult, settings: Settings,

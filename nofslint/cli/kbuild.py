@@ -59,8 +59,7 @@ def kbuild(args: tuple[str, ...]) -> None:
     result.findings = filters.configured(result.findings, setup.config)
     print_errors(result)
     for f in result.findings:
-        click.echo(f"{report.display_path(f)}:{f.line}:{f.column}: {f.severity}: "
-                   f"{f.message} [{f.rule}]")
+        click.echo(report.gcc_line(f))
     sys.exit(0)
 
 

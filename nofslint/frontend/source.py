@@ -22,17 +22,15 @@ class SourceError(Exception):
 def _read(path: Path) -> bytes:
     """At most MAX_FILE_BYTES + 1 bytes of a regular file.
 
-    Opened non-blocking and checked on the open descriptor: a named pipe or a
-    terminal called ``x.c`` must be refused, not waited on, and a file swapped
-    between a check and the read cannot slip through.
+    Checked before it is opened: opening a device has effects of its own (a tree's
+    ``x.c`` linked to ``/dev/watchdog`` would arm it, as root). Then opened
+    non-blocking, without becoming a controlling terminal, and checked again on
+    the open descriptor: a file swapped in between cannot slip through.
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
-        mode = os.stat(path).st_mode
-        if not stat.S_ISDIR(mode):  # a socket cannot even be opened: say what it is
-            _refuse_special(mode)
-        raise
+    mode = os.stat(path).st_mode
+    if not stat.S_ISDIR(mode):  # a directory: the open below says so
+        _refuse_special(mode)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     try:
         st = os.fstat(fd)
         _refuse_special(st.st_mode)

@@ -35,7 +35,7 @@ from nofslint import __version__
 from nofslint.frontend.files import TEMP_TAIL, write_atomic
 from nofslint.model.facts import FileFacts
 
-SCHEMA = 13  # bump when the facts change: their shape, or what extraction puts in them
+SCHEMA = 14  # bump when the facts change: their shape, or what extraction puts in them
 _MAGIC = "nofslint-facts"
 # Entries not used for this long are pruned at the end of a run.
 MAX_AGE_SECONDS = 30 * 24 * 3600
@@ -77,14 +77,15 @@ def code_fingerprint() -> str:
     global _CODE
     if _CODE is None:
         digest = hashlib.sha256()
-        here = Path(__file__).resolve().parent
-        rules = here / "rules"
-        if not rules.is_dir():  # a source checkout: rules/ sits next to the package
-            rules = here.parent / "rules"
-        for folder in (here, rules):
-            for path in sorted(folder.glob("*.py")):
+        package = Path(__file__).resolve().parents[1]  # every layer of nofslint
+        folders = [package]
+        if not (package / "rules").is_dir():  # a source checkout: rules/ beside the package
+            folders.append(package.parent / "rules")
+        for folder in folders:
+            for path in sorted(folder.rglob("*.py")):
                 with contextlib.suppress(OSError):
-                    digest.update(path.name.encode() + b"\0" + path.read_bytes())
+                    name = path.relative_to(folder.parent).as_posix()
+                    digest.update(name.encode() + b"\0" + path.read_bytes())
         _CODE = digest.hexdigest()[:16]
     return _CODE
 
