@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 from fixture_support import FIXTURES
 
-from nofslint.review.patch import PatchError, apply_patches, patch_line_map, read_patches
+from nofslint.review.patch import (
+    FilePatch,
+    PatchError,
+    apply_patches,
+    patch_line_map,
+    read_patches,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
@@ -70,6 +76,12 @@ def one_change(repo: Path) -> str:
 
 # -- reading ---------------------------------------------------------------------------
 
+
+def added_lines(fp: FilePatch) -> set[int]:
+    """New-side numbers of the lines a file's patch adds."""
+    return {new for h in fp.hunks for kind, _, _, new in h.numbered()
+            if kind == "+" and new is not None}
+
 def test_format_patch_mail(repo: Path) -> None:
     text = one_change(repo)
     [mail] = read_patches(text.encode(), "0001.patch")
@@ -83,7 +95,7 @@ def test_format_patch_mail(repo: Path) -> None:
     assert fp.header[0] == f"diff --git a/{CLEAN} b/{CLEAN}"
     [hunk] = fp.hunks
     assert hunk.header.startswith("@@ -3,6 +3,7 @@")
-    assert fp.added_lines() == {6}
+    assert added_lines(fp) == {6}
     assert fp.new_ranges() == [(3, 9)]
     # checkpatch's #N: the line of the patch file that shows the added line.
     at = patch_line_map([mail])[(CLEAN, 6)]
@@ -107,7 +119,7 @@ def test_mbox_series_skips_the_cover_letter(repo: Path) -> None:
     lines = mbox.splitlines()
     for mail, text in zip(mails, ("+/* first */", "+/* second */"), strict=True):
         fp = mail.files[0]
-        [added] = fp.added_lines()
+        [added] = added_lines(fp)
         assert lines[fp.patch_lines()[added] - 1] == text
 
 
@@ -115,7 +127,7 @@ def test_plain_diffs(repo: Path) -> None:
     edit(repo / CLEAN, END, END + "/* plain */\n")
     [mail] = read_patches(git(repo, "diff").encode(), "work.diff")
     assert (mail.subject, mail.sender, mail.message_id, mail.references) == (None, None, None, [])
-    assert mail.files[0].path == CLEAN and mail.files[0].added_lines() == {6}
+    assert mail.files[0].path == CLEAN and added_lines(mail.files[0]) == {6}
     # diff -u between two trees: the differing top directory is stripped (-p1).
     classic = (f"--- linux.orig/{CLEAN}\t2024-01-02 10:00:00\n+++ linux/{CLEAN}\t2024-01-02\n"
                "@@ -1,1 +1,2 @@\n a\n+b\n")

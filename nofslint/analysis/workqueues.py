@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from nofslint.kernel.gfp import FlagResolver, evaluate, tokenize
 from nofslint.kernel.workqueue_api import CREATORS, LEGACY, RECLAIM, SYSTEM_QUEUES, WQ_ATOM
-from nofslint.link.index import CallRef, Ref, TreeIndex
+from nofslint.link.index import Ref, TreeIndex
 from nofslint.model.facts import WqQueue, WqUse
 from nofslint.model.gfp import UNKNOWN, Mask
 
@@ -199,9 +199,6 @@ class Registry:
                 if use.role in ("bind", "thread") and use.target:
                     out.extend((ref, fi, use) for ref in self.index.resolve(fi, use.target))
         return out
-
-    def site(self, fi: int, use: WqUse) -> CallRef:
-        return (fi, use.call)
 
 
 def _all(values: object) -> bool | None:

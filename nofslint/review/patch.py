@@ -87,11 +87,6 @@ class FilePatch:
     def path(self) -> str:
         return self.new_path or self.old_path or ""
 
-    def added_lines(self) -> set[int]:
-        """New-side numbers of the lines this patch adds."""
-        return {new for h in self.hunks for kind, _, _, new in h.numbered()
-                if kind == "+" and new is not None}
-
     def new_ranges(self) -> list[tuple[int, int]]:
         """Inclusive new-side line ranges the hunks cover (context included)."""
         return [(h.new_start, h.new_start + h.new_len - 1) for h in self.hunks if h.new_len]
