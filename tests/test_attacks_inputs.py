@@ -25,7 +25,7 @@ from nofslint.kernel.gfp import (
 )
 from nofslint.output.report import escape_path, escape_text
 from nofslint.plugins.registry import RuleError, builtin_rules, select_rules
-from nofslint.plugins.scaffold import StaticReadError, read_rules_statically
+from nofslint.plugins.static import StaticReadError, read_rules_statically
 from nofslint.review import patch
 from nofslint.run import config
 

@@ -18,6 +18,7 @@ import nofslint
 from nofslint.api.rule import DOC_SECTIONS
 from nofslint.cli.app import main
 from nofslint.plugins import scaffold
+from nofslint.plugins import static as static_reading
 from nofslint.plugins.loading import load_rules, rules_fingerprint
 from nofslint.plugins.registry import BUILTIN, builtin_rules, plugin_of, rule_files, select_rules
 from nofslint.run.engine import run
@@ -264,7 +265,7 @@ def test_static_listing_checks_metadata(tmp_path: Path) -> None:
 def test_static_reading_agrees_with_importing_for_every_builtin_rule() -> None:
     static = {}
     for path in rule_files(REPO / "rules"):
-        for rule in scaffold.read_rules_statically(path):
+        for rule in static_reading.read_rules_statically(path):
             static[rule.id] = rule
     for rid, cls in builtin_rules().items():
         seen = static[rid]
@@ -310,7 +311,7 @@ class Undocumented(Child):
 class NotARule(dict):
     id = "nope"
 ''')
-    rules = {r.id: r for r in scaffold.read_rules_statically(path)}
+    rules = {r.id: r for r in static_reading.read_rules_statically(path)}
     assert set(rules) == {"child-rule", "qualified-rule", "undocumented-child"}
     # As at run time, the docstring is not inherited.
     assert any("no summary line" in p for p in rules["undocumented-child"].problems())

@@ -203,7 +203,7 @@ def list_rules(rules_dirs: Sequence[Path] = (), entry_points: bool = True
     """What ``nofslint rules`` and ``explain`` show: built-ins and installed plugins
     (imported), and the rule directories read from source, never imported."""
     # libcst takes longer to import than a small lint run: only listing pays for it.
-    from nofslint.plugins.scaffold import read_dir_statically
+    from nofslint.plugins.static import read_dir_statically
 
     loaded, problems = load_rules((), entry_points, linted=rules_dirs)
     rules: dict[str, RuleInfo] = dict(loaded)

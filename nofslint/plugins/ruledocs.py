@@ -3,7 +3,7 @@
 ``nofslint rules`` (the table), ``nofslint explain RULE`` and the generated
 ``docs/rules.md`` all come from here, so the docs cannot drift from the code:
 a test regenerates the file and fails when it is stale. Rules read from source
-without importing them (nofslint.plugins.scaffold) are documented the same way; an
+without importing them (nofslint.plugins.static) are documented the same way; an
 attribute that is not a literal there shows as ``?``.
 """
 
