@@ -11,7 +11,6 @@ import email
 import os
 import subprocess
 import sys
-import time
 from email import policy
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pytest
 
 from nofslint.kernel.gfp import (
     MAX_MACRO_DEPTH,
+    FlagResolver,
     GfpTable,
     read_defines,
     read_macros,
@@ -46,12 +46,6 @@ def cli(*args: str, cwd: Path, stdin: bytes | None = None,
     assert "Traceback" not in out.stderr, out.stderr
     assert out.returncode >= 0, f"killed by signal {-out.returncode}"
     return out
-
-
-def timed(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], float]:
-    start = time.monotonic()
-    done = cli(*args, cwd=cwd)
-    return done, time.monotonic() - start
 
 
 @pytest.fixture
@@ -87,11 +81,10 @@ def write(tmp_path: Path, text: str | bytes, name: str = "p.patch") -> Path:
 def test_a_huge_hunk_line_number_does_not_apply_at_once(tree: Path, tmp_path: Path,
                                                         line: int) -> None:
     hunk = f"@@ -{line},5 +{line},6 @@\n{VMALLOC_HUNK}"
-    done, took = timed("check-patch", "--no-cache", str(write(tmp_path, diff("fs/n/x.c", hunk))),
+    done = cli("check-patch", "--no-cache", str(write(tmp_path, diff("fs/n/x.c", hunk))),
                        cwd=tree)
     assert done.returncode == 2
     assert "does not apply" in done.stderr and f"at line {line}" in done.stderr
-    assert took < 5
 
 
 def _numbered(n: int) -> list[str]:
@@ -137,18 +130,17 @@ def test_nested_gfp_macros_cost_linear_time(tree: Path) -> None:
                     + ["void f(int n)", "{", "\tvoid *p = kmalloc(n, M20);", "}", ""])
     assert len(src) < 1100
     (tree / "fs" / "n" / "x.c").write_text(src)
-    done, took = timed("check", "--no-cache", "--select", "ALL", "fs", cwd=tree)
+    done = cli("check", "--no-cache", "--select", "ALL", "fs", cwd=tree)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert took < 5 and "error" not in done.stderr
+    assert "error" not in done.stderr  # the 60 s per-file limit was not hit
 
 
 def test_nested_gfp_macros_are_still_evaluated_exactly(tree: Path) -> None:
     src = "\n".join(_nest("N", "GFP_NOFS", "__GFP_ZERO")
                     + ["void f(int n)", "{", "\tvoid *p = __vmalloc(n, N20);", "}", ""])
     (tree / "fs" / "n" / "x.c").write_text(src)
-    done, took = timed("check", "--no-cache", "--kernel-version", "5.10", "fs", cwd=tree)
+    done = cli("check", "--no-cache", "--kernel-version", "5.10", "fs", cwd=tree)
     assert done.returncode == 1 and "[vmalloc-nofs]" in done.stdout
-    assert took < 5
 
 
 def test_nested_workqueue_macros_cost_linear_time(tree: Path) -> None:
@@ -156,8 +148,8 @@ def test_nested_workqueue_macros_cost_linear_time(tree: Path) -> None:
         "static struct workqueue_struct *q;", "static void g(void)", "{",
         '\tq = alloc_workqueue("q", W20, 0);', "\tflush_workqueue(q);", "}", ""])
     (tree / "fs" / "n" / "x.c").write_text(src)
-    done, took = timed("check", "--no-cache", "--select", "ALL", "fs", cwd=tree)
-    assert done.returncode == 0 and took < 5 and "error" not in done.stderr
+    done = cli("check", "--no-cache", "--select", "ALL", "fs", cwd=tree)
+    assert done.returncode == 0 and "error" not in done.stderr  # no per-file time limit
 
 
 def test_function_like_workqueue_macros_cannot_blow_up(tree: Path) -> None:
@@ -166,8 +158,8 @@ def test_function_like_workqueue_macros_cannot_blow_up(tree: Path) -> None:
                      '\tq = alloc_workqueue("q", ' + "F(" * 8 + "WQ_UNBOUND" + ")" * 8 + ", 0);",
                      "}", ""])
     (tree / "fs" / "n" / "x.c").write_text(src)
-    done, took = timed("check", "--no-cache", "--select", "ALL", "fs", cwd=tree)
-    assert done.returncode == 0 and took < 5
+    done = cli("check", "--no-cache", "--select", "ALL", "fs", cwd=tree)
+    assert done.returncode == 0 and "error" not in done.stderr
 
 
 def test_the_resolver_budget_gives_unknown_and_is_not_memoised() -> None:
@@ -179,9 +171,48 @@ def test_the_resolver_budget_gives_unknown_and_is_not_memoised() -> None:
     assert mid.kind == "nofs"  # the cut-off did not stick to the names it passed through
     wide = {"Z0": "GFP_KERNEL", **{f"Z{i}": " | ".join(f"Z{j}" for j in range(i))
                                    for i in range(1, 400)}}
-    start = time.monotonic()
-    TABLE.eval("Z399", extra=wide)
-    assert time.monotonic() - start < 2
+    looked_up: list[str] = []
+    resolver = FlagResolver(lambda name: looked_up.append(name) or wide.get(name),
+                            fixed=TABLE.lookup)
+    resolver("Z399")
+    assert len(looked_up) <= len(wide)  # each body once (memoised), not 2**399
+
+
+def test_a_nest_of_macros_is_evaluated_once_per_name() -> None:
+    """``#define M2 (M1 | M1)``, 20 deep: each body is evaluated once (2**20 without the
+    memo), counted, not timed."""
+    nest = {"M0": "GFP_KERNEL", **{f"M{i}": f"(M{i - 1} | M{i - 1} | __GFP_ZERO)"
+                                   for i in range(1, 21)}}
+    looked_up: list[str] = []
+    resolver = FlagResolver(lambda name: looked_up.append(name) or nest.get(name),
+                            fixed=TABLE.lookup)
+    (mask,) = resolver("M20") or ()
+    assert mask.kind == "kernel" and mask.has("__GFP_ZERO")
+    assert sorted(set(looked_up)) == sorted(nest) and len(looked_up) == len(nest)
+
+
+class _Counting(list):
+    """A list that counts the reads of its items."""
+
+    reads = 0
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]
+        type(self).reads += 1
+        return super().__getitem__(index)
+
+
+@pytest.mark.parametrize("stated", [100_000_000, 1_000_000_000_000, 60])
+def test_the_hunk_search_reads_only_its_window(stated: int) -> None:
+    """However far the stated line is, the search reads at most the window's lines."""
+    lines = [f"int v{i};\n" for i in range(200)]
+    fp = _hunk_at(stated, lines, 50)
+    (hunk,) = fp.hunks
+    old = [patch._key(text) for kind, text in hunk.lines if kind != "+"]
+    keys = _Counting(patch._key(line) for line in lines)
+    _Counting.reads = 0
+    found = patch._find(keys, hunk, old, stated - 1, 0)
+    assert found == (50 if stated == 60 else None)
+    assert _Counting.reads <= 2 * (2 * patch.HUNK_WINDOW + 1)
 
 
 def test_a_macro_cycle_stays_unknown() -> None:
@@ -273,11 +304,10 @@ def test_a_3_gib_file_is_refused(tree: Path, tmp_path: Path) -> None:
     big = tree / "fs" / "n" / "big.c"
     with open(big, "wb") as fh:
         fh.truncate(3 * 1024**3)  # sparse
-    done, took = timed("check-patch", "--no-cache",
+    done = cli("check-patch", "--no-cache",
                        str(write(tmp_path, diff("fs/n/big.c", "@@ -1,2 +1,3 @@\n a\n+b\n c\n"))),
                        cwd=tree)
     assert done.returncode == 2 and "file too large (3072 MiB > 24 MiB)" in done.stderr
-    assert took < 5
 
 
 def test_a_long_file_name(tree: Path, tmp_path: Path) -> None:
@@ -407,8 +437,8 @@ def test_rules_dir_special_files(tmp_path: Path) -> None:
     (rd / "dir.py").mkdir()
     with open(rd / "big.py", "wb") as fh:
         fh.truncate(2 * 1024**2)
-    done, took = timed("rules", "--rules-dir", "rd", cwd=tmp_path)
-    assert done.returncode == 2 and took < 30
+    done = cli("rules", "--rules-dir", "rd", cwd=tmp_path)
+    assert done.returncode == 2
     for name in ("zero.py", "fifo.py", "dir.py"):
         assert f"plugin rd/{name}: not a regular file" in done.stderr
     assert "plugin rd/big.py: larger than 1024 KiB" in done.stderr

@@ -19,42 +19,63 @@ class SourceError(Exception):
     """A file that cannot be linted; the message says why."""
 
 
-def _read(path: Path) -> bytes:
-    """At most MAX_FILE_BYTES + 1 bytes of a regular file.
+class NotRegular(SourceError):
+    """Not a regular file (the message says what it is): never read."""
+
+    def __init__(self, reason: str, directory: bool) -> None:
+        super().__init__(reason)
+        self.directory = directory
+
+
+class TooLarge(SourceError):
+    """Larger than the reader's limit: refused before reading, or it grew while read."""
+
+    def __init__(self, size: int | None, limit: int) -> None:
+        mib = 1024 * 1024
+        super().__init__("file too large (it grew while being read)" if size is None
+                         else f"file too large ({size // mib} MiB > {limit // mib} MiB)")
+        self.size, self.limit = size, limit
+
+
+def read_regular(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """At most ``limit`` bytes of a regular file (a symlink to one too), for every reader
+    of files it was handed (sources, the files a patch changes, rule files).
 
     Checked before it is opened: opening a device has effects of its own (a tree's
     ``x.c`` linked to ``/dev/watchdog`` would arm it, as root). Then opened
     non-blocking, without becoming a controlling terminal, and checked again on
-    the open descriptor: a file swapped in between cannot slip through.
+    the open descriptor: a file swapped in between cannot slip through, and a
+    named pipe is never waited on. Raises NotRegular, TooLarge, or OSError.
     """
     mode = os.stat(path).st_mode
-    if not stat.S_ISDIR(mode):  # a directory: the open below says so
+    if not stat.S_ISDIR(mode):  # opening a directory acts on nothing: it says why it fails
         _refuse_special(mode)
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
     try:
         st = os.fstat(fd)
         _refuse_special(st.st_mode)
-        if st.st_size > MAX_FILE_BYTES:
-            mib = 1024 * 1024
-            raise SourceError(
-                f"file too large ({st.st_size // mib} MiB > {MAX_FILE_BYTES // mib} MiB)")
+        if st.st_size > limit:
+            raise TooLarge(st.st_size, limit)
         with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(MAX_FILE_BYTES + 1)
+            data = fh.read(limit + 1)
     finally:
         os.close(fd)
+    if len(data) > limit:
+        raise TooLarge(None, limit)
+    return data
 
 
 def _refuse_special(mode: int) -> None:
     for test, reason in _KINDS:
         if test(mode):
-            raise SourceError(reason)
+            raise NotRegular(reason, stat.S_ISDIR(mode))
     if not stat.S_ISREG(mode):
-        raise SourceError("not a regular file")
+        raise NotRegular("not a regular file", False)
 
 
 def read_source(path: Path) -> bytes:
     try:
-        data = _read(path)
+        data = read_regular(path)
     except SourceError:
         raise
     except FileNotFoundError:
@@ -65,8 +86,6 @@ def read_source(path: Path) -> bytes:
         raise SourceError("permission denied") from None
     except OSError as exc:
         raise SourceError(f"cannot read: {os.strerror(exc.errno) if exc.errno else exc}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise SourceError("file too large (it grew while being read)")
     if b"\0" in data:
         raise SourceError("binary file (contains NUL bytes)")
     try:

@@ -14,8 +14,6 @@ depth limit before libcst sees them (reliability.md, "Resource bounds").
 from __future__ import annotations
 
 import ast
-import os
-import stat
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from nofslint.api.rule import Rule, parse_doc_sections
+from nofslint.frontend.source import NotRegular, TooLarge, read_regular
 from nofslint.plugins.registry import (
     PluginProblem,
     rule_files,
@@ -187,30 +186,18 @@ class _Class:
 
 def read_source(path: Path) -> bytes:
     """A rule file's bytes: a regular file (a symlink to one too) of at most
-    MAX_RULE_FILE_BYTES. Anything else is refused before it is opened (opening a
-    device can act), then checked again on the descriptor, opened non-blocking."""
+    MAX_RULE_FILE_BYTES, read as frontend.source reads every file (never a device,
+    never a wait on a pipe, never more than the limit)."""
     try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise StaticReadError("not a regular file (a directory, device, pipe or "
-                                  "socket): not read")
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        return read_regular(path, MAX_RULE_FILE_BYTES)
+    except NotRegular:
+        raise StaticReadError("not a regular file (a directory, device, pipe or socket): "
+                              "not read") from None
+    except TooLarge:
+        raise StaticReadError(f"larger than {MAX_RULE_FILE_BYTES // 1024} KiB: not read"
+                              ) from None
     except OSError as exc:
         raise StaticReadError(f"cannot read: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise StaticReadError("not a regular file: not read")
-        if st.st_size > MAX_RULE_FILE_BYTES:
-            raise StaticReadError(f"larger than {MAX_RULE_FILE_BYTES // 1024} KiB: not read")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(MAX_RULE_FILE_BYTES + 1)
-    except OSError as exc:
-        raise StaticReadError(f"cannot read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_RULE_FILE_BYTES:
-        raise StaticReadError(f"larger than {MAX_RULE_FILE_BYTES // 1024} KiB: not read")
-    return data
 
 
 def parse_source(data: bytes) -> cst.Module:

@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 from unidiff import PatchSet
 from unidiff.errors import UnidiffParseError
 
-from nofslint.frontend.source import MAX_FILE_BYTES
+from nofslint.frontend.source import MAX_FILE_BYTES, NotRegular, TooLarge, read_regular
 
 _C_SUFFIXES = (".c", ".h")
 # "From <sha or address> <asctime date>": the mbox separator git format-patch writes.
@@ -479,32 +479,22 @@ def apply_patches(mails: list[PatchMail], tree: Path, dest: Path) -> dict[str, P
 
 def _read_tree_file(tree: Path, path: str, name: str) -> bytes:
     """A tree file a patch changes: a regular file of at most MAX_FILE_BYTES (what the
-    linter reads). Anything else is refused before it is opened (opening a device can
-    act), then checked again on the descriptor, opened non-blocking: a named pipe or a
-    device called ``x.c`` is never waited on or read forever."""
+    linter reads), read as frontend.source reads every file (never a device, never a
+    wait on a pipe)."""
     where = f"{name}: {path}"
     try:
-        _refuse_special(os.stat(tree / path).st_mode, where, tree)
-        fd = os.open(tree / path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        return read_regular(tree / path, MAX_FILE_BYTES)
+    except NotRegular as exc:
+        if exc.directory:
+            raise PatchError(f"{where}: is a directory in {tree}, the patch changes a file"
+                             ) from None
+        raise PatchError(f"{where}: not a regular file (a device, pipe or socket)") from None
+    except TooLarge as exc:
+        raise PatchError(f"{where}: {exc}") from None
     except (FileNotFoundError, NotADirectoryError):
         raise PatchError(f"{where}: no such file in {tree}") from None
     except OSError as exc:
         raise PatchError(f"{where}: cannot read: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        _refuse_special(st.st_mode, where, tree)
-        if st.st_size > MAX_FILE_BYTES:
-            raise PatchError(f"{where}: file too large ({st.st_size // 2**20} MiB > "
-                             f"{MAX_FILE_BYTES // 2**20} MiB)")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise PatchError(f"{where}: cannot read: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_FILE_BYTES:
-        raise PatchError(f"{where}: file too large (it grew while being read)")
-    return data
 
 
 def _lstat(path: Path) -> os.stat_result | None:
@@ -513,13 +503,6 @@ def _lstat(path: Path) -> os.stat_result | None:
         return os.lstat(path)
     except (OSError, ValueError):
         return None
-
-
-def _refuse_special(mode: int, where: str, tree: Path) -> None:
-    if stat.S_ISDIR(mode):
-        raise PatchError(f"{where}: is a directory in {tree}, the patch changes a file")
-    if not stat.S_ISREG(mode):
-        raise PatchError(f"{where}: not a regular file (a device, pipe or socket)")
 
 
 def _check_file_dirs(state: dict[str, list[str] | None], owner: dict[str, str],
