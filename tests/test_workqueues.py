@@ -134,3 +134,11 @@ def test_statics_are_private_to_their_file() -> None:
     reg = _registry(_facts(), _facts(rel="drivers/foo2/foo.c"))
     assert reg.key(0, "s:foo_wq") != reg.key(1, "s:foo_wq")
     assert reg.key(0, "g:system_wq") == reg.key(1, "g:system_wq")
+
+
+def test_a_creator_called_with_too_few_arguments_is_not_the_api() -> None:
+    """A macro or a mutation spelling a creator with fewer arguments than the API has:
+    no queue, no crash (hypothesis found ``create_singlethread_workqueue()``)."""
+    facts = _facts(b"void f(void)\n{\n\tq = create_singlethread_workqueue();\n"
+                   b"\tr = alloc_workqueue();\n}\n")
+    assert facts.wq_queues == []

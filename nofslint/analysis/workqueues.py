@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from nofslint.kernel.gfp import FlagResolver, evaluate, tokenize
 from nofslint.kernel.workqueue_api import CREATORS, LEGACY, RECLAIM, SYSTEM_QUEUES, WQ_ATOM
 from nofslint.link.index import Ref, TreeIndex
-from nofslint.model.facts import WqQueue, WqUse
+from nofslint.model.facts import FileFacts, WqQueue, WqUse
 from nofslint.model.gfp import UNKNOWN, Mask
 
 Key = tuple[str, ...]
@@ -112,7 +112,7 @@ class Registry:
             for q in facts.wq_queues:
                 key = self.key(fi, q.store)
                 if key is not None:
-                    self.queues[key].append(self._queue(fi, key, q))
+                    self.queues[key].append(self._queue(fi, facts, key, q))
             for use in facts.wq_uses:
                 work, queue = self.key(fi, use.work), self.key(fi, use.queue)
                 if use.role == "bind" and work is not None and use.target:
@@ -138,8 +138,9 @@ class Registry:
     def queued_on(self, work: Key) -> list[tuple[int, WqUse]]:
         return self.queued.get(work, [])
 
-    def _queue(self, fi: int, key: Key, q: WqQueue) -> Queue:
-        facts = self.index.files[fi].facts
+    def _queue(self, fi: int, facts: FileFacts, key: Key, q: WqQueue) -> Queue:
+        """The queue a creation makes; ``facts`` are its file's, as the scan gave them
+        (its macros spell the flags: a change to them relinks, see relocation)."""
         implicit = CREATORS[q.api].implicit
         text = " | ".join(t for t in (q.flags_text and f"({q.flags_text})", implicit) if t)
         reclaim, legacy, bh = self._flag_states(text or "0", facts.wq_macros,

@@ -46,7 +46,8 @@ class WorkqueuePlaces:
         nodes = [a for a in args.named_children if a.type != "comment"]
         creator = CREATORS.get(call.callee)
         if creator is not None:
-            if creator.flags_arg is not None and creator.flags_arg >= len(nodes):
+            if any(arg is not None and arg >= len(nodes)
+                   for arg in (creator.flags_arg, creator.fmt_arg)):
                 return  # a macro of the same name with other arguments: not the API
             flags = nodes[creator.flags_arg] if creator.flags_arg is not None else None
             fmt = nodes[creator.fmt_arg] if creator.fmt_arg is not None else None

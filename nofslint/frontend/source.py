@@ -37,9 +37,10 @@ class TooLarge(SourceError):
         self.size, self.limit = size, limit
 
 
-def read_regular(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
-    """At most ``limit`` bytes of a regular file (a symlink to one too), for every reader
-    of files it was handed (sources, the files a patch changes, rule files).
+def read_regular(path: Path, limit: int | None = None) -> bytes:
+    """At most ``limit`` (default MAX_FILE_BYTES) bytes of a regular file (a symlink to
+    one too), for every reader of files it was handed (sources, the files a patch
+    changes, rule files).
 
     Checked before it is opened: opening a device has effects of its own (a tree's
     ``x.c`` linked to ``/dev/watchdog`` would arm it, as root). Then opened
@@ -47,6 +48,8 @@ def read_regular(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
     the open descriptor: a file swapped in between cannot slip through, and a
     named pipe is never waited on. Raises NotRegular, TooLarge, or OSError.
     """
+    if limit is None:  # read at call time: tests lower it
+        limit = MAX_FILE_BYTES
     mode = os.stat(path).st_mode
     if not stat.S_ISDIR(mode):  # opening a directory acts on nothing: it says why it fails
         _refuse_special(mode)
