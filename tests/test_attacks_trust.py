@@ -229,11 +229,12 @@ def test_git_works_on_a_tree_someone_else_owns(repo: Path, marker: Path) -> None
 # -- 3. SIGTERM / SIGHUP ----------------------------------------------------------------------
 
 def big_tree(top: Path, files: int = 2400) -> Path:
-    """A fake kernel tree that takes a few seconds to lint with --jobs 2."""
+    """A fake kernel tree that takes well over ten seconds to lint with --jobs 2: the
+    signal tests stop it early, and must never see it finish first."""
     top.mkdir()
     (top / "Makefile").write_text(MAKEFILE)
     body = "".join(f"static void *f{j}(void)\n{{\n\treturn kmalloc({j}, GFP_NOFS | "
-                   "__GFP_NOFAIL);\n}\n" for j in range(30))
+                   "__GFP_NOFAIL);\n}\n" for j in range(150))
     for i in range(files):
         directory = top / "fs" / f"d{i // 100}"
         directory.mkdir(parents=True, exist_ok=True)
