@@ -242,6 +242,11 @@ def big_tree(top: Path, files: int = 2400) -> Path:
     return top
 
 
+def _default_signals() -> None:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def processes() -> list[tuple[int, int, str]]:
     """(pid, parent pid, command line) of every other process, from /proc."""
     found = []
@@ -283,9 +288,11 @@ def test_a_stopped_run_leaves_no_worker_and_no_scratch(tmp_path: Path, command: 
             " static void *f0(void)\n+/* a comment */\n")
         args = ["check-patch", "--no-cache", "--jobs", "2", "--whole-tree", "--tree",
                 str(tree), str(tmp_path / "p.diff")]
+    # A run under nohup (a CI runner may be one) inherits SIGHUP ignored, and nofslint
+    # rightly keeps an ignored signal ignored: give the child the default disposition.
     proc = subprocess.Popen([str(NOFSLINT), *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env={**os.environ, "TMPDIR": str(scratch)},
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_signals)
     try:
         deadline = time.monotonic() + 20  # until the workers run (and the scratch is there)
         while not (any(ppid == proc.pid for _, ppid, _ in processes())
