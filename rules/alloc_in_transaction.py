@@ -207,4 +207,4 @@ def _step(state: _State, event: object, calls: dict[int, Call],
         if found is None:
             return state
         ev = found
-    return _State(state.opened, apply(state.scopes, ev, merge_repeats=True))
+    return _State(state.opened, apply(state.scopes, ev))

@@ -45,3 +45,12 @@ def test_scope_at_replays_only_the_function_and_only_before_the_offset() -> None
     assert scope_at(events, 0, 30) is None
     assert scope_at(events, 1, 10) == "noio"
     assert scope_at(events, -1, 10) is None
+
+
+def test_the_walk_api_merges_repeated_saves_as_0_1_0_did() -> None:
+    """``nofslint.api.apply`` is the path walks' step: a save inside a loop merges."""
+    from nofslint.api import apply as walk_apply
+
+    once = walk_apply((), ev("save"))
+    assert walk_apply(once, ev("save")) == once
+    assert apply(once, ev("save")) != once  # the source-order replay keeps both

@@ -10,11 +10,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from nofslint.analysis.paths import Walk
+from nofslint.model import scopes
 from nofslint.model.facts import FileFacts, ScopeEvent
 from nofslint.model.flow import Flow
-from nofslint.model.scopes import Stack, active, apply
+from nofslint.model.scopes import Stack, active
 
 __all__ = ["Stack", "active", "apply", "scope_walk"]
+
+def apply(stack: Stack, ev: scopes.Event, merge_repeats: bool = True) -> Stack:
+    """The stack after one event, as a path walk needs it: a repeated save merges, so a
+    save inside a loop meets the same state again (model.scopes.apply says why)."""
+    return scopes.apply(stack, ev, merge_repeats)
+
 
 def scope_walk(facts: FileFacts, flow: Flow,
                points: Iterable[int] = ()) -> Walk[Stack, ScopeEvent | None] | None:
@@ -27,6 +34,6 @@ def scope_walk(facts: FileFacts, flow: Flow,
     events += [(p, None) for p in points]
     events.sort(key=lambda x: x[0])
     walk: Walk[Stack, ScopeEvent | None] = Walk(
-        flow, events, lambda st, ev: apply(st, ev, merge_repeats=True) if ev is not None else st)
+        flow, events, lambda st, ev: apply(st, ev) if ev is not None else st)
     walk.run(())
     return walk if walk.complete else None
