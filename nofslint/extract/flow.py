@@ -69,7 +69,8 @@ class _Builder:
         handler = getattr(self, "_" + kind, None)
         if handler is not None:
             return handler(node, cur)
-        assert cur is not None
+        if cur is None:  # a case label outside any switch: what error recovery leaves
+            cur = self.new()
         self.span(cur, node)
         return cur
 
