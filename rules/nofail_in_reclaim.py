@@ -7,12 +7,14 @@ from collections.abc import Iterator
 
 from nofslint.api import (
     ALWAYS,
+    IN_RECLAIM,
     MAX_CHAIN,
     Call,
     CallRef,
     EntryPoint,
     Finding,
     NofailSummary,
+    PathCheck,
     Ref,
     Rule,
     TraceStep,
@@ -81,59 +83,18 @@ class NofailInReclaim(Rule):
 
     def check_tree(self, index: TreeIndex) -> Iterator[Finding]:
         summary = index.memo("nofail", lambda: NofailSummary(index))
+        check = PathCheck(index, IN_RECLAIM)
         best: dict[CallRef, Finding] = {}
         for fi, op, entry in reclaim_entries(index):
             for ref in index.resolve(fi, op.target):
                 if summary.always(ref) is None:
                     continue
-                for site, chain in self._sites(index, summary, ref):
+                for site, chain in _sites(index, summary, check, ref):
                     finding = self._finding(index, entry, fi, op.line, site, chain)
                     known = best.get(site)
                     if known is None or len(finding.trace) < len(known.trace):
                         best[site] = finding
         yield from best.values()
-
-    @staticmethod
-    def _sites(index: TreeIndex, summary: NofailSummary,
-               entry: Ref) -> Iterator[tuple[CallRef, list[tuple[Ref, CallRef]]]]:
-        """Every call in the entry's own directory that leads to a NOFAIL allocation.
-
-        Breadth-first over (function, state) inside the directory, so each site
-        comes with the shortest way there; a call that leaves the directory is
-        the finding, and the summary's chain says how it reaches the allocation.
-        """
-        home = index.home(entry[0])
-        start = (entry, ALWAYS)
-        paths: dict[tuple[Ref, int], list[tuple[Ref, CallRef]]] = {start: []}
-        queue = deque([start])
-        reported: set[CallRef] = set()
-        while queue:
-            ref, state = queue.popleft()
-            path = paths[(ref, state)]
-            if len(path) >= MAX_CHAIN:
-                continue
-            for ci in index.calls_in(ref):
-                site = (ref[0], ci)
-                alloc = index.allocation(site)
-                if alloc is not None:
-                    if state in nofail_states(alloc.masks) and site not in reported:
-                        reported.add(site)
-                        yield site, [*path, (ref, site)]
-                    continue
-                call = index.call(site)
-                for callee in index.callees(site):
-                    for new in _callee_states(summary, call, callee, state):
-                        inside = index.home(callee[0]) == home
-                        if inside:
-                            key = (callee, new)
-                            if key not in paths:
-                                paths[key] = [*path, (ref, site)]
-                                queue.append(key)
-                        elif site not in reported:
-                            tail = summary.chain(callee, new)
-                            if len(path) + 1 + len(tail) <= MAX_CHAIN:
-                                reported.add(site)
-                                yield site, [*path, (ref, site), *tail]
 
     def _finding(self, index: TreeIndex, entry: EntryPoint, op_file: int, op_line: int,
                  site: CallRef, chain: list[tuple[Ref, CallRef]]) -> Finding:
@@ -152,6 +113,102 @@ class NofailInReclaim(Rule):
             function=index.function(owner).name, message=message, trace=trace,
             file=index.file(site[0]),
             key=f"{entry.struct}.{entry.field}|{call.callee}|{alloc.callee}")
+
+
+Chain = list[tuple[Ref, CallRef]]
+_BUDGET = 4000  # (function, state, knowledge) nodes one search may visit
+
+
+def _sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
+           entry: Ref) -> Iterator[tuple[CallRef, Chain]]:
+    """Every call in the entry's own directory that leads to a NOFAIL allocation.
+
+    Breadth-first over (function, state, what the path knows) inside the
+    directory, so each site comes with the shortest feasible way there; a call
+    that leaves the directory is the finding, and the summary's chain says how
+    it reaches the allocation, or, when the path check rules that chain out,
+    a search for a feasible one does.
+    """
+    home = index.home(entry[0])
+    env = check.entry()
+    start = (entry, ALWAYS, frozenset(env.items()))
+    paths: dict[tuple, tuple[Chain, dict]] = {start: ([], env)}
+    queue = deque([start])
+    reported: set[CallRef] = set()
+    while queue and len(paths) < _BUDGET:
+        key = queue.popleft()
+        ref, state, _ = key
+        path, known = paths[key]
+        if len(path) >= MAX_CHAIN:
+            continue
+        for ci in index.calls_in(ref):
+            site = (ref[0], ci)
+            alloc = index.allocation(site)
+            if alloc is not None:
+                if state in nofail_states(alloc.masks) and site not in reported \
+                        and check.step(ref, site, known) is not None:
+                    reported.add(site)
+                    yield site, [*path, (ref, site)]
+                continue
+            call = index.call(site)
+            for callee in index.callees(site):
+                for new in _callee_states(summary, call, callee, state):
+                    if index.home(callee[0]) == home:
+                        after = check.follow(ref, site, known, callee)
+                        if after is None:
+                            continue
+                        nxt = (callee, new, frozenset(after.items()))
+                        if nxt not in paths:
+                            paths[nxt] = ([*path, (ref, site)], after)
+                            queue.append(nxt)
+                    elif site not in reported:
+                        after = check.follow(ref, site, known, callee)
+                        if after is None:
+                            continue
+                        room = MAX_CHAIN - len(path) - 1
+                        tail = summary.chain(callee, new)
+                        if len(tail) > room or not check.feasible(tail, after):
+                            tail = _feasible_tail(index, summary, check, callee, new, after,
+                                                  room)
+                        if tail:
+                            reported.add(site)
+                            yield site, [*path, (ref, site), *tail]
+
+
+def _feasible_tail(index: TreeIndex, summary: NofailSummary, check: PathCheck, start: Ref,
+                   state: int, env: dict, room: int) -> Chain | None:
+    """The shortest chain from ``start`` to a NOFAIL allocation the path check keeps.
+
+    Follows only calls the summary says lead to one in time, so the search
+    stays within the functions that matter; gives up past a budget.
+    """
+    first = (start, state, frozenset(env.items()))
+    paths: dict[tuple, tuple[Chain, dict]] = {first: ([], env)}
+    queue = deque([first])
+    while queue and len(paths) < _BUDGET:
+        key = queue.popleft()
+        ref, st, _ = key
+        path, known = paths[key]
+        for ci in index.calls_in(ref):
+            site = (ref[0], ci)
+            alloc = index.allocation(site)
+            if alloc is not None:
+                if st in nofail_states(alloc.masks) and check.step(ref, site, known) is not None:
+                    return [*path, (ref, site)]
+                continue
+            call = index.call(site)
+            for callee in index.callees(site):
+                for new in _callee_states(summary, call, callee, st):
+                    if len(path) + 1 + summary.proofs[(callee, new)].length + 1 > room:
+                        continue
+                    after = check.follow(ref, site, known, callee)
+                    if after is None:
+                        continue
+                    nxt = (callee, new, frozenset(after.items()))
+                    if nxt not in paths:
+                        paths[nxt] = ([*path, (ref, site)], after)
+                        queue.append(nxt)
+    return None
 
 
 def _callee_states(summary: NofailSummary, call: Call, callee: Ref, state: int) -> set[int]:

@@ -9,6 +9,7 @@ Names not exported here are internal and may move between releases.
 May import: fixing, analysis, link, extract, frontend, kernel, model.
 """
 
+from nofslint.analysis.feasible import IN_RECLAIM, PathCheck
 from nofslint.analysis.paths import Exit, Walk
 from nofslint.analysis.reclaim import reclaim_entries
 from nofslint.analysis.scopes import Stack, active, apply, scope_walk
@@ -54,7 +55,8 @@ __all__ = [
     "ALWAYS", "DIRECT_RECLAIM", "DOC_SECTIONS", "FS", "IO", "MAX_CHAIN", "NOFAIL", "RECLAIM",
     "SEVERITIES", "Allocation", "Call", "CallRef", "Edit", "EntryPoint", "Exit", "FileContext",
     "FileFacts", "Finding", "FixBuilder", "FixSource", "Flow", "FsReclaimSummary", "Function",
-    "GfpTable", "Key", "Mask", "NofailSummary", "NofsToKernel", "OpsEntry", "Queue", "Ref",
+    "GfpTable", "IN_RECLAIM", "Key", "Mask", "NofailSummary", "NofsToKernel", "OpsEntry",
+    "PathCheck", "Queue", "Ref",
     "Registry", "Rule", "ScopeEvent", "ScopeWrap", "SectionWrap", "Stack", "Table", "TraceStep",
     "TreeIndex", "Walk", "WqQueue", "WqUse", "active", "apply", "chain_origin", "chain_text",
     "failed",

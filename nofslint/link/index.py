@@ -41,6 +41,7 @@ from nofslint.model.facts import (
     Call,
     FileFacts,
     Function,
+    Guards,
     OpsEntry,
     ScopeEvent,
     call_columns,
@@ -86,6 +87,7 @@ class TreeIndex:
         default_factory=list)
 
     _allocs_by_call: dict[int, dict[int, Allocation]] = field(default_factory=dict)
+    _guards_by_file: dict[int, dict[int, Guards]] = field(default_factory=dict)
     _memo: dict[str, tuple[object, Reads | None]] = field(default_factory=dict)
     # What the running whole-tree rule reads (reads.py); None when nobody asks.
     reads: Reads | None = None
@@ -247,6 +249,17 @@ class TreeIndex:
         if self.reads is not None:
             self.reads.functions.add(ref)
         return next((f for f in self.files[ref[0]].facts.flows if f.function == ref[1]), None)
+
+    def guards(self, ref: Ref) -> Guards | None:
+        """What decides whether one function reaches its calls and returns
+        (model.facts.Guards), for the path check; None when nothing does."""
+        if self.reads is not None:
+            self.reads.functions.add(ref)
+        by_function = self._guards_by_file.get(ref[0])
+        if by_function is None:
+            by_function = self._guards_by_file[ref[0]] = {
+                g.function: g for g in self.files[ref[0]].facts.guards}
+        return by_function.get(ref[1])
 
     def _allocations(self, file_index: int) -> dict[int, Allocation]:
         cached = self._allocs_by_call.get(file_index)

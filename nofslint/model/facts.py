@@ -115,6 +115,31 @@ class WqUse:
     target: str | None = None  # bind: the work function's name
 
 
+@dataclass(slots=True)
+class Guards:
+    """What decides, inside one function, whether a call or a return is reached.
+
+    The path check (analysis.feasible) reads it along a reported chain: which
+    conditions must hold to reach a call, which constants were stored before it,
+    which constants the function returns. Kept for functions
+    with something to say: a condition on a parameter, ``current`` or a local
+    stored here, a constant stored or returned, a constant argument.
+    """
+
+    function: int  # index into FileFacts.functions
+    params: list[str]  # parameter names, in order
+    # [start, end) runs only when the condition (a condition_key) has the value;
+    # ``at`` is where the condition is tested.
+    conds: list[tuple[int, int, int, str, bool]]  # (at, start, end, cond, value)
+    # ``lhs = value;`` at ``at``; ``scope_end`` is where the statement's block ends.
+    # value: a constant ("0", "1", "NAME"), "call" (the result of the call starting
+    # at ``call``), or None (any other write: what was known is forgotten).
+    sets: list[tuple[int, int, str, str | None, int]]  # (at, scope_end, lhs, value, call)
+    returns: list[tuple[int, str | None]]  # (at, constant or None)
+    args: list[tuple[int, list[tuple[int, str]]]]  # call offset -> (index, constant/name/&name)
+    loops: list[tuple[int, int]]  # loop bodies: a write later in one reaches earlier code
+
+
 R = TypeVar("R")
 
 
@@ -182,6 +207,7 @@ class FactsData(NamedTuple):
     wq_uses: list[tuple]
     wq_macros: dict[str, tuple[str | None, str]]
     flows: list[tuple]
+    guards: list[tuple]
 
 
 _CALL_GFP = at(Call, "gfp_args")
@@ -191,7 +217,8 @@ _FUNCTION_HEAD = operator.itemgetter(at(Function, "name"), at(Function, "static"
 _OPS_HEAD = operator.itemgetter(at(OpsEntry, "field"), at(OpsEntry, "struct"),
                                 at(OpsEntry, "target"))
 _plain = {kind: operator.attrgetter(*fields_of(kind))
-          for kind in (Function, Call, Allocation, ScopeEvent, OpsEntry, WqQueue, WqUse)}
+          for kind in (Function, Call, Allocation, ScopeEvent, OpsEntry, WqQueue, WqUse,
+                       Guards)}
 
 
 def _call_from(c: tuple) -> Call:
@@ -266,6 +293,8 @@ class FileFacts:
     wq_macros: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     # Control flow of the functions that need paths: scope calls, transactions.
     flows: list[Flow] = field(default_factory=list)
+    # What decides whether calls and returns are reached (the path check).
+    guards: list[Guards] = field(default_factory=list)
     functions_with_errors: int = 0
 
     def function_at(self, index: int) -> Function | None:
@@ -285,7 +314,8 @@ class FileFacts:
             list(map(plain[Function], self.functions)), calls, allocations,
             list(map(plain[ScopeEvent], self.scopes)), list(map(plain[OpsEntry], self.ops)),
             list(map(plain[WqQueue], self.wq_queues)), list(map(plain[WqUse], self.wq_uses)),
-            self.wq_macros, [f.to_data() for f in self.flows]))
+            self.wq_macros, [f.to_data() for f in self.flows],
+            list(map(plain[Guards], self.guards))))
 
     @staticmethod
     def check_data(data: object) -> None:
@@ -296,7 +326,7 @@ class FileFacts:
         if not (isinstance(d.path, str) and isinstance(d.gfp_macros, dict)
                 and isinstance(d.wq_macros, dict)
                 and set(map(type, (d.functions, d.calls, d.allocations, d.scopes, d.ops,
-                                   d.wq_queues, d.wq_uses, d.flows))) == {list}):
+                                   d.wq_queues, d.wq_uses, d.flows, d.guards))) == {list}):
             raise ValueError("not nofslint facts")
         # map() over builtins keeps these checks at C speed: a warm whole-tree run
         # checks about five million calls.
@@ -309,6 +339,8 @@ class FileFacts:
                     and isinstance(f[2], dict)
                     and all(isinstance(b, tuple) and len(b) == 5 for b in f[1])):
                 raise ValueError("bad flow")
+        if not _all_tuples(d.guards, len(fields_of(Guards))):
+            raise ValueError("bad guards")
 
     @classmethod
     def from_data(cls, data: tuple) -> FileFacts:
@@ -325,6 +357,7 @@ class FileFacts:
         out.wq_uses = [WqUse(*u) for u in d.wq_uses]
         out.wq_macros = {k: tuple(v) for k, v in d.wq_macros.items()}  # type: ignore[misc]
         out.flows = [Flow.from_data(f) for f in d.flows]
+        out.guards = [Guards(*g) for g in d.guards]
         return out
 
 

@@ -1,0 +1,178 @@
+"""The path check: can a reported chain's calls all happen, in the context it starts in?
+
+Whole-tree rules find chains breadth-first over the call graph, which knows
+nothing of values. Along one chain the check carries what is known (the
+context's flags, constants a caller passed or stored before the call, the
+constant a callee returns in this context) and, at each step, evaluates the
+conditions the function's Guards say must hold to reach the next call. A
+chain with a condition that cannot hold is dropped; rules then look for
+another chain to the same place.
+
+Knowledge only ever removes a chain when a condition is decided: anything
+the evaluator does not understand stays possible. Writes the guards cannot
+see precisely (``x |= ...``, ``&x`` passed to a call, a write later in a loop)
+forget what was known about ``x``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from nofslint.analysis.conditions import Bits, Env, Value, evaluate
+from nofslint.extract.guards import constant
+from nofslint.link.index import CallRef, Ref, TreeIndex
+
+# The context of the reclaim entry points: the task runs with PF_MEMALLOC set.
+IN_RECLAIM: dict[str, Value] = {"current->flags": Bits(frozenset({"PF_MEMALLOC"}))}
+_RETURN_DEPTH = 2  # callees whose result is looked into, nested
+
+
+def _value(text: str) -> Value:
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _forget(env: dict[str, Value], lhs: str) -> None:
+    for key in [k for k in env if k == lhs or k.startswith((lhs + "->", lhs + "."))]:
+        del env[key]
+
+
+class PathCheck:
+    """Feasibility of chains in one context (``IN_RECLAIM``, or none)."""
+
+    def __init__(self, index: TreeIndex, context: Mapping[str, Value] | None = None) -> None:
+        self.index = index
+        self.context = dict(context or {})
+        self._returns: dict[tuple[Ref, frozenset[tuple[str, Value]]], str | None] = {}
+        self._rel: dict[Ref, dict[int, int]] = {}
+
+    # -- one function ------------------------------------------------------------------
+    def _offset(self, site: CallRef) -> int:
+        return self.index.call(site).start
+
+    def _site_at(self, ref: Ref, rel: int) -> CallRef | None:
+        table = self._rel.get(ref)
+        if table is None:
+            table = self._rel[ref] = {self.index.call((ref[0], ci)).start: ci
+                                      for ci in self.index.calls_in(ref)}
+        ci = table.get(rel)
+        return None if ci is None else (ref[0], ci)
+
+    def state_at(self, ref: Ref, rel: int, env: Env, depth: int = 0) -> dict[str, Value] | None:
+        """What is known just before offset ``rel`` of the function, entered with
+        ``env``; None when a condition on the way there cannot hold."""
+        guards = self.index.guards(ref)
+        known = dict(env)
+        if guards is None:
+            return known
+        events: list[tuple[int, int, object]] = []
+        loops = [(s, e) for s, e in guards.loops if s <= rel < e]
+        for at, scope_end, lhs, value, call in guards.sets:
+            if at < rel:
+                events.append((at, 0, (lhs, value if rel < scope_end else None, call)))
+            elif any(s <= at < e for s, e in loops):
+                events.append((-1, 0, (lhs, None, -1)))  # a later write in the loop reaches here
+        for at, start, end, cond, value in guards.conds:
+            if start <= rel < end:
+                events.append((at, 1, (cond, value)))
+        for at, args in guards.args:
+            for _, text in args:
+                if text.startswith("&") and (at < rel or any(s <= at < e for s, e in loops)):
+                    events.append((at if at < rel else -1, 0, (text[1:], None, -1)))
+        events.sort(key=lambda e: (e[0], e[1]))
+        for _, kind, payload in events:
+            if kind == 0:
+                lhs, value, call = payload  # type: ignore[misc]
+                _forget(known, lhs)
+                if value == "call":
+                    value = self._result(ref, call, known, depth)
+                if value is not None:
+                    known[lhs] = _value(value)
+            else:
+                cond, want = payload  # type: ignore[misc]
+                if evaluate(cond, known) is (not want):
+                    return None
+        return known
+
+    def _result(self, ref: Ref, rel: int, known: Env, depth: int) -> str | None:
+        """The constant a call returns here, when every function it reaches says so."""
+        if depth >= _RETURN_DEPTH:
+            return None
+        site = self._site_at(ref, rel)
+        if site is None:
+            return None
+        callees = self.index.callees(site)
+        values = {self.returns(c, self.enter(ref, rel, known, c), depth + 1) for c in callees}
+        if len(values) != 1:
+            return None
+        return values.pop()
+
+    def returns(self, ref: Ref, env: Env, depth: int = 0) -> str | None:
+        """The one constant the function can return when entered with ``env``; else None."""
+        key = (ref, frozenset(env.items()))
+        if key in self._returns:
+            return self._returns[key]
+        self._returns[key] = None  # recursion: unknown
+        guards = self.index.guards(ref)
+        out: str | None = None
+        if guards is not None and guards.returns:
+            values = set()
+            for at, value in guards.returns:
+                if self.state_at(ref, at, env, depth) is None:
+                    continue
+                values.add(value)
+            if len(values) == 1:
+                out = values.pop()
+        self._returns[key] = out
+        return out
+
+    def enter(self, ref: Ref, rel: int, known: Env, callee: Ref) -> dict[str, Value]:
+        """What the callee knows on entry, from the call at ``rel`` in ``ref``."""
+        out: dict[str, Value] = {k: v for k, v in self.context.items()}
+        guards = self.index.guards(ref)
+        target = self.index.guards(callee)
+        if guards is None or target is None:
+            return out
+        args = next((a for at, a in guards.args if at == rel), ())
+        for j, text in args:
+            if j >= len(target.params) or not target.params[j]:
+                continue
+            param = target.params[j]
+            value = constant(text)
+            if value is not None:
+                out[param] = _value(value)
+                continue
+            source, deref = (text[1:], ".") if text.startswith("&") else (text, "->")
+            for key, value in known.items():
+                if key == source and deref == "->":
+                    out[param] = value
+                elif key.startswith(source + deref):
+                    out[param + "->" + key[len(source) + len(deref):]] = value
+        return out
+
+    # -- chains ------------------------------------------------------------------------
+    def entry(self) -> dict[str, Value]:
+        return dict(self.context)
+
+    def step(self, ref: Ref, site: CallRef, env: Env) -> dict[str, Value] | None:
+        """What is known at a call site of ``ref``, entered with ``env``; None: unreachable."""
+        return self.state_at(ref, self._offset(site), env)
+
+    def follow(self, ref: Ref, site: CallRef, env: Env, callee: Ref) -> dict[str, Value] | None:
+        """The callee's entry knowledge through ``site``; None when the site cannot be reached."""
+        rel = self._offset(site)
+        known = self.state_at(ref, rel, env)
+        if known is None:
+            return None
+        return self.enter(ref, rel, known, callee)
+
+    def feasible(self, chain: list[tuple[Ref, CallRef]], env: Env | None = None) -> bool:
+        """Whether every step of a chain (function, the call it makes) can happen."""
+        known: Env | None = self.entry() if env is None else env
+        for i, (ref, site) in enumerate(chain):
+            if known is None:
+                return False
+            if i + 1 < len(chain):
+                known = self.follow(ref, site, known, chain[i + 1][0])
+            else:
+                known = self.step(ref, site, known)
+        return known is not None

@@ -1,0 +1,280 @@
+"""Guards of one function (model.facts.Guards), read from its syntax tree.
+
+Statement level only, so it stays cheap on every function of the kernel:
+``if`` branches and early exits (``if (c) return/goto/break``) give the
+conditions a position needs; ``x = CONST;`` and ``x = f(...);`` statements
+give the values a later test sees; constant ``return``s give what a caller
+can learn from the result. Nothing inside expressions is followed beyond the
+call arguments the extractor hands in.
+"""
+
+from __future__ import annotations
+
+import re
+
+from tree_sitter import Node
+
+from nofslint.extract.flow import NORETURN
+from nofslint.model.facts import Guards
+from nofslint.model.flow import condition_key, words
+
+_INT = re.compile(r"(0[xX][0-9a-fA-F]+|\d+)[uUlL]*")
+_SYMBOL = re.compile(r"[A-Z][A-Z0-9_]*")
+_NAME = re.compile(r"[A-Za-z_]\w*")
+_PATH = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)*")
+_MAX_COND = 200  # longer conditions are not evaluated (and would bloat the facts)
+
+
+def constant(text: str) -> str | None:
+    """A literal's normalised value: "0", "1", "42", an UPPER_CASE name; else None."""
+    text = text.strip()
+    while text.startswith("(") and text.endswith(")"):
+        text = text[1:-1].strip()
+    if text in ("false", "NULL"):
+        return "0"
+    if text == "true":
+        return "1"
+    m = _INT.fullmatch(text)
+    if m:
+        return str(int(m.group(1), 0))
+    if text.startswith("-") and _INT.fullmatch(text[1:].strip()):
+        return str(-int(_INT.fullmatch(text[1:].strip()).group(1), 0))  # type: ignore[union-attr]
+    if _SYMBOL.fullmatch(text) and len(text) > 1:
+        return text
+    return None
+
+
+def _text(raw: bytes, node: Node) -> str:
+    return raw[node.start_byte:node.end_byte].decode("utf-8", "replace")
+
+
+def _path(text: str) -> str | None:
+    """``a->b.c`` with the spaces taken out, or None for anything else."""
+    text = "".join(text.split())
+    return text if _PATH.fullmatch(text) else None
+
+
+class _Walk:
+    def __init__(self, raw: bytes, base: int, end: int) -> None:
+        self.raw = raw
+        self.base = base
+        self.end = end  # the function's end, relative
+        self.conds: list[tuple[int, int, int, str, bool]] = []
+        self.sets: list[tuple[int, int, str, str | None, int]] = []
+        self.returns: list[tuple[int, str | None]] = []
+        self.loops: list[tuple[int, int]] = []
+        self.labels: dict[str, int] = {}
+        self.loop_ends: list[int] = []
+
+    def rel(self, offset: int) -> int:
+        return offset - self.base
+
+    def block(self, node: Node, scope_end: int) -> None:
+        """The statements of a compound statement (or one statement as a block)."""
+        children = [c for c in node.named_children if c.type != "comment"] \
+            if node.type == "compound_statement" else [node]
+        end = self.rel(node.end_byte) if node.type == "compound_statement" else scope_end
+        for child in children:
+            self.stmt(child, end)
+
+    def stmt(self, node: Node, scope_end: int) -> None:
+        kind = node.type
+        if kind == "compound_statement":
+            self.block(node, scope_end)
+        elif kind == "if_statement":
+            self._if(node, scope_end)
+        elif kind in ("while_statement", "for_statement", "do_statement"):
+            body = node.child_by_field_name("body")
+            if body is None:
+                return
+            self.loops.append((self.rel(body.start_byte), self.rel(body.end_byte)))
+            self.loop_ends.append(self.rel(body.end_byte))
+            cond = node.child_by_field_name("condition")
+            if cond is not None and kind != "do_statement":
+                key, value = condition_key(_text(self.raw, cond))
+                self.conds.append((self.rel(cond.start_byte), self.rel(body.start_byte),
+                                   self.rel(body.end_byte), key, value))
+            self.block(body, self.rel(body.end_byte))
+            self.loop_ends.pop()
+        elif kind == "switch_statement":
+            body = node.child_by_field_name("body")
+            for case in body.named_children if body is not None else []:
+                for child in case.named_children if case.type == "case_statement" else [case]:
+                    if child != case.child_by_field_name("value") and child.type != "comment":
+                        self.stmt(child, self.rel(node.end_byte))
+        elif kind == "labeled_statement":
+            for child in node.named_children:
+                if child.type not in ("statement_identifier", "comment"):
+                    self.stmt(child, scope_end)
+        elif kind == "return_statement":
+            value = next((c for c in node.named_children if c.type != "comment"), None)
+            self.returns.append((self.rel(node.start_byte),
+                                 constant(_text(self.raw, value)) if value is not None else None))
+        elif kind in ("expression_statement", "declaration"):
+            self._assignment(node, scope_end)
+
+    def _exit_end(self, node: Node) -> int | None:
+        """Where the code that follows an exiting branch stops needing its condition."""
+        while node.type == "compound_statement":
+            kids = [c for c in node.named_children if c.type != "comment"]
+            if not kids:
+                return None
+            node = kids[-1]
+        if node.type == "return_statement":
+            return self.end
+        if node.type in ("break_statement", "continue_statement"):
+            return self.loop_ends[-1] if self.loop_ends else None
+        if node.type == "goto_statement":
+            label = node.child_by_field_name("label")
+            target = self.labels.get(_text(self.raw, label)) if label is not None else None
+            if target is not None and target > self.rel(node.end_byte):
+                return target
+            return None
+        if node.type == "expression_statement":
+            call = node.named_children[0] if node.named_children else None
+            fn = call.child_by_field_name("function") if call is not None and \
+                call.type == "call_expression" else None
+            if fn is not None and _text(self.raw, fn) in NORETURN:
+                return self.end
+        return None
+
+    def _if(self, node: Node, scope_end: int) -> None:
+        cond = node.child_by_field_name("condition")
+        then = node.child_by_field_name("consequence")
+        other = node.child_by_field_name("alternative")
+        if cond is None or then is None:
+            return
+        at = self.rel(cond.start_byte)
+        key, value = condition_key(_text(self.raw, cond))
+        self.conds.append((at, self.rel(then.start_byte), self.rel(then.end_byte), key, value))
+        self.stmt(then, scope_end)
+        if other is not None:
+            self.conds.append((at, self.rel(other.start_byte), self.rel(other.end_byte),
+                               key, not value))
+            for child in other.named_children:
+                if child.type != "comment":
+                    self.stmt(child, scope_end)
+        for branch, need in ((then, not value), (other, value)):
+            end = self._exit_end(branch) if branch is not None else None
+            if end is not None and end > self.rel(node.end_byte):
+                self.conds.append((at, self.rel(node.end_byte), min(end, self.end), key, need))
+
+    def _assignment(self, node: Node, scope_end: int) -> None:
+        at = self.rel(node.start_byte)
+        if node.type == "declaration":
+            for decl in node.named_children:
+                if decl.type != "init_declarator":
+                    continue
+                name = decl.child_by_field_name("declarator")
+                value = decl.child_by_field_name("value")
+                if name is not None and name.type == "identifier" and value is not None:
+                    self._set(at, scope_end, _text(self.raw, name), value)
+            return
+        expr = node.named_children[0] if node.named_children else None
+        if expr is None:
+            return
+        if expr.type == "assignment_expression":
+            left, right = expr.child_by_field_name("left"), expr.child_by_field_name("right")
+            op = expr.child_by_field_name("operator")
+            lhs = _path(_text(self.raw, left)) if left is not None else None
+            if lhs is None or right is None:
+                return
+            if op is not None and _text(self.raw, op) != "=":
+                self.sets.append((at, scope_end, lhs, None, -1))
+            else:
+                self._set(at, scope_end, lhs, right)
+        elif expr.type == "update_expression":
+            arg = expr.child_by_field_name("argument")
+            lhs = _path(_text(self.raw, arg)) if arg is not None else None
+            if lhs is not None:
+                self.sets.append((at, scope_end, lhs, None, -1))
+
+    def _set(self, at: int, scope_end: int, lhs: str, value: Node) -> None:
+        while value.type == "parenthesized_expression" and value.named_children:
+            value = value.named_children[0]
+        if value.type == "call_expression":
+            self.sets.append((at, scope_end, lhs, "call", self.rel(value.start_byte)))
+        else:
+            self.sets.append((at, scope_end, lhs, constant(_text(self.raw, value)), -1))
+
+
+def _labels(body: Node, raw: bytes, base: int) -> dict[str, int]:
+    out: dict[str, int] = {}
+    todo = [body]
+    while todo:
+        node = todo.pop()
+        for child in node.named_children:
+            if child.type == "labeled_statement":
+                label = child.child_by_field_name("label")
+                if label is not None:
+                    out[_text(raw, label)] = child.start_byte - base
+                todo.append(child)
+            elif child.type in ("compound_statement", "if_statement", "else_clause",
+                                "while_statement", "for_statement", "do_statement",
+                                "switch_statement", "case_statement"):
+                todo.append(child)
+    return out
+
+
+def params_of(declarator: Node | None) -> list[str]:
+    """The parameter names of a function declarator, in order."""
+    node = declarator
+    while node is not None and node.type != "function_declarator":
+        node = node.child_by_field_name("declarator")
+    plist = node.child_by_field_name("parameters") if node is not None else None
+    out: list[str] = []
+    for p in plist.named_children if plist is not None else []:
+        if p.type != "parameter_declaration":
+            continue
+        d = p.child_by_field_name("declarator")
+        while d is not None and d.type != "identifier":
+            d = d.child_by_field_name("declarator") if d.type != "parenthesized_declarator" \
+                else next(iter(d.named_children), None)
+        out.append(d.text.decode("utf-8", "replace") if d is not None and d.text else "")
+    return out
+
+
+class FunctionGuards:
+    """Builds one function's Guards; the extractor adds call arguments as it meets them."""
+
+    def __init__(self, function: int, node: Node, raw: bytes) -> None:
+        body = node.child_by_field_name("body")
+        assert body is not None
+        self.base = 0  # offsets are the file's, like every other fact's
+        self.raw = raw
+        self.params = params_of(node.child_by_field_name("declarator"))
+        walk = _Walk(raw, self.base, body.end_byte)
+        walk.labels = _labels(body, raw, self.base)
+        walk.block(body, walk.end)
+        self.names = {p for p in self.params if p} | {
+            _NAME.match(lhs).group(0) for _, _, lhs, _, _ in walk.sets}  # type: ignore[union-attr]
+        self.names.add("current")
+        self.walk = walk
+        self.function = function
+        self.args: list[tuple[int, list[tuple[int, str]]]] = []
+
+    def call(self, start: int, args: Node) -> None:
+        """Note a call's arguments that carry knowledge: constants, known names, ``&x``."""
+        found: list[tuple[int, str]] = []
+        for i, arg in enumerate(a for a in args.named_children if a.type != "comment"):
+            if arg.end_byte - arg.start_byte > 80:
+                continue
+            text = _text(self.raw, arg)
+            value = constant(text)
+            if value is None:
+                path = _path(text.lstrip("&").strip())
+                if path is None or path.split("-", 1)[0].split(".", 1)[0] not in self.names:
+                    continue
+                value = ("&" if text.lstrip().startswith("&") else "") + path
+            found.append((i, value))
+        if found:
+            self.args.append((start - self.base, found))
+
+    def record(self) -> Guards | None:
+        walk = self.walk
+        conds = [c for c in walk.conds if len(c[3]) <= _MAX_COND and self.names & set(words(c[3]))]
+        returns = walk.returns if any(v is not None for _, v in walk.returns) else []
+        if not (conds or walk.sets or returns or self.args):
+            return None
+        return Guards(self.function, self.params, conds, walk.sets, returns, self.args,
+                      walk.loops)
