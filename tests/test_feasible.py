@@ -34,6 +34,8 @@ RECLAIM = {"current->flags": Bits(frozenset({"PF_MEMALLOC"}))}
     ("a[1] == 0", {"a": 0}, None),
     ("timeout > 0", {"timeout": 0}, False),
     ("mode & 0x4", {"mode": 3}, False),
+    ("mode == 0644", {"mode": 420}, True),  # octal, as in C
+    ("mode == 089", {"mode": 89}, None),  # not a C literal
 ])
 def test_evaluate(text: str, env: dict, want: bool | None) -> None:
     assert evaluate(text, env) is want

@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from nofslint.extract.guards import c_int
+
 
 @dataclass(frozen=True)
 class Bits:
@@ -26,7 +28,7 @@ Value = int | str | Bits  # a number, a named constant (UPPER_CASE), or known fl
 Env = Mapping[str, Value]
 
 _TOKEN = re.compile(r"\s*(->|<<|>>|<=|>=|==|!=|&&|\|\||[A-Za-z_]\w*|0[xX][0-9a-fA-F]+[uUlL]*"
-                    r"|\d+[uUlL]*|'(?:\\.|[^'])*'|\"(?:\\.|[^\"])*\"|\S)")
+                    r"|0[bB][01]+[uUlL]*|\d+[uUlL]*|'(?:\\.|[^'])*'|\"(?:\\.|[^\"])*\"|\S)")
 _BINARY = {"||": 1, "&&": 2, "|": 3, "^": 4, "&": 5, "==": 6, "!=": 6, "<": 7, ">": 7,
            "<=": 7, ">=": 7, "<<": 8, ">>": 8, "+": 9, "-": 9, "*": 10, "/": 10, "%": 10}
 # Calls that are their argument, as far as a condition is concerned.
@@ -123,7 +125,7 @@ class _Parser:
     def primary(self) -> Value | None:
         tok = self.take()
         if tok[0].isdigit():
-            return int(tok.rstrip("uUlL"), 0)
+            return c_int(tok)
         if tok[0] in "'\"":
             return None
         if not (tok[0].isalpha() or tok[0] == "_"):

@@ -18,11 +18,19 @@ from nofslint.extract.flow import NORETURN
 from nofslint.model.facts import Guards
 from nofslint.model.flow import condition_key, words
 
-_INT = re.compile(r"(0[xX][0-9a-fA-F]+|\d+)[uUlL]*")
+_INT = re.compile(r"(0[xX][0-9a-fA-F]+|0[bB][01]+|\d+)[uUlL]*")
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9_]*")
 _NAME = re.compile(r"[A-Za-z_]\w*")
 _PATH = re.compile(r"[A-Za-z_]\w*(?:(?:->|\.)[A-Za-z_]\w*)*")
 _MAX_COND = 200  # longer conditions are not evaluated (and would bloat the facts)
+
+
+def c_int(text: str) -> int:
+    """A C integer literal's value: 0x1f, 0b101, 0644 (octal), 42u."""
+    text = text.rstrip("uUlL")
+    if len(text) > 1 and text[0] == "0" and text[1].isdigit():
+        return int(text, 8)
+    return int(text, 0)
 
 
 def constant(text: str) -> str | None:
@@ -34,11 +42,14 @@ def constant(text: str) -> str | None:
         return "0"
     if text == "true":
         return "1"
-    m = _INT.fullmatch(text)
-    if m:
-        return str(int(m.group(1), 0))
-    if text.startswith("-") and _INT.fullmatch(text[1:].strip()):
-        return str(-int(_INT.fullmatch(text[1:].strip()).group(1), 0))  # type: ignore[union-attr]
+    negative = text.startswith("-")
+    digits = text[1:].strip() if negative else text
+    if _INT.fullmatch(digits):
+        try:
+            value = c_int(digits)
+        except ValueError:  # 089: not a C literal
+            return None
+        return str(-value if negative else value)
     if _SYMBOL.fullmatch(text) and len(text) > 1:
         return text
     return None
