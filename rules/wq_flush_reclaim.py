@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from nofslint.api import (
+    IN_RECLAIM,
     MAX_CHAIN,
     RECLAIM,
     CallRef,
@@ -14,12 +15,14 @@ from nofslint.api import (
     Finding,
     FixSource,
     Key,
+    PathCheck,
     Queue,
     Ref,
     Registry,
     Rule,
     TraceStep,
     TreeIndex,
+    WqUse,
     chain_origin,
     chain_text,
     next_origin,
@@ -122,7 +125,7 @@ class WqFlushReclaim(Rule):
 
     def check_tree(self, index: TreeIndex) -> Iterator[Finding]:
         reg = index.memo("workqueues", lambda: Registry.build(index))
-        bad = self._bad_flushes(reg)
+        bad = self._bad_flushes(index, reg)
         if not bad:
             return
         flushers = list(self._flushers(index, reg))
@@ -134,10 +137,12 @@ class WqFlushReclaim(Rule):
         best: dict[CallRef, tuple[Flusher, list[tuple[Ref, CallRef]]]] = {}
         others: dict[CallRef, set[str]] = {}
         callees: dict[tuple[CallRef, str | None], list[Ref]] = {}  # shared by every walk
+        checks = {False: PathCheck(index), True: PathCheck(index, IN_RECLAIM)}
         for start, flusher in flushers:
             if start not in reach:
                 continue
-            for site, chain in _walk(index, start, bad, reach, callees):
+            check = checks[flusher.who.startswith("PF_MEMALLOC")]
+            for site, chain in _walk(index, check, start, bad, reach, callees):
                 others.setdefault(site, set()).add(flusher.who)
                 known = best.get(site)
                 if known is None or len(chain) < len(known[1]):
@@ -146,12 +151,12 @@ class WqFlushReclaim(Rule):
             yield self._finding(index, reg, bad[site], flusher, chain, len(others[site]) - 1)
 
     @staticmethod
-    def _bad_flushes(reg: Registry) -> dict[CallRef, BadFlush]:
+    def _bad_flushes(index: TreeIndex, reg: Registry) -> dict[CallRef, BadFlush]:
         out: dict[CallRef, BadFlush] = {}
         for fi, use, targets, work in reg.flushes:
             for key in targets:
                 queue = reg.lacks_reclaim(key)
-                if queue is not None:
+                if queue is not None and not (work is None and _fresh(index, reg, fi, use, key)):
                     out[(fi, use.call)] = BadFlush((fi, use.call), use.api, queue, work)
                     break
         return out
@@ -230,34 +235,66 @@ class WqFlushReclaim(Rule):
             f"; the queue is created at {places} (the fix adds {RECLAIM} there)"
 
 
-def _walk(index: TreeIndex, start: Ref, bad: dict[CallRef, BadFlush], reach: dict[Ref, int],
-          callees: dict[tuple[CallRef, str | None], list[Ref]]
-          ) -> Iterator[tuple[CallRef, list[tuple[Ref, CallRef]]]]:
-    """Bad flushes reachable from ``start``, each with its shortest chain.
+def _fresh(index: TreeIndex, reg: Registry, fi: int, use: WqUse, key: Key) -> bool:
+    """Whether the flushed queue was created earlier in the flushing function, with
+    nothing queued on it there in between: the error path of a setup function. An
+    empty queue returns from flush_workqueue() before check_flush_dependency()."""
+    created = [q.fact.line for q in reg.queues.get(key, ())
+               if q.file == fi and q.fact is not None and q.fact.line <= use.line
+               and index.call((fi, q.fact.call)).function == use.function]
+    if not created:
+        return False
+    since = min(created)
+    return not any(qi == fi and q.function == use.function and since <= q.line <= use.line
+                   and reg.key(qi, q.queue) == key
+                   for uses in reg.queued.values() for qi, q in uses)
 
-    Breadth-first, and only through functions that can still reach a bad flush
-    within MAX_CHAIN calls, so the walk stays small. ``callees`` memoizes
+
+_BUDGET = 20000  # (function, knowledge) nodes one walk may visit
+
+
+def _walk(index: TreeIndex, check: PathCheck, start: Ref, bad: dict[CallRef, BadFlush],
+          reach: dict[Ref, int], callees: dict[tuple[CallRef, str | None], list[Ref]]
+          ) -> Iterator[tuple[CallRef, list[tuple[Ref, CallRef]]]]:
+    """Bad flushes reachable from ``start``, each with its shortest feasible chain.
+
+    Breadth-first over (function, what the path knows), and only through
+    functions that can still reach a bad flush within MAX_CHAIN calls, so the
+    walk stays small; a call whose conditions cannot hold on the way (the path
+    check, in the flusher's context) is not followed. ``callees`` memoizes
     call-site resolution across the walks (they share most helpers).
     """
-    paths: dict[Ref, list[tuple[Ref, CallRef]]] = {start: []}
+    env = check.entry()
+    first = (start, frozenset(env.items()))
+    paths: dict[tuple, tuple[list[tuple[Ref, CallRef]], dict]] = {first: ([], env)}
     origins = {start: chain_origin(index.path(start[0]))}
-    queue = deque([start])
-    while queue:
-        ref = queue.popleft()
-        path = paths[ref]
+    queue = deque([first])
+    done: set[CallRef] = set()
+    while queue and len(paths) < _BUDGET:
+        key = queue.popleft()
+        ref = key[0]
+        path, known = paths[key]
         for ci in index.calls_in(ref):
             site = (ref[0], ci)
             if site in bad:
-                yield site, [*path, (ref, site)]
+                if site not in done and check.step(ref, site, known) is not None:
+                    done.add(site)
+                    yield site, [*path, (ref, site)]
                 continue
-            key = (site, origins[ref])
-            found = callees.get(key)
+            memo = (site, origins[ref])
+            found = callees.get(memo)
             if found is None:
-                found = callees[key] = [c for c in index.callees(site, key[1]) if c in reach]
+                found = callees[memo] = [c for c in index.callees(site, memo[1]) if c in reach]
             for callee in found:
                 d = reach.get(callee)
-                if d is None or callee in paths or len(path) + 1 + d > MAX_CHAIN:
+                if d is None or len(path) + 1 + d > MAX_CHAIN:
                     continue
-                paths[callee] = [*path, (ref, site)]
-                origins[callee] = next_origin(origins[ref], index.path(callee[0]))
-                queue.append(callee)
+                after = check.follow(ref, site, known, callee)
+                if after is None:
+                    continue
+                nxt = (callee, frozenset(after.items()))
+                if nxt in paths:
+                    continue
+                paths[nxt] = ([*path, (ref, site)], after)
+                origins.setdefault(callee, next_origin(origins[ref], index.path(callee[0])))
+                queue.append(nxt)
