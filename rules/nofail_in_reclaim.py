@@ -42,6 +42,12 @@ class NofailInReclaim(Rule):
         The finding sits on the last call the entry point's own subsystem makes on
         the way (or on the allocation when the chain stays inside it); the trace runs
         from the ops-table initializer to the allocation, shortest chain first.
+        Chains go through the path check (docs/path-check.md): a chain whose
+        conditions cannot all hold under PF_MEMALLOC (a helper that returns first
+        for the constant its caller passes, a size the caller just set to zero, a
+        ``current->flags & PF_MEMALLOC`` test that defers the work, a verdict that
+        is always "defer" in reclaim) is dropped, and another feasible chain to
+        the same site is looked for.
         Like a build, the call graph links one architecture (x86) and no userspace
         code (tools/, scripts/, samples/), and chains longer than 20 calls are not
         reported: over the whole kernel, generic code connects almost anything

@@ -84,7 +84,12 @@ class WqFlushReclaim(Rule):
         several queues counts if any of them lacks WQ_MEM_RECLAIM. The finding
         sits on the flush; the trace runs from where the flusher's work is
         queued to the flush. Queues passed as parameters, and flags the tree
-        computes at run time, are not guessed.
+        computes at run time, are not guessed. Chains go through the path check
+        (docs/path-check.md): a flush behind a condition that cannot hold on the
+        way (a constant argument, PF_MEMALLOC for reclaim entry points) is not
+        reached, and a function that flushes or destroys a queue it created
+        itself, with nothing queued on it in between (a setup error path), does
+        not wait: an empty queue returns before check_flush_dependency().
 
     Why is this bad
         A WQ_MEM_RECLAIM queue has a rescuer thread so that it makes progress
