@@ -420,7 +420,10 @@ class TreeIndex:
         """Functions a call site may reach: direct by name, or through an ops field.
 
         An ops call reaches the tables of its own directory; with ``origin``
-        (see chain_origin), one in generic code reaches the origin's tables.
+        (see chain_origin), one in generic code reaches the origin's tables for
+        the dispatch fields; for any other field, when the origin fills the slot
+        itself (gfs2's ->kill_sb), the generic default there (kill_anon_super)
+        is not what the call reaches.
         """
         callee = self._call_tables[1][site[0]][site[1]]
         if not callee.startswith("->"):
@@ -429,9 +432,13 @@ class TreeIndex:
         if not self._field_usable(fld, untyped):
             return []
         want = self._home[site[0]]
+        by_dir = self._stored_by_field.get(fld, {})
         if origin is not None and want in GENERIC_DIRS and fld in DISPATCH_FIELDS:
             want = origin
-        by_dir = self._stored_by_field.get(fld, {})
+        elif origin not in (None, ANY, want) and want in GENERIC_DIRS and origin in by_dir:
+            # The VFS calling back into the filesystem the chain started in, which
+            # fills this slot itself: the generic default stored there is not called.
+            return []
         if want == ANY:  # any filesystem's files (not a character device's)
             return sorted(ref for home, refs in by_dir.items() if home.startswith("fs/")
                           for ref in refs)
