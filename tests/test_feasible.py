@@ -1,4 +1,4 @@
-"""The path check's parts: the guards extraction keeps, and the condition evaluator.
+"""The path check's parts: the guards built on demand, and the condition evaluator.
 
 The rules' own fixtures (fixtures/nofail-in-reclaim/.../fs/pathfs) show the
 check end to end; these pin down each kind of knowledge on its own.
@@ -10,7 +10,9 @@ import pytest
 
 from nofslint.analysis.conditions import Bits, evaluate
 from nofslint.extract.facts import extract
+from nofslint.extract.guards import FileGuards
 from nofslint.kernel.tree import KernelTree
+from nofslint.link.index import TreeIndex
 
 RECLAIM = {"current->flags": Bits(frozenset({"PF_MEMALLOC"}))}
 
@@ -43,7 +45,9 @@ def test_evaluate(text: str, env: dict, want: bool | None) -> None:
 
 def _guards(code: str) -> dict:
     facts = extract(code.encode(), "fs/x/a.c", KernelTree(None, (6, 12), "test"))
-    return {facts.functions[g.function].name: g for g in facts.guards}
+    built = FileGuards(code.encode(), [f.start for f in facts.functions])
+    return {f.name: g for i, f in enumerate(facts.functions)
+            if (g := built.get(i)) is not None}
 
 
 def test_guards_keep_what_decides_a_path() -> None:
@@ -88,3 +92,22 @@ out:
 
 def test_a_function_with_nothing_to_say_has_no_guards() -> None:
     assert _guards("static void f(void)\n{\n\tg(h(), k());\n}\n") == {}
+
+
+def test_guards_come_from_the_text_the_facts_were_made_from(tmp_path) -> None:
+    code = "int f(int x)\n{\n\tif (!x)\n\t\treturn 0;\n\treturn g(x, 1);\n}\n"
+    path = tmp_path / "a.c"
+    path.write_text(code)
+    tree = KernelTree(None, (6, 12), "test")
+    facts = extract(code.encode(), "a.c", tree)
+    index = TreeIndex()
+    index.add(facts, tree, path)
+    assert index.guards((0, 0)) is not None
+    edited = TreeIndex()
+    edited.add(facts, tree, path)
+    path.write_text(code.replace("g(x, 1)", "g(x, 2)"))
+    assert edited.guards((0, 0)) is None  # the file changed: nothing is known
+    path.unlink()
+    gone = TreeIndex()
+    gone.add(facts, tree, path)
+    assert gone.guards((0, 0)) is None

@@ -14,7 +14,6 @@ import re
 from tree_sitter import Node
 
 from nofslint.extract.flow import build
-from nofslint.extract.guards import FunctionGuards
 from nofslint.extract.syntax import declarator_name, matches, node_text
 from nofslint.extract.workqueue_places import WorkqueuePlaces
 from nofslint.frontend.parse import parse_source
@@ -142,7 +141,6 @@ class _Extractor(WorkqueuePlaces):
                 has_error=node.has_error))
             self.func_nodes.append(node)
         facts.functions_with_errors = sum(1 for f in facts.functions if f.has_error)
-        guards = [FunctionGuards(i, node, self.raw) for i, node in enumerate(self.func_nodes)]
         starts = [f.start for f in facts.functions]
         raw_calls.sort(key=lambda c: c[0].start_byte)
         pending_allocs: list[tuple[int, Node, Node]] = []
@@ -161,8 +159,6 @@ class _Extractor(WorkqueuePlaces):
                 record.args = [(a.start_byte, a.end_byte) for a in args.named_children
                                if a.type != "comment"]
             facts.calls.append(record)
-            if fidx >= 0:
-                guards[fidx].call(call.start_byte, args)
             if not interesting and record.args is not None:
                 self._gfp_arguments(record)
             if callee in SCOPE_CALLS:
@@ -185,7 +181,6 @@ class _Extractor(WorkqueuePlaces):
             self._workqueue_call(index, args)
         facts.wq_uses.sort(key=lambda u: u.line)
         self._flows()
-        facts.guards = [r for r in (g.record() for g in guards) if r is not None]
         raw_ops.sort(key=lambda o: o[0].start_byte)
         for node, field_node, fn_node, initializer in raw_ops:
             sp = fn_node.start_point

@@ -1,6 +1,9 @@
 """Guards of one function (model.facts.Guards), read from its syntax tree.
 
-Statement level only, so it stays cheap on every function of the kernel:
+A second tier of facts: the path check asks for the functions on the chains
+a rule reports (a few thousand of the kernel's half million), so they are
+built on demand from the file (``FileGuards``), not with every file's facts.
+Statement level only:
 ``if`` branches and early exits (``if (c) return/goto/break``) give the
 conditions a position needs; ``x = CONST;`` and ``x = f(...);`` statements
 give the values a later test sees; constant ``return``s give what a caller
@@ -15,6 +18,8 @@ import re
 from tree_sitter import Node
 
 from nofslint.extract.flow import NORETURN
+from nofslint.extract.syntax import matches
+from nofslint.frontend.parse import parse_source
 from nofslint.model.facts import Guards
 from nofslint.model.flow import condition_key, words
 
@@ -258,7 +263,7 @@ class FunctionGuards:
         walk.labels = _labels(body, raw, self.base)
         walk.block(body, walk.end)
         self.names = {p for p in self.params if p} | {
-            _NAME.match(lhs).group(0) for _, _, lhs, _, _ in walk.sets}  # type: ignore[union-attr]
+            m.group(0) for m in (_NAME.match(lhs) for _, _, lhs, _, _ in walk.sets) if m}
         self.names.add("current")
         self.walk = walk
         self.function = function
@@ -289,3 +294,47 @@ class FunctionGuards:
             return None
         return Guards(self.function, self.params, conds, walk.sets, returns, self.args,
                       walk.loops)
+
+
+_FUNCTIONS = "(function_definition body: (compound_statement)) @func"
+_CALLS = """
+(call_expression function: (identifier) arguments: (argument_list) @args) @call
+(call_expression function: (field_expression) arguments: (argument_list) @args) @call
+"""
+
+
+class FileGuards:
+    """The guards of one file's functions, built when first asked for.
+
+    ``starts`` are the start offsets of the file's functions as the facts list
+    them (FileFacts.functions): the same parse of the same bytes finds the same
+    functions, and each is matched by where it starts.
+    """
+
+    def __init__(self, raw: bytes, starts: list[int]) -> None:
+        self.raw = raw
+        _masked, tree = parse_source(raw)
+        self._tree = tree
+        self._index = {s: i for i, s in enumerate(starts)}
+        self._nodes: dict[int, Node] = {}
+        for _, caps in matches(_FUNCTIONS, tree.root_node):
+            node = caps["func"][0]
+            i = self._index.get(node.start_byte)
+            if i is not None:
+                self._nodes[i] = node
+        self._built: dict[int, Guards | None] = {}
+
+    def get(self, function: int) -> Guards | None:
+        if function not in self._built:
+            node = self._nodes.get(function)
+            self._built[function] = self._build(function, node) if node is not None else None
+        return self._built[function]
+
+    def _build(self, function: int, node: Node) -> Guards | None:
+        builder = FunctionGuards(function, node, self.raw)
+        calls = []
+        for _, caps in matches(_CALLS, node):
+            calls.append((caps["call"][0].start_byte, caps["args"][0]))
+        for start, args in sorted(calls, key=lambda c: c[0]):
+            builder.call(start, args)
+        return builder.record()

@@ -75,9 +75,9 @@ def _units(data: tuple) -> tuple[dict[Key, _Unit], dict[str, list[tuple]]]:
     # Records unpack in their stored layout (model.facts.fields_of; a test holds
     # the two together): relocation is the one reader that takes every field apart.
     d = FactsData._make(data)
-    path, bad, macros, funcs, calls, allocs, scopes, ops, queues, uses, wq_macros, flows, guards = (
+    path, bad, macros, funcs, calls, allocs, scopes, ops, queues, uses, wq_macros, flows = (
         d.path, d.functions_with_errors, d.gfp_macros, d.functions, d.calls, d.allocations,
-        d.scopes, d.ops, d.wq_queues, d.wq_uses, d.wq_macros, d.flows, d.guards)
+        d.scopes, d.ops, d.wq_queues, d.wq_uses, d.wq_macros, d.flows)
     keys: list[Key] = []
     count: dict[tuple[str, bool], int] = {}
     for name, static, *_ in funcs:
@@ -155,17 +155,6 @@ def _units(data: tuple) -> tuple[dict[Key, _Unit], dict[str, list[tuple]]]:
         keys_at = sorted(results)
         u.at.offsets += keys_at
         add("flows", key, u, (bare_blocks, [results[k] for k in keys_at]), ())
-    for function, params, conds, sets, returns, args, loops in guards:
-        key, u = unit(function)
-        for at, start, end, *_ in conds:
-            u.at.offsets += (at, start, end)
-        for at, scope_end, _, _, call in sets:
-            u.at.offsets += (at, scope_end) if call < 0 else (at, scope_end, call)
-        u.at.offsets += [at for at, _ in returns] + [at for at, _ in args]
-        for start, end in loops:
-            u.at.offsets += (start, end)
-        add("guards", key, u, (params, [c[3:] for c in conds], [s[2:4] for s in sets],
-                               [v for _, v in returns], [a for _, a in args], len(loops)), ())
     return units, kinds
 
 

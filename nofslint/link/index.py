@@ -16,6 +16,7 @@ filesystem for a storage backend or the writeback worker.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -26,6 +27,8 @@ from itertools import compress
 from pathlib import Path
 from typing import TypeVar
 
+from nofslint.extract.guards import FileGuards
+from nofslint.frontend.source import SourceError, read_regular
 from nofslint.kernel.areas import (
     ANY,
     DEFAULT_ARCH,
@@ -87,7 +90,7 @@ class TreeIndex:
         default_factory=list)
 
     _allocs_by_call: dict[int, dict[int, Allocation]] = field(default_factory=dict)
-    _guards_by_file: dict[int, dict[int, Guards]] = field(default_factory=dict)
+    _guards_by_file: dict[int, FileGuards | None] = field(default_factory=dict)
     _memo: dict[str, tuple[object, Reads | None]] = field(default_factory=dict)
     # What the running whole-tree rule reads (reads.py); None when nobody asks.
     reads: Reads | None = None
@@ -252,14 +255,27 @@ class TreeIndex:
 
     def guards(self, ref: Ref) -> Guards | None:
         """What decides whether one function reaches its calls and returns
-        (model.facts.Guards), for the path check; None when nothing does."""
+        (model.facts.Guards), for the path check; None when nothing does, or
+        when the file is no longer what its facts were made from.
+
+        A second tier of facts, built from the file on first use: the path
+        check asks for a few thousand functions, not every file's."""
         if self.reads is not None:
             self.reads.functions.add(ref)
-        by_function = self._guards_by_file.get(ref[0])
-        if by_function is None:
-            by_function = self._guards_by_file[ref[0]] = {
-                g.function: g for g in self.files[ref[0]].facts.guards}
-        return by_function.get(ref[1])
+        per_file = self._guards_by_file.get(ref[0], False)
+        if per_file is False:
+            per_file = self._guards_by_file[ref[0]] = self._file_guards(ref[0])
+        return per_file.get(ref[1]) if per_file is not None else None
+
+    def _file_guards(self, file_index: int) -> FileGuards | None:
+        entry = self.files[file_index]
+        try:
+            raw = read_regular(entry.file)
+        except (OSError, SourceError):
+            return None
+        if hashlib.sha256(raw).hexdigest() != entry.facts.sha256:
+            return None  # edited since: guards from other text would be wrong
+        return FileGuards(raw, [f.start for f in entry.facts.functions])
 
     def _allocations(self, file_index: int) -> dict[int, Allocation]:
         cached = self._allocs_by_call.get(file_index)

@@ -121,9 +121,9 @@ class Guards:
 
     The path check (analysis.feasible) reads it along a reported chain: which
     conditions must hold to reach a call, which constants were stored before it,
-    which constants the function returns. Kept for functions
-    with something to say: a condition on a parameter, ``current`` or a local
-    stored here, a constant stored or returned, a constant argument.
+    which constants the function returns. A second tier of facts: built on
+    demand for the few functions on reported chains (extract.guards), never
+    stored with every file's facts. Offsets are the file's.
     """
 
     function: int  # index into FileFacts.functions
@@ -207,7 +207,6 @@ class FactsData(NamedTuple):
     wq_uses: list[tuple]
     wq_macros: dict[str, tuple[str | None, str]]
     flows: list[tuple]
-    guards: list[tuple]
 
 
 _CALL_GFP = at(Call, "gfp_args")
@@ -217,8 +216,7 @@ _FUNCTION_HEAD = operator.itemgetter(at(Function, "name"), at(Function, "static"
 _OPS_HEAD = operator.itemgetter(at(OpsEntry, "field"), at(OpsEntry, "struct"),
                                 at(OpsEntry, "target"))
 _plain = {kind: operator.attrgetter(*fields_of(kind))
-          for kind in (Function, Call, Allocation, ScopeEvent, OpsEntry, WqQueue, WqUse,
-                       Guards)}
+          for kind in (Function, Call, Allocation, ScopeEvent, OpsEntry, WqQueue, WqUse)}
 
 
 def _call_from(c: tuple) -> Call:
@@ -293,8 +291,6 @@ class FileFacts:
     wq_macros: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     # Control flow of the functions that need paths: scope calls, transactions.
     flows: list[Flow] = field(default_factory=list)
-    # What decides whether calls and returns are reached (the path check).
-    guards: list[Guards] = field(default_factory=list)
     functions_with_errors: int = 0
 
     def function_at(self, index: int) -> Function | None:
@@ -314,8 +310,7 @@ class FileFacts:
             list(map(plain[Function], self.functions)), calls, allocations,
             list(map(plain[ScopeEvent], self.scopes)), list(map(plain[OpsEntry], self.ops)),
             list(map(plain[WqQueue], self.wq_queues)), list(map(plain[WqUse], self.wq_uses)),
-            self.wq_macros, [f.to_data() for f in self.flows],
-            list(map(plain[Guards], self.guards))))
+            self.wq_macros, [f.to_data() for f in self.flows]))
 
     @staticmethod
     def check_data(data: object) -> None:
@@ -326,7 +321,7 @@ class FileFacts:
         if not (isinstance(d.path, str) and isinstance(d.gfp_macros, dict)
                 and isinstance(d.wq_macros, dict)
                 and set(map(type, (d.functions, d.calls, d.allocations, d.scopes, d.ops,
-                                   d.wq_queues, d.wq_uses, d.flows, d.guards))) == {list}):
+                                   d.wq_queues, d.wq_uses, d.flows))) == {list}):
             raise ValueError("not nofslint facts")
         # map() over builtins keeps these checks at C speed: a warm whole-tree run
         # checks about five million calls.
@@ -339,8 +334,6 @@ class FileFacts:
                     and isinstance(f[2], dict)
                     and all(isinstance(b, tuple) and len(b) == 5 for b in f[1])):
                 raise ValueError("bad flow")
-        if not _all_tuples(d.guards, len(fields_of(Guards))):
-            raise ValueError("bad guards")
 
     @classmethod
     def from_data(cls, data: tuple) -> FileFacts:
@@ -357,7 +350,6 @@ class FileFacts:
         out.wq_uses = [WqUse(*u) for u in d.wq_uses]
         out.wq_macros = {k: tuple(v) for k, v in d.wq_macros.items()}  # type: ignore[misc]
         out.flows = [Flow.from_data(f) for f in d.flows]
-        out.guards = [Guards(*g) for g in d.guards]
         return out
 
 
