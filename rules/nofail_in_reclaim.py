@@ -36,7 +36,9 @@ class NofailInReclaim(Rule):
         and .writepage where the tree's pageout() still calls it), both as
         designated initializers and as ``x->field = fn`` assignments, then follows
         the whole-tree call graph to allocations whose mask has __GFP_NOFAIL:
-        written directly, through a macro or a gfp_t variable, or added by a helper
+        written directly, through a macro or a gfp_t variable (one that gains the
+        flag on a retry, ``goto retry``, or a later loop iteration counts at the
+        allocation control comes back to), or added by a helper
         that ORs the flag into the mask it passes down. Clearing the flag
         (``gfp & ~__GFP_NOFAIL``) stops the chain; testing it is not an allocation.
         The finding sits on the last call the entry point's own subsystem makes on

@@ -59,6 +59,11 @@ _GFP_VAR_QUERY = """
 (parameter_declaration type: (type_identifier) @type declarator: (identifier) @name)
 (assignment_expression left: (identifier) @name right: (_) @value) @assign
 """
+_BACK_QUERY = """
+[(while_statement) (for_statement) (do_statement)] @loop
+(labeled_statement label: (statement_identifier) @label) @labeled
+(goto_statement label: (statement_identifier) @target) @goto
+"""
 _PFLAGS_QUERY = """
 (assignment_expression left: (field_expression) @left right: (_) @value) @assign
 """
@@ -100,6 +105,7 @@ class _Extractor(WorkqueuePlaces):
         self.facts = FileFacts(rel, hashlib.sha256(raw).hexdigest())
         self.func_nodes: list[Node] = []
         self._gfp_vars: dict[int, list[tuple[int, str, str, str, bool]] | None] = {}
+        self._regions: dict[int, list[tuple[int, int]]] = {}
         self._names: dict[int, set[str]] = {}
         self._decls: dict[int, dict[str, str | None]] = {}
         self._statics: set[str] | None = None
@@ -300,10 +306,28 @@ class _Extractor(WorkqueuePlaces):
         if not events or not names & {e[1] for e in events}:
             return {}
         env: dict[str, list[Mask]] = {}
+        self._replay(env, [e for e in events if e[0] < offset], straight=True)
+        # A loop or a backward goto around the call brings later assignments back
+        # to it (``retry: ... gfp |= __GFP_NOFAIL; goto retry;``): iterate the
+        # region to a fixpoint, merging (the way back may or may not be taken).
+        for lo, hi in self._back_regions(fidx):
+            if not lo <= offset < hi:
+                continue
+            for _ in range(4):
+                around = {k: list(v) for k, v in env.items()}
+                self._replay(around, [e for e in events if offset <= e[0] < hi], False)
+                self._replay(around, [e for e in events if lo <= e[0] < offset], False)
+                merged = {k: _merge(env.get(k, []), tuple(v)) for k, v in around.items()}
+                if merged == env:
+                    break
+                env = merged
+        return {k: tuple(v) or (UNKNOWN,) for k, v in env.items() if k in names}
+
+    def _replay(self, env: dict[str, list[Mask]], events: list[tuple[int, str, str, str, bool]],
+                straight: bool) -> None:
+        """Apply gfp_t assignments in order; ``straight``: straight-line ones replace."""
         macros = self.facts.gfp_macros
-        for start, var, op, value, definite in events:
-            if start >= offset:
-                break
+        for _start, var, op, value, definite in events:
             if op == "param":
                 env[var] = [Mask(frozenset({value}), True)]
                 continue
@@ -315,8 +339,28 @@ class _Extractor(WorkqueuePlaces):
             new = self.table.eval(expr, extra=macros, variables=current)
             values = env.get(var, [])
             # Straight-line code replaces the value; a branch may or may not run.
-            env[var] = list(new) if definite or not values else _merge(values, new)
-        return {k: tuple(v) or (UNKNOWN,) for k, v in env.items() if k in names}
+            env[var] = list(new) if straight and definite or not values else _merge(values, new)
+
+    def _back_regions(self, fidx: int) -> list[tuple[int, int]]:
+        """Spans control can come back into: loop statements, and from a label to a
+        later ``goto`` to it."""
+        found = self._regions.get(fidx)
+        if found is None:
+            node = self.func_nodes[fidx]
+            found, labels, gotos = [], {}, []
+            for _, caps in matches(_BACK_QUERY, node):
+                if "loop" in caps:
+                    loop = caps["loop"][0]
+                    found.append((loop.start_byte, loop.end_byte))
+                elif "label" in caps:
+                    labels[node_text(self.raw, caps["label"][0])] = caps["labeled"][0].start_byte
+                else:
+                    gotos.append((node_text(self.raw, caps["target"][0]),
+                                  caps["goto"][0].end_byte))
+            found += [(labels[name], end) for name, end in gotos
+                      if name in labels and labels[name] < end]
+            self._regions[fidx] = found
+        return found
 
     def _gfp_events(self, fidx: int) -> list[tuple[int, str, str, str, bool]]:
         if fidx in self._gfp_vars:
