@@ -7,11 +7,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from nofslint.api import (
+    ALWAYS,
+    NONZERO,
     Allocation,
     Call,
     Finding,
     Flow,
     FsReclaimSummary,
+    PathCheck,
     Ref,
     Rule,
     ScopeEvent,
@@ -57,7 +60,14 @@ class AllocInTransaction(Rule):
         filesystem that makes such an allocation (whole-tree summary, up to 6
         calls deep). An allocation after the commit is outside the window, and
         so is the branch where the start failed (``IS_ERR(trans)``, a non-zero
-        error from ``gfs2_trans_begin()``).
+        error from ``gfs2_trans_begin()``). A function that receives a live
+        handle (``struct btrfs_trans_handle *``, ``struct
+        reiserfs_transaction_handle *``: the table's handle types) runs inside
+        the transaction until it gives the handle back: its allocations and
+        calls are checked the same way, on the paths where the handle is not
+        NULL (the path check, docs/path-check.md), and a caller's call to such a
+        function is left to the function, so the finding and its fix sit where
+        the allocation is.
 
     Why is this bad
         Direct reclaim can call back into the filesystem (inode eviction,
@@ -107,6 +117,74 @@ class AllocInTransaction(Rule):
                              lambda: FsReclaimSummary(index, dirs))
         for ref, flow in work:
             yield from self._check_flow(index, summary, ref, flow)
+        yield from self._held(index, summary, opening)
+
+    def _held(self, index: TreeIndex, summary: FsReclaimSummary,
+              opening: set[Ref]) -> Iterator[Finding]:
+        """Functions that receive a live transaction handle run inside the transaction.
+
+        Only functions that can reach a GFP_KERNEL-class allocation (the summary)
+        are looked at. The finding sits in the deepest function that holds the
+        handle: a call to a callee that takes the handle itself is that callee's.
+        """
+        check = PathCheck(index)
+        for ref in sorted(r for r, state in summary.proofs if state == ALWAYS):
+            if ref in opening or ref[1] < 0:
+                continue
+            fi = ref[0]
+            trans = table(index.tree(fi).extras.transactions)
+            held = _held_handles(index, ref, trans)
+            if not held:
+                continue
+            env = {name: NONZERO for name, _ in held}  # the handle is live here
+            home = index.home(fi)
+            for ci in index.calls_in(ref):
+                site = (fi, ci)
+                call = index.call(site)
+                if call.callee in trans.closes:
+                    break  # the handle is given back: what follows is not inside
+                if index.scope_at(site) is not None or check.step(ref, site, env) is None:
+                    continue
+                alloc = index.allocation(site)
+                if alloc is not None:
+                    if alloc.scope is None and any(m.kind == "kernel" for m in alloc.masks):
+                        yield self._held_finding(index, ref, ci, held[0], [], alloc)
+                    continue
+                for callee in index.callees(site):
+                    if index.home(callee[0]) != home or summary.always(callee) is None \
+                            or _held_handles(index, callee, trans):
+                        continue
+                    yield self._held_finding(index, ref, ci, held[0], summary.chain(callee),
+                                             None)
+                    break
+
+    def _held_finding(self, index: TreeIndex, ref: Ref, ci: int, held: tuple[str, str],
+                      chain: list, alloc: Allocation | None) -> Finding:
+        fi = ref[0]
+        call = index.call((fi, ci))
+        func = index.function(ref)
+        path = index.path(fi)
+        name, fs = held
+        if alloc is not None:
+            what = f"{alloc.allocator}() with {_mask_label(alloc)}"
+        else:
+            last = index.call(chain[-1][1])
+            names = [index.function(r).name for r, _ in chain]
+            what = (f"{call.callee}() allocates with a GFP_KERNEL-class mask "
+                    f"({last.callee}() via {' → '.join(names)})")
+        message = (f"{what} while {func.name}() holds the live {fs} transaction handle "
+                   f"'{name}' and no NOFS scope is active: reclaim can recurse into {fs} "
+                   f"and wait on this transaction")
+        trace = [TraceStep(func.name, path, func.line), TraceStep(func.name, path, call.line)]
+        trace += [TraceStep(index.function(r).name, index.path(r[0]), index.call(site).line)
+                  for r, site in chain]
+        return Finding(
+            rule=self.id, severity=self.severity, path=path, line=call.line,
+            column=call.column, end_line=call.end_line, end_column=call.end_column,
+            function=func.name, message=message, trace=trace, file=index.file(fi),
+            key=f"{fs}|handle|{call.callee}|{what.partition(' (')[0]}",
+            fix_builder=ScopeWrap(call.start, call.end, "nofs",
+                                  comment=f"no reclaim into {fs} while its transaction is open"))
 
     def _check_flow(self, index: TreeIndex, summary: FsReclaimSummary, ref: Ref,
                     flow: Flow) -> Iterator[Finding]:
@@ -150,8 +228,8 @@ class AllocInTransaction(Rule):
             if call.callee in trans.opens or call.callee in trans.closes:
                 continue
             for callee in index.callees((fi, ci)):
-                if index.home(callee[0]) != home:
-                    continue
+                if index.home(callee[0]) != home or _held_handles(index, callee, trans):
+                    continue  # a callee that takes the handle reports where it allocates
                 if summary.always(callee) is not None:
                     yield self._finding(index, fi, ci, opened, summary.chain(callee), None,
                                         trans)
@@ -185,6 +263,16 @@ class AllocInTransaction(Rule):
             key=f"{fs}|{opener.callee}|{call.callee}|{what.partition(' (')[0]}",
             fix_builder=ScopeWrap(call.start, call.end, "nofs",
                                   comment=f"no reclaim into {fs} while its transaction is open"))
+
+
+def _held_handles(index: TreeIndex, ref: Ref, trans: Table) -> list[tuple[str, str]]:
+    """(parameter, filesystem) for each transaction handle the function receives."""
+    guards = index.guards(ref)
+    if guards is None:
+        return []
+    return [(name, trans.handles[struct])
+            for name, struct in zip(guards.params, guards.param_structs, strict=False)
+            if struct in trans.handles and name]
 
 
 def _mask_label(alloc: Allocation) -> str:

@@ -70,6 +70,20 @@ def test_tree_tables_add_reclaim_entries_and_transactions(tree: Path) -> None:
     assert ("fs/myfs/trans.c", 9, "alloc-in-transaction", "warning") in got
 
 
+def test_a_transaction_handle_type_puts_its_receivers_inside(tree: Path) -> None:
+    (tree / "fs" / "myfs" / "handle.c").write_text(
+        "int myfs_update(struct myfs_handle *h, struct myfs *fs)\n{\n"
+        "\tfs->buf = kmalloc(64, GFP_KERNEL);\n\treturn 0;\n}\n")
+    table = ('[[transaction]]\nfilesystem = "myfs"\nopens = ["myfs_trans_begin"]\n'
+             'closes = ["myfs_trans_end"]\nreturns = "error"\n')
+    write(tree, table)
+    assert ("fs/myfs/handle.c", 3, "alloc-in-transaction", "warning") not in findings(lint(tree))
+    write(tree, table + 'handle = "myfs_handle"\n')
+    assert ("fs/myfs/handle.c", 3, "alloc-in-transaction", "warning") in findings(lint(tree))
+    write(tree, table + 'handle = "not an identifier"\n')
+    assert lint(tree).exit_code == 2
+
+
 def test_select_ignore_severity_and_per_file_ignores(tree: Path) -> None:
     write(tree, 'select = ["nofail-high-order", "vmalloc-nofs"]\n'
                 '[severity]\nnofail-high-order = "error"\n')

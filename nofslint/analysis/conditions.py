@@ -24,7 +24,13 @@ class Bits:
     set: frozenset[str]
 
 
-Value = int | str | Bits  # a number, a named constant (UPPER_CASE), or known flag bits
+@dataclass(frozen=True)
+class NonZero:
+    """A value known not to be zero (or NULL): a live handle, say."""
+
+
+NONZERO = NonZero()
+Value = int | str | Bits | NonZero  # a number, a named constant (UPPER_CASE), known flag bits
 Env = Mapping[str, Value]
 
 _TOKEN = re.compile(r"\s*(->|<<|>>|<=|>=|==|!=|&&|\|\||[A-Za-z_]\w*|0[xX][0-9a-fA-F]+[uUlL]*"
@@ -40,6 +46,7 @@ _TYPE_WORDS = {"struct", "union", "enum", "unsigned", "signed", "int", "long", "
                "bool", "void", "const", "volatile", "u8", "u16", "u32", "u64", "s8", "s16",
                "s32", "s64", "size_t", "loff_t", "gfp_t", "__u32", "__u64"}
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9_]+")
+_LITERALS = {"NULL": 0, "false": 0, "true": 1}
 _MAX_TOKENS = 120
 
 
@@ -130,6 +137,8 @@ class _Parser:
             return None
         if not (tok[0].isalpha() or tok[0] == "_"):
             raise _Unknown
+        if tok in _LITERALS and self.peek() not in ("->", ".", "[", "("):
+            return _LITERALS[tok]
         path, known = tok, True
         while self.peek() in ("->", ".", "[", "("):
             op = self.take()
@@ -182,6 +191,8 @@ class _Parser:
 def _truth(value: Value | None) -> bool | None:
     if isinstance(value, int):
         return value != 0
+    if isinstance(value, NonZero):
+        return True
     return None
 
 
@@ -205,6 +216,8 @@ def _binary(op: str, a: Value | None, b: Value | None) -> Value | None:
         same: bool | None = None
         if isinstance(a, int) and isinstance(b, int):
             same = a == b
+        elif isinstance(a, NonZero) and b == 0 or isinstance(b, NonZero) and a == 0:
+            same = False
         elif isinstance(a, str) and isinstance(b, str):
             same = True if a == b else None if not (_SYMBOL.fullmatch(a) and
                                                       _SYMBOL.fullmatch(b)) else False

@@ -9,6 +9,7 @@ Names not exported here are internal and may move between releases.
 May import: fixing, analysis, link, extract, frontend, kernel, model.
 """
 
+from nofslint.analysis.conditions import NONZERO
 from nofslint.analysis.feasible import IN_RECLAIM, PathCheck
 from nofslint.analysis.paths import Exit, Walk
 from nofslint.analysis.reclaim import reclaim_entries
@@ -52,7 +53,8 @@ from nofslint.model.flow import Flow
 from nofslint.model.gfp import DIRECT_RECLAIM, FS, IO, NOFAIL, Mask
 
 __all__ = [
-    "ALWAYS", "DIRECT_RECLAIM", "DOC_SECTIONS", "FS", "IO", "MAX_CHAIN", "NOFAIL", "RECLAIM",
+    "ALWAYS", "DIRECT_RECLAIM", "DOC_SECTIONS", "FS", "IO", "MAX_CHAIN", "NOFAIL", "NONZERO",
+    "RECLAIM",
     "SEVERITIES", "Allocation", "Call", "CallRef", "Edit", "EntryPoint", "Exit", "FileContext",
     "FileFacts", "Finding", "FixBuilder", "FixSource", "Flow", "FsReclaimSummary", "Function",
     "GfpTable", "IN_RECLAIM", "Key", "Mask", "NofailSummary", "NofsToKernel", "OpsEntry",

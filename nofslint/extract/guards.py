@@ -232,21 +232,30 @@ def _labels(body: Node, raw: bytes, base: int) -> dict[str, int]:
     return out
 
 
-def params_of(declarator: Node | None) -> list[str]:
-    """The parameter names of a function declarator, in order."""
+def params_of(declarator: Node | None) -> list[tuple[str, str | None]]:
+    """The parameters of a function declarator, in order: (name, the struct a
+    pointer parameter points to, or None)."""
     node = declarator
     while node is not None and node.type != "function_declarator":
         node = node.child_by_field_name("declarator")
     plist = node.child_by_field_name("parameters") if node is not None else None
-    out: list[str] = []
+    out: list[tuple[str, str | None]] = []
     for p in plist.named_children if plist is not None else []:
         if p.type != "parameter_declaration":
             continue
         d = p.child_by_field_name("declarator")
+        pointer = d is not None and d.type == "pointer_declarator"
         while d is not None and d.type != "identifier":
             d = d.child_by_field_name("declarator") if d.type != "parenthesized_declarator" \
                 else next(iter(d.named_children), None)
-        out.append(d.text.decode("utf-8", "replace") if d is not None and d.text else "")
+        kind = p.child_by_field_name("type")
+        struct = None
+        if pointer and kind is not None and kind.type == "struct_specifier":
+            name = kind.child_by_field_name("name")
+            struct = name.text.decode("utf-8", "replace") if name is not None and name.text \
+                else None
+        out.append((d.text.decode("utf-8", "replace") if d is not None and d.text else "",
+                    struct))
     return out
 
 
@@ -258,7 +267,9 @@ class FunctionGuards:
         assert body is not None
         self.base = 0  # offsets are the file's, like every other fact's
         self.raw = raw
-        self.params = params_of(node.child_by_field_name("declarator"))
+        params = params_of(node.child_by_field_name("declarator"))
+        self.params = [name for name, _ in params]
+        self.structs = [struct for _, struct in params]
         walk = _Walk(raw, self.base, body.end_byte)
         walk.labels = _labels(body, raw, self.base)
         walk.block(body, walk.end)
@@ -290,10 +301,10 @@ class FunctionGuards:
         walk = self.walk
         conds = [c for c in walk.conds if len(c[3]) <= _MAX_COND and self.names & set(words(c[3]))]
         returns = walk.returns if any(v is not None for _, v in walk.returns) else []
-        if not (conds or walk.sets or returns or self.args):
+        if not (conds or walk.sets or returns or self.args or any(self.structs)):
             return None
         return Guards(self.function, self.params, conds, walk.sets, returns, self.args,
-                      walk.loops)
+                      walk.loops, self.structs)
 
 
 _FUNCTIONS = "(function_definition body: (compound_statement)) @func"

@@ -11,7 +11,7 @@ task flag while a btree transaction holds locks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 
@@ -23,6 +23,9 @@ class Transaction:
     # What a start returns: a handle (an ERR_PTR on failure) or an error code
     # (non-zero on failure). On the failure branch no transaction is open.
     returns: str = "handle"
+    # The struct a live transaction is passed down as: a function that takes a
+    # pointer to one runs inside the transaction. None: the filesystem passes none.
+    handle: str | None = None
 
 
 TRANSACTIONS: tuple[Transaction, ...] = (
@@ -32,13 +35,15 @@ TRANSACTIONS: tuple[Transaction, ...] = (
         "btrfs_join_transaction_nostart", "btrfs_join_transaction_nolock",
         "btrfs_attach_transaction", "btrfs_attach_transaction_barrier"}),
         frozenset({"btrfs_end_transaction", "btrfs_end_transaction_throttle",
-                   "btrfs_end_transaction_nolock", "btrfs_commit_transaction"})),
+                   "btrfs_end_transaction_nolock", "btrfs_commit_transaction"}),
+        handle="btrfs_trans_handle"),
     Transaction("gfs2", frozenset({"gfs2_trans_begin", "__gfs2_trans_begin"}),
                 frozenset({"gfs2_trans_end"}), "error"),
     Transaction("nilfs2", frozenset({"nilfs_transaction_begin"}),
                 frozenset({"nilfs_transaction_commit", "nilfs_transaction_abort"}), "error"),
     Transaction("reiserfs", frozenset({"journal_begin", "journal_join", "journal_join_abort"}),
-                frozenset({"journal_end", "journal_end_sync"}), "error"),
+                frozenset({"journal_end", "journal_end_sync"}), "error",
+                handle="reiserfs_transaction_handle"),
 )
 
 
@@ -58,6 +63,7 @@ class Table:
     opens: dict[str, str]  # name -> filesystem
     closes: dict[str, str]
     returns: dict[str, str]  # start -> "handle" or "error"
+    handles: dict[str, str] = field(default_factory=dict)  # handle struct -> filesystem
 
 
 @lru_cache(maxsize=16)
@@ -65,4 +71,5 @@ def table(extra: tuple[Transaction, ...] = ()) -> Table:
     every = TRANSACTIONS + extra
     return Table({name: t.filesystem for t in every for name in t.opens},
                  {name: t.filesystem for t in every for name in t.closes},
-                 {name: t.returns for t in every for name in t.opens})
+                 {name: t.returns for t in every for name in t.opens},
+                 {t.handle: t.filesystem for t in every if t.handle})

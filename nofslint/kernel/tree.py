@@ -30,8 +30,8 @@ class Extras:
     def fingerprint(self) -> str:
         if not self.reclaim and not self.transactions:
             return ""
-        text = repr((self.reclaim, [(t.filesystem, sorted(t.opens), sorted(t.closes), t.returns)
-                                    for t in self.transactions]))
+        text = repr((self.reclaim, [(t.filesystem, sorted(t.opens), sorted(t.closes), t.returns,
+                                     t.handle) for t in self.transactions]))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -138,6 +138,8 @@ class Guards:
     returns: list[tuple[int, str | None]]  # (at, constant or None)
     args: list[tuple[int, list[tuple[int, str]]]]  # call offset -> (index, constant/name/&name)
     loops: list[tuple[int, int]]  # loop bodies: a write later in one reaches earlier code
+    # Per parameter, the struct it points to (``struct btrfs_trans_handle *trans``).
+    param_structs: list[str | None] = field(default_factory=list)
 
 
 R = TypeVar("R")

@@ -222,7 +222,7 @@ class _Reader:
 
     def transaction(self, entry: dict[str, Any], i: int) -> Transaction:
         key = f"transaction[{i}]"
-        self.fields(entry, key, ("filesystem", "opens", "closes"), ("returns",))
+        self.fields(entry, key, ("filesystem", "opens", "closes"), ("returns", "handle"))
         if not isinstance(entry["filesystem"], str) or not entry["filesystem"]:
             raise self.error(f"{key}.filesystem", "must be a non-empty string")
         opens = [self.identifier(n, f"{key}.opens")
@@ -232,4 +232,8 @@ class _Reader:
         returns = entry.get("returns", "handle")
         if returns not in ("handle", "error"):
             raise self.error(f"{key}.returns", f"{returns!r} is not 'handle' or 'error'")
-        return Transaction(entry["filesystem"], frozenset(opens), frozenset(closes), returns)
+        handle = entry.get("handle")
+        if handle is not None:
+            handle = self.identifier(handle, f"{key}.handle")
+        return Transaction(entry["filesystem"], frozenset(opens), frozenset(closes), returns,
+                           handle)
