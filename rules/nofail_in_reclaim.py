@@ -131,11 +131,66 @@ def _sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
            entry: Ref) -> Iterator[tuple[CallRef, Chain]]:
     """Every call in the entry's own directory that leads to a NOFAIL allocation.
 
-    Breadth-first over (function, state, what the path knows) inside the
-    directory, so each site comes with the shortest feasible way there; a call
-    that leaves the directory is the finding, and the summary's chain says how
-    it reaches the allocation, or, when the path check rules that chain out,
-    a search for a feasible one does.
+    Breadth-first over (function, state) inside the directory, so each site
+    comes with the shortest way there; a call that leaves the directory is the
+    finding, and the summary's chain says how it reaches the allocation. Only
+    the chains found go through the path check (it reads guards, built from
+    the files on demand): a site whose shortest chain cannot happen is
+    searched again, with knowledge, for one that can.
+    """
+    home = index.home(entry[0])
+    start = (entry, ALWAYS)
+    paths: dict[tuple[Ref, int], Chain] = {start: []}
+    queue = deque([start])
+    reported: set[CallRef] = set()
+    again: set[CallRef] = set()
+    while queue:
+        ref, state = queue.popleft()
+        path = paths[(ref, state)]
+        if len(path) >= MAX_CHAIN:
+            continue
+        for ci in index.calls_in(ref):
+            site = (ref[0], ci)
+            alloc = index.allocation(site)
+            if alloc is not None:
+                if state in nofail_states(alloc.masks) and site not in reported:
+                    reported.add(site)
+                    chain = [*path, (ref, site)]
+                    if check.feasible(chain):
+                        yield site, chain
+                    else:
+                        again.add(site)
+                continue
+            call = index.call(site)
+            for callee in index.callees(site):
+                for new in _callee_states(summary, call, callee, state):
+                    if index.home(callee[0]) == home:
+                        key = (callee, new)
+                        if key not in paths:
+                            paths[key] = [*path, (ref, site)]
+                            queue.append(key)
+                    elif site not in reported:
+                        tail = summary.chain(callee, new)
+                        if len(path) + 1 + len(tail) <= MAX_CHAIN:
+                            reported.add(site)
+                            chain = [*path, (ref, site), *tail]
+                            if check.feasible(chain):
+                                yield site, chain
+                            else:
+                                again.add(site)
+    if again:
+        for site, chain in _searched_sites(index, summary, check, entry):
+            if site in again:
+                yield site, chain
+
+
+def _searched_sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
+           entry: Ref) -> Iterator[tuple[CallRef, Chain]]:
+    """The sites ``_sites`` found only infeasible chains to, searched again
+    with knowledge: breadth-first over (function, state, what the path knows)
+    inside the directory, so each site comes with its shortest feasible way
+    there; past the directory, the summary's chain if the path check keeps it,
+    else the shortest feasible one (``_feasible_tail``).
     """
     home = index.home(entry[0])
     env = check.entry()

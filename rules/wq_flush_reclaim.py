@@ -263,12 +263,52 @@ def _walk(index: TreeIndex, check: PathCheck, start: Ref, bad: dict[CallRef, Bad
           ) -> Iterator[tuple[CallRef, list[tuple[Ref, CallRef]]]]:
     """Bad flushes reachable from ``start``, each with its shortest feasible chain.
 
-    Breadth-first over (function, what the path knows), and only through
-    functions that can still reach a bad flush within MAX_CHAIN calls, so the
-    walk stays small; a call whose conditions cannot hold on the way (the path
-    check, in the flusher's context) is not followed. ``callees`` memoizes
-    call-site resolution across the walks (they share most helpers).
+    Breadth-first, and only through functions that can still reach a bad flush
+    within MAX_CHAIN calls, so the walk stays small. ``callees`` memoizes
+    call-site resolution across the walks (they share most helpers). The
+    chains found go through the path check; a flush whose shortest chain
+    cannot happen is looked for again with knowledge (``_searched_walk``).
     """
+    paths: dict[Ref, list[tuple[Ref, CallRef]]] = {start: []}
+    origins = {start: chain_origin(index.path(start[0]))}
+    queue = deque([start])
+    again: set[CallRef] = set()
+    while queue:
+        ref = queue.popleft()
+        path = paths[ref]
+        for ci in index.calls_in(ref):
+            site = (ref[0], ci)
+            if site in bad:
+                chain = [*path, (ref, site)]
+                if check.feasible(chain):
+                    yield site, chain
+                else:
+                    again.add(site)
+                continue
+            key = (site, origins[ref])
+            found = callees.get(key)
+            if found is None:
+                found = callees[key] = [c for c in index.callees(site, key[1]) if c in reach]
+            for callee in found:
+                d = reach.get(callee)
+                if d is None or callee in paths or len(path) + 1 + d > MAX_CHAIN:
+                    continue
+                paths[callee] = [*path, (ref, site)]
+                origins[callee] = next_origin(origins[ref], index.path(callee[0]))
+                queue.append(callee)
+    if again:
+        for site, chain in _searched_walk(index, check, start, bad, reach, callees):
+            if site in again:
+                yield site, chain
+
+
+def _searched_walk(index: TreeIndex, check: PathCheck, start: Ref, bad: dict[CallRef, BadFlush],
+          reach: dict[Ref, int], callees: dict[tuple[CallRef, str | None], list[Ref]]
+          ) -> Iterator[tuple[CallRef, list[tuple[Ref, CallRef]]]]:
+    """The walk again, for the flushes ``_walk`` found only infeasible chains to:
+    breadth-first over (function, what the path knows), not following a call
+    whose conditions cannot hold on the way (the path check, in the flusher's
+    context)."""
     env = check.entry()
     first = (start, frozenset(env.items()))
     paths: dict[tuple, tuple[list[tuple[Ref, CallRef]], dict]] = {first: ([], env)}

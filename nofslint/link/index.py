@@ -55,6 +55,7 @@ from nofslint.model.facts import (
 from nofslint.model.flow import Flow
 
 T = TypeVar("T")
+_GUARD_FILES = 32  # parsed files kept for the path check (each holds its syntax tree)
 
 CallRef = tuple[int, int]  # (file index, call index)
 _NOPROF = "_noprof"
@@ -90,7 +91,8 @@ class TreeIndex:
         default_factory=list)
 
     _allocs_by_call: dict[int, dict[int, Allocation]] = field(default_factory=dict)
-    _guards_by_file: dict[int, FileGuards | None] = field(default_factory=dict)
+    _guards: dict[Ref, Guards | None] = field(default_factory=dict)
+    _guard_files: dict[int, FileGuards | None] = field(default_factory=dict)  # recent ones
     _memo: dict[str, tuple[object, Reads | None]] = field(default_factory=dict)
     # What the running whole-tree rule reads (reads.py); None when nobody asks.
     reads: Reads | None = None
@@ -259,13 +261,20 @@ class TreeIndex:
         when the file is no longer what its facts were made from.
 
         A second tier of facts, built from the file on first use: the path
-        check asks for a few thousand functions, not every file's."""
+        check asks for a few thousand functions, not every file's. The parsed
+        files are kept only for the last few files asked about."""
         if self.reads is not None:
             self.reads.functions.add(ref)
-        per_file = self._guards_by_file.get(ref[0], False)
-        if per_file is False:
-            per_file = self._guards_by_file[ref[0]] = self._file_guards(ref[0])
-        return per_file.get(ref[1]) if per_file is not None else None
+        if ref in self._guards:
+            return self._guards[ref]
+        source = self._guard_files.pop(ref[0], False)
+        if source is False:
+            source = self._file_guards(ref[0])
+        self._guard_files[ref[0]] = source  # the most recent last
+        while len(self._guard_files) > _GUARD_FILES:
+            del self._guard_files[next(iter(self._guard_files))]
+        built = self._guards[ref] = source.get(ref[1]) if source is not None else None
+        return built
 
     def _file_guards(self, file_index: int) -> FileGuards | None:
         entry = self.files[file_index]
