@@ -66,18 +66,29 @@ class PathCheck:
             return known
         events: list[tuple[int, int, object]] = []
         loops = [(s, e) for s, e in guards.loops if s <= rel < e]
+        def back(at: int) -> int | None:
+            """Where a write after ``rel`` comes back around: the start of the
+            outermost loop holding both (a write later in it reaches here on the
+            next round, after whatever was stored before the loop)."""
+            heads = [s for s, e in loops if s <= at < e]
+            return min(heads) if heads else None
+
         for at, scope_end, lhs, value, call in guards.sets:
             if at < rel:
                 events.append((at, 0, (lhs, value if rel < scope_end else None, call)))
-            elif any(s <= at < e for s, e in loops):
-                events.append((-1, 0, (lhs, None, -1)))  # a later write in the loop reaches here
+            elif (head := back(at)) is not None:
+                events.append((head, 0, (lhs, None, -1)))
         for at, start, end, cond, value in guards.conds:
             if start <= rel < end:
                 events.append((at, 1, (cond, value)))
         for at, args in guards.args:
             for _, text in args:
-                if text.startswith("&") and (at < rel or any(s <= at < e for s, e in loops)):
-                    events.append((at if at < rel else -1, 0, (text[1:], None, -1)))
+                if not text.startswith("&"):
+                    continue
+                if at < rel:
+                    events.append((at, 0, (text[1:], None, -1)))
+                elif (head := back(at)) is not None:
+                    events.append((head, 0, (text[1:], None, -1)))
         events.sort(key=lambda e: (e[0], e[1]))
         for _, kind, payload in events:
             if kind == 0:

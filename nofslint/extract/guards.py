@@ -89,7 +89,7 @@ class _Walk:
         """The statements of a compound statement (or one statement as a block)."""
         children = [c for c in node.named_children if c.type != "comment"] \
             if node.type == "compound_statement" else [node]
-        end = self.rel(node.end_byte) if node.type == "compound_statement" else scope_end
+        end = self.rel(node.end_byte)  # what a statement here stores holds until then
         for child in children:
             self.stmt(child, end)
 
@@ -117,7 +117,7 @@ class _Walk:
             for case in body.named_children if body is not None else []:
                 for child in case.named_children if case.type == "case_statement" else [case]:
                     if child != case.child_by_field_name("value") and child.type != "comment":
-                        self.stmt(child, self.rel(node.end_byte))
+                        self.stmt(child, self.rel(case.end_byte))
         elif kind == "labeled_statement":
             for child in node.named_children:
                 if child.type not in ("statement_identifier", "comment"):
@@ -128,6 +128,12 @@ class _Walk:
                                  constant(_text(self.raw, value)) if value is not None else None))
         elif kind in ("expression_statement", "declaration"):
             self._assignment(node, scope_end)
+        elif kind == "goto_statement":
+            label = node.child_by_field_name("label")
+            target = self.labels.get(_text(self.raw, label)) if label is not None else None
+            if target is not None and target < self.rel(node.start_byte):
+                # Control comes back: a write before this goto reaches the label's code.
+                self.loops.append((target, self.rel(node.end_byte)))
 
     def _exit_end(self, node: Node) -> int | None:
         """Where the code that follows an exiting branch stops needing its condition."""
@@ -163,13 +169,13 @@ class _Walk:
         at = self.rel(cond.start_byte)
         key, value = condition_key(_text(self.raw, cond))
         self.conds.append((at, self.rel(then.start_byte), self.rel(then.end_byte), key, value))
-        self.stmt(then, scope_end)
+        self.block(then, scope_end)
         if other is not None:
             self.conds.append((at, self.rel(other.start_byte), self.rel(other.end_byte),
                                key, not value))
             for child in other.named_children:
                 if child.type != "comment":
-                    self.stmt(child, scope_end)
+                    self.block(child, scope_end)
         for branch, need in ((then, not value), (other, value)):
             end = self._exit_end(branch) if branch is not None else None
             if end is not None and end > self.rel(node.end_byte):
