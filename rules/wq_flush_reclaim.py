@@ -83,7 +83,9 @@ class WqFlushReclaim(Rule):
         cancel_delayed_work_sync()) is exempt, as in the kernel. A work queued on
         several queues counts if any of them lacks WQ_MEM_RECLAIM. The finding
         sits on the flush; the trace runs from where the flusher's work is
-        queued to the flush. Queues passed as parameters, and flags the tree
+        queued to the flush; the message counts the other reclaim contexts with a
+        call chain to it (their chains are not each path-checked). Queues
+        passed as parameters, and flags the tree
         computes at run time, are not guessed. Chains go through the path check
         (docs/path-check.md): a flush behind a condition that cannot hold on the
         way (a constant argument, PF_MEMALLOC for reclaim entry points) is not
@@ -139,21 +141,30 @@ class WqFlushReclaim(Rule):
         ahead = index.reachable([ref for ref, _ in flushers], MAX_CHAIN)
         reach = index.distances(dict.fromkeys({index.enclosing(s) for s in bad}, 0),
                                 MAX_CHAIN, dispatch=True, within=ahead)
-        best: dict[CallRef, tuple[Flusher, list[tuple[Ref, CallRef]]]] = {}
-        others: dict[CallRef, set[str]] = {}
         callees: dict[tuple[CallRef, str | None], list[Ref]] = {}  # shared by every walk
-        checks = {False: PathCheck(index), True: PathCheck(index, IN_RECLAIM)}
-        for start, flusher in flushers:
+        found: dict[CallRef, list[tuple[int, int, Flusher, list[tuple[Ref, CallRef]]]]] = {}
+        for n, (start, flusher) in enumerate(flushers):
             if start not in reach:
                 continue
-            check = checks[flusher.who.startswith("PF_MEMALLOC")]
-            for site, chain in _walk(index, check, start, bad, reach, callees):
-                others.setdefault(site, set()).add(flusher.who)
-                known = best.get(site)
-                if known is None or len(chain) < len(known[1]):
-                    best[site] = (flusher, chain)
-        for site, (flusher, chain) in best.items():
-            yield self._finding(index, reg, bad[site], flusher, chain, len(others[site]) - 1)
+            for site, chain in _walk(index, start, bad, reach, callees):
+                found.setdefault(site, []).append((len(chain), n, flusher, chain))
+        # The path check, per flush, on the shortest chains first; only when none
+        # of them can happen, a few flushers' walks again with knowledge.
+        checks = {False: PathCheck(index), True: PathCheck(index, IN_RECLAIM)}
+        for site, chains in found.items():
+            chains.sort(key=lambda c: (c[0], c[1]))
+            chosen = next(((f, chain) for _, _, f, chain in chains
+                           if checks[f.who.startswith("PF_MEMALLOC")].feasible(chain)), None)
+            for _, n, flusher, _ in chains[:_SEARCHES] if chosen is None else ():
+                check = checks[flusher.who.startswith("PF_MEMALLOC")]
+                chain = next((c for s, c in _searched_walk(index, check, flushers[n][0], bad,
+                                                           reach, callees) if s == site), None)
+                if chain is not None:
+                    chosen = (flusher, chain)
+                    break
+            if chosen is not None:
+                others = len({f.who for _, _, f, _ in chains}) - 1
+                yield self._finding(index, reg, bad[site], chosen[0], chosen[1], others)
 
     @staticmethod
     def _bad_flushes(index: TreeIndex, reg: Registry) -> dict[CallRef, BadFlush]:
@@ -201,7 +212,8 @@ class WqFlushReclaim(Rule):
         if len(names) > 1:
             message += f" via {chain_text(names)}"
         if others:
-            message += f" (and from {others} other reclaim context{'s' if others > 1 else ''})"
+            message += (f" ({others} other reclaim context{'s' if others > 1 else ''} "
+                        f"{'have' if others > 1 else 'has'} a call chain here too)")
         fix, where = self._fix(index, reg, target)
         message += where
         trace = [flusher.origin] + [
@@ -255,35 +267,30 @@ def _fresh(index: TreeIndex, reg: Registry, fi: int, use: WqUse, key: Key) -> bo
                    for uses in reg.queued.values() for qi, q in uses)
 
 
-_BUDGET = 20000  # (function, knowledge) nodes one walk may visit
+_BUDGET = 5000  # (function, knowledge) nodes one search may visit
+_SEARCHES = 3  # flushers searched again, per flush all of whose chains were ruled out
 
 
-def _walk(index: TreeIndex, check: PathCheck, start: Ref, bad: dict[CallRef, BadFlush],
-          reach: dict[Ref, int], callees: dict[tuple[CallRef, str | None], list[Ref]]
+def _walk(index: TreeIndex, start: Ref, bad: dict[CallRef, BadFlush], reach: dict[Ref, int],
+          callees: dict[tuple[CallRef, str | None], list[Ref]]
           ) -> Iterator[tuple[CallRef, list[tuple[Ref, CallRef]]]]:
-    """Bad flushes reachable from ``start``, each with its shortest feasible chain.
+    """Bad flushes reachable from ``start``, each with its shortest chain.
 
     Breadth-first, and only through functions that can still reach a bad flush
     within MAX_CHAIN calls, so the walk stays small. ``callees`` memoizes
     call-site resolution across the walks (they share most helpers). The
-    chains found go through the path check; a flush whose shortest chain
-    cannot happen is looked for again with knowledge (``_searched_walk``).
+    chains go through the path check afterwards (check_tree).
     """
     paths: dict[Ref, list[tuple[Ref, CallRef]]] = {start: []}
     origins = {start: chain_origin(index.path(start[0]))}
     queue = deque([start])
-    again: set[CallRef] = set()
     while queue:
         ref = queue.popleft()
         path = paths[ref]
         for ci in index.calls_in(ref):
             site = (ref[0], ci)
             if site in bad:
-                chain = [*path, (ref, site)]
-                if check.feasible(chain):
-                    yield site, chain
-                else:
-                    again.add(site)
+                yield site, [*path, (ref, site)]
                 continue
             key = (site, origins[ref])
             found = callees.get(key)
@@ -296,16 +303,12 @@ def _walk(index: TreeIndex, check: PathCheck, start: Ref, bad: dict[CallRef, Bad
                 paths[callee] = [*path, (ref, site)]
                 origins[callee] = next_origin(origins[ref], index.path(callee[0]))
                 queue.append(callee)
-    if again:
-        for site, chain in _searched_walk(index, check, start, bad, reach, callees):
-            if site in again:
-                yield site, chain
 
 
 def _searched_walk(index: TreeIndex, check: PathCheck, start: Ref, bad: dict[CallRef, BadFlush],
           reach: dict[Ref, int], callees: dict[tuple[CallRef, str | None], list[Ref]]
           ) -> Iterator[tuple[CallRef, list[tuple[Ref, CallRef]]]]:
-    """The walk again, for the flushes ``_walk`` found only infeasible chains to:
+    """The walk again, for a flush ``_walk`` found only infeasible chains to:
     breadth-first over (function, what the path knows), not following a call
     whose conditions cannot hold on the way (the path check, in the flusher's
     context)."""

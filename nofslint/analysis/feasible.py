@@ -21,10 +21,15 @@ from collections.abc import Mapping
 from nofslint.analysis.conditions import Bits, Env, Value, evaluate
 from nofslint.extract.guards import constant
 from nofslint.link.index import CallRef, Ref, TreeIndex
+from nofslint.model.flow import words
 
 # The context of the reclaim entry points: the task runs with PF_MEMALLOC set.
 IN_RECLAIM: dict[str, Value] = {"current->flags": Bits(frozenset({"PF_MEMALLOC"}))}
 _RETURN_DEPTH = 2  # callees whose result is looked into, nested
+
+
+def _root(path: str) -> str:
+    return path.split("->", 1)[0].split(".", 1)[0]
 
 
 def _value(text: str) -> Value:
@@ -44,6 +49,7 @@ class PathCheck:
         self.context = dict(context or {})
         self._returns: dict[tuple[Ref, frozenset[tuple[str, Value]]], str | None] = {}
         self._rel: dict[Ref, dict[int, int]] = {}
+        self._states: dict[tuple, dict[str, Value] | None] = {}
 
     # -- one function ------------------------------------------------------------------
     def _offset(self, site: CallRef) -> int:
@@ -60,6 +66,13 @@ class PathCheck:
     def state_at(self, ref: Ref, rel: int, env: Env, depth: int = 0) -> dict[str, Value] | None:
         """What is known just before offset ``rel`` of the function, entered with
         ``env``; None when a condition on the way there cannot hold."""
+        key = (ref, rel, frozenset(env.items()), depth)
+        if key not in self._states:
+            self._states[key] = self._state_at(ref, rel, env, depth)
+        found = self._states[key]
+        return None if found is None else dict(found)
+
+    def _state_at(self, ref: Ref, rel: int, env: Env, depth: int) -> dict[str, Value] | None:
         guards = self.index.guards(ref)
         known = dict(env)
         if guards is None:
@@ -90,12 +103,19 @@ class PathCheck:
                 elif (head := back(at)) is not None:
                     events.append((head, 0, (text[1:], None, -1)))
         events.sort(key=lambda e: (e[0], e[1]))
+        # A callee's result is looked into only when something here reads it: a
+        # condition on the way, or the call at ``rel`` (its arguments).
+        wanted = {w for _, kind, payload in events if kind == 1
+                  for w in words(payload[0])}  # type: ignore[index]
+        wanted.update(_root(text.lstrip("&")) for at, args in guards.args if at == rel
+                      for _, text in args)
         for _, kind, payload in events:
             if kind == 0:
                 lhs, value, call = payload  # type: ignore[misc]
                 _forget(known, lhs)
                 if value == "call":
-                    value = self._result(ref, call, known, depth)
+                    value = self._result(ref, call, known, depth) \
+                        if _root(lhs) in wanted else None
                 if value is not None:
                     known[lhs] = _value(value)
             else:

@@ -55,7 +55,7 @@ from nofslint.model.facts import (
 from nofslint.model.flow import Flow
 
 T = TypeVar("T")
-_GUARD_FILES = 32  # parsed files kept for the path check (each holds its syntax tree)
+_GUARD_FILES = 128  # parsed files kept for the path check (each holds its syntax tree)
 
 CallRef = tuple[int, int]  # (file index, call index)
 _NOPROF = "_noprof"
