@@ -58,7 +58,9 @@ class AllocInTransaction(Rule):
         (blocking, with ``__GFP_FS``: ``GFP_KERNEL``, ``GFP_USER``, the implicit
         mask of ``vmalloc()``/``vzalloc()``), or a call to a function of the same
         filesystem that makes such an allocation (whole-tree summary, up to 6
-        calls deep). An allocation after the commit is outside the window, and
+        calls deep, including a way out through generic code and back in
+        through the filesystem's own ops: an inode lookup whose VFS side calls
+        ->alloc_inode). An allocation after the commit is outside the window, and
         so is the branch where the start failed (``IS_ERR(trans)``, a non-zero
         error from ``gfs2_trans_begin()``). A function that receives a live
         handle (``struct btrfs_trans_handle *``, ``struct

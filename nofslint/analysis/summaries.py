@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from nofslint.kernel.allocators import is_allocator_internal
+from nofslint.kernel.areas import GENERIC_DIRS
 from nofslint.link.index import CallRef, Ref, TreeIndex
 from nofslint.model.facts import Allocation, at, masks_from
 from nofslint.model.gfp import NOFAIL, Mask
@@ -140,6 +141,7 @@ class NofailSummary(_Summary):
 
 
 FS_CHAIN = 6  # calls from a function down to its GFP_KERNEL allocation, within one directory
+GENERIC_HOPS = 3  # generic functions a chain may pass through on its way back into the filesystem
 
 
 class FsReclaimSummary(_Summary):
@@ -149,8 +151,11 @@ class FsReclaimSummary(_Summary):
     (``kmalloc(GFP_KERNEL)``, ``vmalloc()``) that no NOFS/NOIO scope opened
     in their function covers; a caller inherits the property through a call
     made outside a scope, when caller and callee live in the same directory
-    (``dirs``: the filesystems under review). Generic kernel code is not
-    followed: a filesystem's review is about the filesystem's own calls.
+    (``dirs``: the filesystems under review). Generic kernel code is followed
+    only on the way back into the filesystem: an inode lookup in btrfs that
+    reaches the VFS's alloc_inode(), which calls btrfs's own ->alloc_inode
+    (up to GENERIC_HOPS generic functions). Generic code's own allocations are
+    not seeds: a filesystem's review is about its own calls.
     """
 
     def __init__(self, index: TreeIndex, dirs: set[str]) -> None:
@@ -159,8 +164,13 @@ class FsReclaimSummary(_Summary):
 
     def _compute(self) -> None:
         index = self.index
-        queue: deque[Ref] = deque()
+        queue: deque[tuple[Ref, int]] = deque()
         home = [posixpath.dirname(path) for path in index.paths()]
+        # A generic function on a chain back into directory D is kept under the
+        # state -2 - (D's number): chain() follows it like any other step.
+        origin_state = {d: -2 - i for i, d in enumerate(sorted(self.dirs))}
+        state_dir = {v: k for k, v in origin_state.items()}
+        hops: dict[tuple[Ref, int], int] = {}
         for fi, entry in index.scan("kernel-allocations@" + ",".join(sorted(self.dirs))):
             if home[fi] not in self.dirs:
                 continue
@@ -173,19 +183,29 @@ class FsReclaimSummary(_Summary):
                     ref = (fi, call.function)
                     if (ref, ALWAYS) not in self.proofs:
                         self.proofs[(ref, ALWAYS)] = Proof((fi, alloc.call), None, ALWAYS, 0)
-                        queue.append(ref)
+                        hops[(ref, ALWAYS)] = 0
+                        queue.append((ref, ALWAYS))
         while queue:
-            ref = queue.popleft()
-            length = self.proofs[(ref, ALWAYS)].length
+            ref, state = queue.popleft()
+            length = self.proofs[(ref, state)].length
             if length >= FS_CHAIN:
                 continue
-            for site in index.callers(ref):
-                if home[site[0]] != home[ref[0]]:
-                    continue
+            fs = home[ref[0]] if state == ALWAYS else state_dir[state]
+            for site in index.callers(ref, generic=state == ALWAYS):
+                where = home[site[0]]
                 call = index.call(site)
                 if call.function < 0 or index.scope_at(site):
                     continue
-                key = ((site[0], call.function), ALWAYS)
+                if where == fs:
+                    new, gone = ALWAYS, 0
+                elif where in GENERIC_DIRS and (state != ALWAYS or call.callee.startswith("->")):
+                    new, gone = origin_state[fs], hops[(ref, state)] + 1
+                    if gone > GENERIC_HOPS:
+                        continue
+                else:
+                    continue
+                key = ((site[0], call.function), new)
                 if key not in self.proofs:
-                    self.proofs[key] = Proof(site, ref, ALWAYS, length + 1)
-                    queue.append(key[0])
+                    self.proofs[key] = Proof(site, ref, state, length + 1)
+                    hops[key] = gone
+                    queue.append(key)

@@ -46,7 +46,8 @@ def _table() -> dict[str, Allocator]:
         "kmem_cache_zalloc", "kstrdup", "kstrndup", "kstrdup_const", "mempool_alloc",
         "kmalloc_track_caller")
     add("slab", 2, "kcalloc", "kmalloc_array", "krealloc", "kmemdup", "kcalloc_node",
-        "kmalloc_array_node", "kmem_cache_alloc_node", "krealloc_array", "kmemdup_nul")
+        "kmalloc_array_node", "kmem_cache_alloc_node", "krealloc_array", "kmemdup_nul",
+        "kmem_cache_alloc_lru", "alloc_inode_sb")
     add("page", 0, "alloc_page", "__get_free_page", "get_zeroed_page")
     add("page", 0, "alloc_pages", "__get_free_pages", "folio_alloc", "__folio_alloc",
         "__alloc_pages", "folio_alloc_node", order_arg=1)

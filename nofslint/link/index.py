@@ -539,11 +539,14 @@ class TreeIndex:
         return dist
 
     def callers(self, ref: Ref, dispatch: bool = False,
-                untyped: bool = False) -> Iterator[CallRef]:
+                untyped: bool = False, generic: bool = False) -> Iterator[CallRef]:
         """Call sites that may call the function ``ref`` (directly or through a table).
 
         ``dispatch``: also ops calls in generic code (a superset of callees()
-        with an origin, for walks that go backwards).
+        with an origin, for walks that go backwards). ``generic``: also generic
+        code's calls through any field a filesystem's table stores ``ref`` in
+        (the VFS's ->alloc_inode reaching btrfs_alloc_inode), for walks that
+        follow a chain out of a filesystem and back.
         """
         func = self.function(ref)
         names = [func.name]
@@ -576,5 +579,6 @@ class TreeIndex:
                 for fi, cis in self._sites("->" + fld):
                     where = self._home[fi]
                     if where == home or (dispatch and where in GENERIC_DIRS
-                                         and fld in DISPATCH_FIELDS):
+                                         and fld in DISPATCH_FIELDS) or (
+                            generic and where in GENERIC_DIRS and home not in GENERIC_DIRS):
                         yield from ((fi, ci) for ci in cis)
