@@ -67,9 +67,9 @@ class AllocInTransaction(Rule):
         reiserfs_transaction_handle *``: the table's handle types) runs inside
         the transaction until it gives the handle back: its allocations and
         calls are checked the same way, on the paths where the handle is not
-        NULL (the path check, docs/path-check.md), and a caller's call to such a
-        function is left to the function, so the finding and its fix sit where
-        the allocation is.
+        NULL (the path check, docs/path-check.md), unless every caller calls it
+        inside a NOFS/NOIO scope; a caller's call to such a function is left to
+        the function, so the finding and its fix sit where the allocation is.
 
     Why is this bad
         Direct reclaim can call back into the filesystem (inode eviction,
@@ -136,7 +136,7 @@ class AllocInTransaction(Rule):
             fi = ref[0]
             trans = table(index.tree(fi).extras.transactions)
             held = _held_handles(index, ref, trans)
-            if not held:
+            if not held or _every_caller_scoped(index, ref, {}):
                 continue
             env = {name: NONZERO for name, _ in held}  # the handle is live here
             home = index.home(fi)
@@ -275,6 +275,23 @@ def _held_handles(index: TreeIndex, ref: Ref, trans: Table) -> list[tuple[str, s
     return [(name, trans.handles[struct])
             for name, struct in zip(guards.params, guards.param_structs, strict=False)
             if struct in trans.handles and name]
+
+
+def _every_caller_scoped(index: TreeIndex, ref: Ref, memo: dict[Ref, bool],
+                         depth: int = 0) -> bool:
+    """Whether every call of the function is made inside a NOFS/NOIO scope, or from
+    a function all of whose own calls are (3 callers up): then it never runs
+    exposed, whatever it allocates. A function nobody calls by name is not."""
+    if ref in memo:
+        return memo[ref]
+    memo[ref] = False  # recursion: not known to be covered
+    sites = list(index.callers(ref))
+    covered = bool(sites) and depth < 3 and all(
+        index.scope_at(site) is not None
+        or _every_caller_scoped(index, index.enclosing(site), memo, depth + 1)
+        for site in sites)
+    memo[ref] = covered
+    return covered
 
 
 def _mask_label(alloc: Allocation) -> str:
