@@ -73,7 +73,11 @@ class WqFlushReclaim(Rule):
         functions (INIT_WORK(), INIT_DELAYED_WORK(), DECLARE_WORK(), ...) and to
         the queues they are queued on (queue_work*(), queue_delayed_work*(),
         mod_delayed_work*(), schedule_work(), ...), keying queues and works by
-        where they are stored: a global, or a struct type and field. The
+        where they are stored: a global, or a struct type and field, also
+        through accessors (a function-like macro such as
+        ``#define foo_wq(h) (((struct foo_attrs *)(h)->data)->wq)``, or a
+        static inline that returns the field), when the tree defines the
+        accessor one way only. The
         flushers are work functions queued on a WQ_MEM_RECLAIM queue that is not
         legacy, and the memory-reclaim entry points (they run as PF_MEMALLOC).
         It follows the call graph from them to flush_work(),

@@ -63,6 +63,8 @@ class Registry:
     _field_structs: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     _header_macros: dict[str, list[tuple[str, Macro]]] = field(
         default_factory=lambda: defaultdict(list))
+    _accessors: dict[str, list[tuple[int, str]]] = field(
+        default_factory=lambda: defaultdict(list))
 
     @classmethod
     def build(cls, index: TreeIndex) -> Registry:
@@ -72,10 +74,18 @@ class Registry:
 
     # -- keys ------------------------------------------------------------------------
     def key(self, file_index: int, raw: str | None) -> Key | None:
-        """Normalise a fact's place key; None when it names nothing for sure."""
+        """Normalise a fact's place key; None when it names nothing for sure.
+
+        An accessor (``a:NAME``) stands for the place its definition names, when
+        the tree defines it one way only (a macro defined differently per
+        architecture or config names nothing for sure)."""
         if raw is None:
             return None
         kind, _, rest = raw.partition(":")
+        if kind == "a":
+            found = {self.key(fi, place) if place != "?" else None
+                     for fi, place in self._accessors.get(rest, ()) if not place.startswith("a:")}
+            return found.pop() if len(found) == 1 and None not in found else None
         if kind == "s":
             return ("s", str(file_index), rest)
         if kind == "g":
@@ -96,8 +106,12 @@ class Registry:
 
     # -- building ----------------------------------------------------------------------
     def _collect(self) -> None:
-        for _, entry in self.index.scan("wq_queues", "wq_uses"):
+        # Accessors are file-level facts: an edit that changes one is never a move
+        # (relocation), so it needs no kind of its own among the reads.
+        for fi, entry in self.index.scan("wq_queues", "wq_uses"):
             facts = entry.facts
+            for name, place in facts.wq_accessors.items():
+                self._accessors[name].append((fi, place))
             for raw in [q.store for q in facts.wq_queues] + [
                     k for u in facts.wq_uses for k in (u.work, u.queue)]:
                 if raw and raw.startswith("f:") and not raw.startswith("f:?."):

@@ -15,7 +15,7 @@ from tree_sitter import Node
 
 from nofslint.extract.flow import build
 from nofslint.extract.syntax import declarator_name, matches, node_text
-from nofslint.extract.workqueue_places import WorkqueuePlaces
+from nofslint.extract.workqueue_places import WorkqueuePlaces, macro_accessors
 from nofslint.frontend.parse import parse_source
 from nofslint.kernel.allocators import ALLOCATORS, SCOPE_CALLS
 from nofslint.kernel.gfp import GfpTable, read_defines, read_macros
@@ -121,6 +121,8 @@ class _Extractor(WorkqueuePlaces):
             facts.wq_macros = read_macros(self.raw, lambda name, body: "WQ_" in body)
         if b"DECLARE_" in self.raw:
             self._declared_works()
+        if b"work" in self.raw or b"wq" in self.raw or b"queue" in self.raw:
+            facts.wq_accessors = macro_accessors(self.raw)  # headers hold most of them
         if not _HAS_CODE.search(self.raw):
             return facts
         _masked, tree = parse_source(self.raw)
@@ -185,6 +187,8 @@ class _Extractor(WorkqueuePlaces):
             self._allocation(index, call)
         for index, args in pending_wq:
             self._workqueue_call(index, args)
+        if b"work" in self.raw:
+            self._accessors()  # adds static inline accessors to the macros
         facts.wq_uses.sort(key=lambda u: u.line)
         self._flows()
         raw_ops.sort(key=lambda o: o[0].start_byte)

@@ -24,6 +24,59 @@ _DECLS_QUERY = """
 _ALIAS_QUERY = """
 (assignment_expression left: (_) @left right: (identifier) @right)
 """
+# Field names a queue or work accessor macro may end in.
+_ACCESSOR_FIELD = re.compile(r"->\s*\w*(?:wq|work|queue)\w*\s*\)*\s*$")
+_CAST = re.compile(r"^\(*\s*\(\s*struct\s+(\w+)\s*\*\s*\)")
+
+
+_FUNCTION_MACRO = re.compile(
+    rb"^[ \t]*#[ \t]*define[ \t]+(\w+)\(([^()\n]*)\)((?:[^\n\\]|\\.|\\\n)*)", re.M)
+
+
+def macro_accessors(raw: bytes) -> dict[str, str]:
+    """Function-like macros that name a queue's or work's place, every definition
+    read (one under ``#ifdef``, another under ``#else``): a name defined two ways
+    maps to ``?`` (nothing for sure)."""
+    out: dict[str, str] = {}
+    if b"#define" not in raw or b"->" not in raw:
+        return out
+    for m in _FUNCTION_MACRO.finditer(raw):
+        body = m.group(3).decode("utf-8", "replace").replace("\\\n", " ").strip()
+        if "->" not in body or _ACCESSOR_FIELD.search(body) is None:
+            continue
+        name, key = m.group(1).decode(), _macro_place(body)
+        if key is not None:
+            out[name] = key if out.get(name, key) == key else "?"
+    return out
+
+
+def _macro_place(body: str) -> str | None:
+    """``f:struct.field`` for a macro body that ends in a field access, the struct
+    read from a cast of the base (``((struct foo *)(x)->data)->wq``), else ``?``."""
+    text = body.strip()
+    while text.startswith("(") and text.endswith(")") and _wrapped(text):
+        text = text[1:-1].strip()
+    m = re.fullmatch(r"(.*?)\s*->\s*(\w+)", text, re.S)
+    if m is None:
+        return None
+    base, field = m.group(1).strip(), m.group(2)
+    while base.startswith("(") and base.endswith(")") and _wrapped(base):
+        base = base[1:-1].strip()
+    cast = _CAST.match(base)
+    if cast is not None:
+        return f"f:{cast.group(1)}.{field}"
+    return f"f:?.{field}"
+
+
+def _wrapped(text: str) -> bool:
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth == 0:
+            return i == len(text) - 1
+    return False
+
+
 # File-scope statics: a key for them is private to the file.
 _STATIC_NAME = re.compile(
     rb"^static[ \t]+(?:const[ \t]+)?(?:struct[ \t]+)?\w+[ \t*]*(\w+)", re.M)
@@ -82,9 +135,38 @@ class WorkqueuePlaces:
         facts.wq_uses.append(WqUse(call.callee, api.role, index, call.function, call.line,
                                    work, queue, target))
 
+    def _accessors(self) -> None:
+        """Accessors defined in this file that name a queue's or work's place: function-like
+        macros (``#define foo_wq(h) (((struct foo_attrs *)(h)->shost_data)->wq)``) and
+        static inline functions that return one (``return f->wq;``). Uses elsewhere
+        name them ``a:NAME``; the registry looks them up across the tree."""
+        out = dict(self.facts.wq_accessors)
+        for fidx, node in enumerate(self.func_nodes):
+            func = self.facts.functions[fidx]
+            if not func.static or func.end - func.start > 400:
+                continue
+            head = self.raw[func.start:func.body_start]
+            if b"work" not in head:
+                continue  # returns a workqueue_struct, work_struct or delayed_work
+            body = node.child_by_field_name("body")
+            kids = [c for c in body.named_children if c.type != "comment"] if body else []
+            if len(kids) == 1 and kids[0].type == "return_statement" and kids[0].named_children:
+                key = self._place(kids[0].named_children[0], fidx)
+                if key is not None and not key.startswith("a:"):
+                    out[func.name] = key
+        self.facts.wq_accessors = out
+
     def _place(self, node: Node, fidx: int) -> str | None:
-        """The key of the storage an expression names: a global, a static, a struct field."""
+        """The key of the storage an expression names: a global, a static, a struct field,
+        or an accessor (``a:NAME``: a macro or inline the registry resolves)."""
         node = unwrap(node)
+        if node.type == "call_expression":
+            fn = node.child_by_field_name("function")
+            if fn is not None and fn.type == "identifier":
+                name = node_text(self.raw, fn)
+                if not name.startswith("container_of"):
+                    return "a:" + name
+            return None
         if node.type == "subscript_expression":
             inner = node.child_by_field_name("argument")
             return self._place(inner, fidx) if inner is not None else None

@@ -35,7 +35,7 @@ from nofslint import __version__
 from nofslint.frontend.files import TEMP_TAIL, write_atomic
 from nofslint.model.facts import FileFacts
 
-SCHEMA = 16  # bump when the facts change: their shape, or what extraction puts in them
+SCHEMA = 17  # bump when the facts change: their shape, or what extraction puts in them
 _MAGIC = "nofslint-facts"
 # Entries not used for this long are pruned at the end of a run.
 MAX_AGE_SECONDS = 30 * 24 * 3600

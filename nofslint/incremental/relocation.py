@@ -78,6 +78,7 @@ def _units(data: tuple) -> tuple[dict[Key, _Unit], dict[str, list[tuple]]]:
     path, bad, macros, funcs, calls, allocs, scopes, ops, queues, uses, wq_macros, flows = (
         d.path, d.functions_with_errors, d.gfp_macros, d.functions, d.calls, d.allocations,
         d.scopes, d.ops, d.wq_queues, d.wq_uses, d.wq_macros, d.flows)
+    accessors = d.wq_accessors
     keys: list[Key] = []
     count: dict[tuple[str, bool], int] = {}
     for name, static, *_ in funcs:
@@ -95,7 +96,7 @@ def _units(data: tuple) -> tuple[dict[Key, _Unit], dict[str, list[tuple]]]:
         u.bare.append((kind, *local, *record))
         kinds.setdefault(kind, []).append((key, *record))
 
-    units[None].bare.append(("file", path, bad, macros, wq_macros))
+    units[None].bare.append(("file", path, bad, macros, wq_macros, accessors))
     for i, (_, _, start, end, line, end_line, body_start, has_error) in enumerate(funcs):
         key, u = unit(i)
         u.at.offsets += (start, end, body_start)

@@ -209,6 +209,7 @@ class FactsData(NamedTuple):
     wq_uses: list[tuple]
     wq_macros: dict[str, tuple[str | None, str]]
     flows: list[tuple]
+    wq_accessors: dict[str, str]
 
 
 _CALL_GFP = at(Call, "gfp_args")
@@ -293,6 +294,9 @@ class FileFacts:
     wq_macros: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     # Control flow of the functions that need paths: scope calls, transactions.
     flows: list[Flow] = field(default_factory=list)
+    # Accessors defined here that name a queue or work's place: a function-like
+    # macro or a static inline returning one (name -> place key, as WqUse's).
+    wq_accessors: dict[str, str] = field(default_factory=dict)
     functions_with_errors: int = 0
 
     def function_at(self, index: int) -> Function | None:
@@ -312,7 +316,7 @@ class FileFacts:
             list(map(plain[Function], self.functions)), calls, allocations,
             list(map(plain[ScopeEvent], self.scopes)), list(map(plain[OpsEntry], self.ops)),
             list(map(plain[WqQueue], self.wq_queues)), list(map(plain[WqUse], self.wq_uses)),
-            self.wq_macros, [f.to_data() for f in self.flows]))
+            self.wq_macros, [f.to_data() for f in self.flows], self.wq_accessors))
 
     @staticmethod
     def check_data(data: object) -> None:
@@ -321,7 +325,7 @@ class FileFacts:
             raise ValueError("not nofslint facts")
         d = FactsData._make(data)
         if not (isinstance(d.path, str) and isinstance(d.gfp_macros, dict)
-                and isinstance(d.wq_macros, dict)
+                and isinstance(d.wq_macros, dict) and isinstance(d.wq_accessors, dict)
                 and set(map(type, (d.functions, d.calls, d.allocations, d.scopes, d.ops,
                                    d.wq_queues, d.wq_uses, d.flows))) == {list}):
             raise ValueError("not nofslint facts")
@@ -352,6 +356,7 @@ class FileFacts:
         out.wq_uses = [WqUse(*u) for u in d.wq_uses]
         out.wq_macros = {k: tuple(v) for k, v in d.wq_macros.items()}  # type: ignore[misc]
         out.flows = [Flow.from_data(f) for f in d.flows]
+        out.wq_accessors = dict(d.wq_accessors)
         return out
 
 
