@@ -9,6 +9,7 @@ from nofslint.api import (
     ALWAYS,
     IN_RECLAIM,
     MAX_CHAIN,
+    NOFAIL,
     Call,
     CallRef,
     EntryPoint,
@@ -156,7 +157,7 @@ def _sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
                 if state in nofail_states(alloc.masks) and site not in reported:
                     reported.add(site)
                     chain = [*path, (ref, site)]
-                    if check.feasible(chain):
+                    if _holds(index, check, chain):
                         yield site, chain
                     else:
                         again.add(site)
@@ -174,7 +175,7 @@ def _sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
                         if len(path) + 1 + len(tail) <= MAX_CHAIN:
                             reported.add(site)
                             chain = [*path, (ref, site), *tail]
-                            if check.feasible(chain):
+                            if _holds(index, check, chain):
                                 yield site, chain
                             else:
                                 again.add(site)
@@ -182,6 +183,27 @@ def _sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
         for site, chain in _searched_sites(index, summary, check, entry):
             if site in again:
                 yield site, chain
+
+
+def _holds(index: TreeIndex, check: PathCheck, chain: Chain, env: dict | None = None) -> bool:
+    """The path check on a whole chain, and on the flag itself (``_flag_set``)."""
+    entry = check.last_entry(chain, env)
+    if entry is None:
+        return False
+    ref, site = chain[-1]
+    return _flag_set(index, check, ref, site, entry)
+
+
+def _flag_set(index: TreeIndex, check: PathCheck, ref: Ref, site: CallRef, entry: dict) -> bool:
+    """When the allocation's mask has __GFP_NOFAIL only on some paths
+    (``if (x) gfp |= __GFP_NOFAIL;``), a write that puts it there must be able to
+    run, for ``ref`` entered knowing ``entry``."""
+    alloc = index.allocation(site)
+    if alloc is None or alloc.mask_text is None or all(
+            m.has(NOFAIL) is True for m in alloc.masks):
+        return True
+    var = "".join(alloc.mask_text.split())
+    return check.writes_nofail(ref, site, var, entry) is not False
 
 
 def _searched_sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
@@ -209,7 +231,8 @@ def _searched_sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
             alloc = index.allocation(site)
             if alloc is not None:
                 if state in nofail_states(alloc.masks) and site not in reported \
-                        and check.step(ref, site, known) is not None:
+                        and check.step(ref, site, known) is not None \
+                        and _flag_set(index, check, ref, site, known):
                     reported.add(site)
                     yield site, [*path, (ref, site)]
                 continue
@@ -230,7 +253,7 @@ def _searched_sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
                             continue
                         room = MAX_CHAIN - len(path) - 1
                         tail = summary.chain(callee, new)
-                        if len(tail) > room or not check.feasible(tail, after):
+                        if len(tail) > room or not _holds(index, check, tail, after):
                             tail = _feasible_tail(index, summary, check, callee, new, after,
                                                   room)
                         if tail:
@@ -256,7 +279,8 @@ def _feasible_tail(index: TreeIndex, summary: NofailSummary, check: PathCheck, s
             site = (ref[0], ci)
             alloc = index.allocation(site)
             if alloc is not None:
-                if st in nofail_states(alloc.masks) and check.step(ref, site, known) is not None:
+                if st in nofail_states(alloc.masks) and check.step(ref, site, known) is not None \
+                        and _flag_set(index, check, ref, site, known):
                     return [*path, (ref, site)]
                 continue
             call = index.call(site)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from nofslint.analysis.conditions import Bits, Env, Value, evaluate
-from nofslint.extract.guards import constant
+from nofslint.extract.guards import NOFAIL_WRITE, constant
 from nofslint.link.index import CallRef, Ref, TreeIndex
 from nofslint.model.flow import words
 
@@ -116,6 +116,8 @@ class PathCheck:
                 if value == "call":
                     value = self._result(ref, call, known, depth) \
                         if _root(lhs) in wanted else None
+                elif value == NOFAIL_WRITE:
+                    value = None
                 if value is not None:
                     known[lhs] = _value(value)
             else:
@@ -198,12 +200,35 @@ class PathCheck:
 
     def feasible(self, chain: list[tuple[Ref, CallRef]], env: Env | None = None) -> bool:
         """Whether every step of a chain (function, the call it makes) can happen."""
+        return self.last_entry(chain, env) is not None
+
+    def last_entry(self, chain: list[tuple[Ref, CallRef]],
+                   env: Env | None = None) -> dict[str, Value] | None:
+        """What the chain's last function knows on entry; None when a step cannot happen."""
         known: Env | None = self.entry() if env is None else env
+        entry: dict[str, Value] | None = None
         for i, (ref, site) in enumerate(chain):
             if known is None:
-                return False
+                return None
+            entry = dict(known)
             if i + 1 < len(chain):
                 known = self.follow(ref, site, known, chain[i + 1][0])
-            else:
-                known = self.step(ref, site, known)
-        return known is not None
+            elif self.step(ref, site, known) is None:
+                return None
+        return entry
+
+    def writes_nofail(self, ref: Ref, site: CallRef, var: str, env: Env) -> bool | None:
+        """Whether a write that puts __GFP_NOFAIL into ``var`` can run before the call at
+        ``site`` (or later in a loop around it) when the function is entered with ``env``;
+        None when the function has no such write (the flag comes from elsewhere)."""
+        guards = self.index.guards(ref)
+        if guards is None:
+            return None
+        rel = self._offset(site)
+        loops = [(s, e) for s, e in guards.loops if s <= rel < e]
+        adds = [at for at, _, lhs, value, _ in guards.sets
+                if lhs == var and value == NOFAIL_WRITE
+                and (at < rel or any(s <= at < e for s, e in loops))]
+        if not adds:
+            return None
+        return any(self.state_at(ref, at, env) is not None for at in adds)

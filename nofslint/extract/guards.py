@@ -60,6 +60,14 @@ def constant(text: str) -> str | None:
     return None
 
 
+NOFAIL_WRITE = "+NOFAIL"  # a write whose value names __GFP_NOFAIL (it forgets the old value)
+
+
+def _adds(text: str) -> str | None:
+    """What a non-constant write is known to put in: ``__GFP_NOFAIL``, or nothing."""
+    return NOFAIL_WRITE if "__GFP_NOFAIL" in text and "~" not in text else None
+
+
 def _text(raw: bytes, node: Node) -> str:
     return raw[node.start_byte:node.end_byte].decode("utf-8", "replace")
 
@@ -202,7 +210,7 @@ class _Walk:
             if lhs is None or right is None:
                 return
             if op is not None and _text(self.raw, op) != "=":
-                self.sets.append((at, scope_end, lhs, None, -1))
+                self.sets.append((at, scope_end, lhs, _adds(_text(self.raw, right)), -1))
             else:
                 self._set(at, scope_end, lhs, right)
         elif expr.type == "update_expression":
@@ -217,7 +225,8 @@ class _Walk:
         if value.type == "call_expression":
             self.sets.append((at, scope_end, lhs, "call", self.rel(value.start_byte)))
         else:
-            self.sets.append((at, scope_end, lhs, constant(_text(self.raw, value)), -1))
+            text = _text(self.raw, value)
+            self.sets.append((at, scope_end, lhs, constant(text) or _adds(text), -1))
 
 
 def _labels(body: Node, raw: bytes, base: int) -> dict[str, int]:
