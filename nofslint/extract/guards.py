@@ -13,6 +13,7 @@ call arguments the extractor hands in.
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from tree_sitter import Node
@@ -314,7 +315,17 @@ class FunctionGuards:
 
     def record(self) -> Guards | None:
         walk = self.walk
-        conds = [c for c in walk.conds if len(c[3]) <= _MAX_COND and self.names & set(words(c[3]))]
+        # A label is a way in that skips every test before it: a condition holds only
+        # up to the first label inside its region.
+        labels = sorted(walk.labels.values())
+        conds = []
+        for at, start, end, cond, value in walk.conds:
+            if len(cond) > _MAX_COND or not self.names & set(words(cond)):
+                continue
+            cut = bisect.bisect_right(labels, start)
+            if cut < len(labels) and labels[cut] < end:
+                end = labels[cut]
+            conds.append((at, start, end, cond, value))
         returns = walk.returns if any(v is not None for _, v in walk.returns) else []
         if not (conds or walk.sets or returns or self.args or any(self.structs)):
             return None
