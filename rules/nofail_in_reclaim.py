@@ -98,7 +98,8 @@ class NofailInReclaim(Rule):
             for ref in index.resolve(fi, op.target):
                 if summary.always(ref) is None:
                     continue
-                for site, chain in _sites(index, summary, check, ref):
+                start = check.entry(ref, entry.knows)
+                for site, chain in _sites(index, summary, check, ref, start):
                     finding = self._finding(index, entry, fi, op.line, site, chain)
                     known = best.get(site)
                     if known is None or len(finding.trace) < len(known.trace):
@@ -129,7 +130,7 @@ _BUDGET = 4000  # (function, state, knowledge) nodes one search may visit
 
 
 def _sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
-           entry: Ref) -> Iterator[tuple[CallRef, Chain]]:
+           entry: Ref, env: dict) -> Iterator[tuple[CallRef, Chain]]:
     """Every call in the entry's own directory that leads to a NOFAIL allocation.
 
     Breadth-first over (function, state) inside the directory, so each site
@@ -157,7 +158,7 @@ def _sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
                 if state in nofail_states(alloc.masks) and site not in reported:
                     reported.add(site)
                     chain = [*path, (ref, site)]
-                    if _holds(index, check, chain):
+                    if _holds(index, check, chain, env):
                         yield site, chain
                     else:
                         again.add(site)
@@ -175,12 +176,12 @@ def _sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
                         if len(path) + 1 + len(tail) <= MAX_CHAIN:
                             reported.add(site)
                             chain = [*path, (ref, site), *tail]
-                            if _holds(index, check, chain):
+                            if _holds(index, check, chain, env):
                                 yield site, chain
                             else:
                                 again.add(site)
     if again:
-        for site, chain in _searched_sites(index, summary, check, entry):
+        for site, chain in _searched_sites(index, summary, check, entry, env):
             if site in again:
                 yield site, chain
 
@@ -207,7 +208,7 @@ def _flag_set(index: TreeIndex, check: PathCheck, ref: Ref, site: CallRef, entry
 
 
 def _searched_sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
-           entry: Ref) -> Iterator[tuple[CallRef, Chain]]:
+                    entry: Ref, env: dict) -> Iterator[tuple[CallRef, Chain]]:
     """The sites ``_sites`` found only infeasible chains to, searched again
     with knowledge: breadth-first over (function, state, what the path knows)
     inside the directory, so each site comes with its shortest feasible way
@@ -215,7 +216,6 @@ def _searched_sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
     else the shortest feasible one (``_feasible_tail``).
     """
     home = index.home(entry[0])
-    env = check.entry()
     start = (entry, ALWAYS, frozenset(env.items()))
     paths: dict[tuple, tuple[Chain, dict]] = {start: ([], env)}
     queue = deque([start])

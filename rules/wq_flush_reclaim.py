@@ -191,7 +191,7 @@ class WqFlushReclaim(Rule):
                     continue
                 origin = TraceStep(f"{use.api}({reg.describe(work)}) on {queue.name}",
                                    index.path(fi), use.line)
-                for ref, _, _ in reg.work_functions(work):
+                for ref, _, _ in reg.work_functions(work, (fi, use)):
                     who = f"WQ_MEM_RECLAIM {queue.name}:{index.function(ref).name}"
                     if (ref, who) not in seen:
                         seen.add((ref, who))

@@ -30,7 +30,35 @@ class NonZero:
 
 
 NONZERO = NonZero()
-Value = int | str | Bits | NonZero  # a number, a named constant (UPPER_CASE), known flag bits
+
+
+@dataclass(frozen=True)
+class Lin:
+    """A sum of named constants and a number: ``EXT_MAX_BLOCKS - 1``. Two of them
+    compare when their difference is a plain number."""
+
+    terms: frozenset[tuple[str, int]]
+    const: int = 0
+
+    @staticmethod
+    def of(value: object) -> Lin | None:
+        if isinstance(value, Lin):
+            return value
+        if isinstance(value, int):
+            return Lin(frozenset(), value)
+        if isinstance(value, str) and _SYMBOL.fullmatch(value):
+            return Lin(frozenset({(value, 1)}))
+        return None
+
+    def plus(self, other: Lin, sign: int = 1) -> Lin:
+        terms = dict(self.terms)
+        for name, k in other.terms:
+            terms[name] = terms.get(name, 0) + sign * k
+        return Lin(frozenset((n, k) for n, k in terms.items() if k),
+                   self.const + sign * other.const)
+
+
+Value = int | str | Bits | NonZero | Lin  # a number, a named constant, flag bits, a sum
 Env = Mapping[str, Value]
 
 _TOKEN = re.compile(r"\s*(->|<<|>>|<=|>=|==|!=|&&|\|\||[A-Za-z_]\w*|0[xX][0-9a-fA-F]+[uUlL]*"
@@ -212,6 +240,21 @@ def _binary(op: str, a: Value | None, b: Value | None) -> Value | None:
         for flags, bit in ((a, b), (b, a)):
             if isinstance(flags, Bits) and isinstance(bit, str) and bit in flags.set:
                 return 1  # non-zero: only its truth is used
+    if op in ("+", "-") and (isinstance(a, Lin) or isinstance(b, Lin) or
+                             isinstance(a, str) or isinstance(b, str)):
+        la, lb = Lin.of(a), Lin.of(b)
+        if la is None or lb is None:
+            return None
+        out = la.plus(lb, 1 if op == "+" else -1)
+        return out.const if not out.terms else out
+    if op in ("<", ">", "<=", ">=", "==", "!=") and (isinstance(a, Lin) or isinstance(b, Lin)):
+        la, lb = Lin.of(a), Lin.of(b)
+        diff = la.plus(lb, -1) if la is not None and lb is not None else None
+        if diff is None or diff.terms:
+            return None
+        d = diff.const
+        return int({"<": d < 0, ">": d > 0, "<=": d <= 0, ">=": d >= 0, "==": d == 0,
+                    "!=": d != 0}[op])
     if op in ("==", "!="):
         same: bool | None = None
         if isinstance(a, int) and isinstance(b, int):
@@ -236,7 +279,13 @@ def _binary(op: str, a: Value | None, b: Value | None) -> Value | None:
 
 
 def evaluate(text: str, env: Env) -> bool | None:
-    """Whether a condition holds, given what is known; None when it cannot be told."""
+    """Whether a condition holds, given what is known; None when it cannot be told.
+
+    ``env`` may hold whole conditions known to hold or not (``?PageChecked(page)``:
+    0), as the path check passes a caller's tests down to its callee."""
+    known = env.get("?" + text)
+    if isinstance(known, int):
+        return bool(known)
     tokens = _TOKEN.findall(text)
     if not tokens or len(tokens) > _MAX_TOKENS:
         return None
@@ -248,3 +297,22 @@ def evaluate(text: str, env: Env) -> bool | None:
     if parser.i != len(tokens):
         return None
     return _truth(value)
+
+
+_CONSTANT_EXPRESSION = re.compile(r"[A-Z0-9_xXa-fA-FuUlL()+\-* \t]+")
+
+
+def value_of(text: str) -> Value | None:
+    """The value of an expression made only of numbers and named constants
+    (``EXT_MAX_BLOCKS - 1``); None for anything else."""
+    if not _CONSTANT_EXPRESSION.fullmatch(text) or not re.search(r"[A-Z0-9]", text):
+        return None
+    tokens = _TOKEN.findall(text)
+    if not tokens or len(tokens) > _MAX_TOKENS:
+        return None
+    parser = _Parser(tokens, {})
+    try:
+        value = parser.expr()
+    except (_Unknown, ValueError, RecursionError):
+        return None
+    return value if parser.i == len(tokens) and value is not None else None

@@ -16,29 +16,56 @@ forget what was known about ``x``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
-from nofslint.analysis.conditions import Bits, Env, Value, evaluate
+from nofslint.analysis.conditions import Bits, Env, Value, evaluate, value_of
 from nofslint.extract.guards import NOFAIL_WRITE, constant
 from nofslint.link.index import CallRef, Ref, TreeIndex
-from nofslint.model.flow import words
+from nofslint.model.flow import implied, words
 
 # The context of the reclaim entry points: the task runs with PF_MEMALLOC set.
 IN_RECLAIM: dict[str, Value] = {"current->flags": Bits(frozenset({"PF_MEMALLOC"}))}
 _RETURN_DEPTH = 2  # callees whose result is looked into, nested
 
 
+_PLAIN = re.compile(r"[a-z_]\w*")
+
+
 def _root(path: str) -> str:
     return path.split("->", 1)[0].split(".", 1)[0]
 
 
-def _value(text: str) -> Value:
+def _value(text: str) -> Value | None:
+    if text.startswith("="):
+        return value_of(text[1:])
     return int(text) if text.lstrip("-").isdigit() else text
 
 
 def _forget(env: dict[str, Value], lhs: str) -> None:
-    for key in [k for k in env if k == lhs or k.startswith((lhs + "->", lhs + "."))]:
+    root = _root(lhs)
+    for key in [k for k in env if k == lhs or k.startswith((lhs + "->", lhs + "."))
+                or k.startswith("?") and root in words(k)]:
         del env[key]
+
+
+_TOKENS = re.compile(r"->|\.|[A-Za-z_]\w*|\s+|.")
+
+
+def _renamed(cond: str, names: dict[str, str]) -> str | None:
+    """A caller's condition in the callee's terms: each variable it reads renamed
+    to the parameter it was passed as; None when it reads anything else."""
+    out, tokens = [], _TOKENS.findall(cond)
+    for i, tok in enumerate(tokens):
+        plain = (tok[0].isalpha() or tok[0] == "_") and not tok.isupper()
+        after = next((t for t in tokens[i + 1:] if not t.isspace()), "")
+        before = next((t for t in reversed(tokens[:i]) if not t.isspace()), "")
+        if plain and after != "(" and before not in ("->", ".") and tok != "current":
+            if tok not in names:
+                return None
+            tok = names[tok]
+        out.append(tok)
+    return "".join(out)
 
 
 class PathCheck:
@@ -86,14 +113,26 @@ class PathCheck:
             heads = [s for s, e in loops if s <= at < e]
             return min(heads) if heads else None
 
+        conds = [(at, cond, value) for at, start, end, cond, value in guards.conds
+                 if start <= rel < end]
+        # A callee's result is looked into only when something here reads it: a
+        # condition on the way, or the call at ``rel`` (its arguments).
+        wanted = {w for _, cond, _ in conds for w in words(cond)}
+        wanted.update(_root(text.lstrip("&")) for at, args in guards.args if at == rel
+                      for _, text in args)
         for at, scope_end, lhs, value, call in guards.sets:
-            if at < rel:
-                events.append((at, 0, (lhs, value if rel < scope_end else None, call)))
+            if at < rel and rel < scope_end:
+                events.append((at, 0, (lhs, value, call)))
+            elif at < rel:
+                # A write in a branch that does not hold ``rel`` forgets the value,
+                # unless that branch cannot run on this path (it needs ``x > 0``
+                # where x is 0): then it writes nothing.
+                if _root(lhs) not in wanted or self.state_at(ref, at, env, depth) is not None:
+                    events.append((at, 0, (lhs, None, -1)))
             elif (head := back(at)) is not None:
                 events.append((head, 0, (lhs, None, -1)))
-        for at, start, end, cond, value in guards.conds:
-            if start <= rel < end:
-                events.append((at, 1, (cond, value)))
+        for at, cond, value in conds:
+            events.append((at, 1, (cond, value)))
         for at, args in guards.args:
             for _, text in args:
                 if not text.startswith("&"):
@@ -103,12 +142,6 @@ class PathCheck:
                 elif (head := back(at)) is not None:
                     events.append((head, 0, (text[1:], None, -1)))
         events.sort(key=lambda e: (e[0], e[1]))
-        # A callee's result is looked into only when something here reads it: a
-        # condition on the way, or the call at ``rel`` (its arguments).
-        wanted = {w for _, kind, payload in events if kind == 1
-                  for w in words(payload[0])}  # type: ignore[index]
-        wanted.update(_root(text.lstrip("&")) for at, args in guards.args if at == rel
-                      for _, text in args)
         for _, kind, payload in events:
             if kind == 0:
                 lhs, value, call = payload  # type: ignore[misc]
@@ -118,12 +151,18 @@ class PathCheck:
                         if _root(lhs) in wanted else None
                 elif value == NOFAIL_WRITE:
                     value = None
-                if value is not None:
-                    known[lhs] = _value(value)
+                found = _value(value) if value is not None else None
+                if found is not None:
+                    known[lhs] = found
             else:
                 cond, want = payload  # type: ignore[misc]
-                if evaluate(cond, known) is (not want):
+                found = evaluate(cond, known)
+                if found is (not want):
                     return None
+                if found is None:  # holds from here on: callees may test it, or its parts
+                    known["?" + cond] = int(want)
+                    for part, value in implied(cond, want):
+                        known["?" + part] = int(value)
         return known
 
     def _result(self, ref: Ref, rel: int, known: Env, depth: int) -> str | None:
@@ -166,13 +205,22 @@ class PathCheck:
         if guards is None or target is None:
             return out
         args = next((a for at, a in guards.args if at == rel), ())
+        names = {text: target.params[j] for j, text in args
+                 if j < len(target.params) and target.params[j] and _PLAIN.fullmatch(text)}
+        for key, value in known.items():
+            if key.startswith("?") and names:
+                cond = _renamed(key[1:], names)
+                if cond is not None:
+                    out["?" + cond] = value
         for j, text in args:
             if j >= len(target.params) or not target.params[j]:
                 continue
             param = target.params[j]
-            value = constant(text)
+            value = constant(text) or (text if text.startswith("=") else None)
             if value is not None:
-                out[param] = _value(value)
+                found = _value(value)
+                if found is not None:
+                    out[param] = found
                 continue
             source, deref = (text[1:], ".") if text.startswith("&") else (text, "->")
             for key, value in known.items():
@@ -183,8 +231,16 @@ class PathCheck:
         return out
 
     # -- chains ------------------------------------------------------------------------
-    def entry(self) -> dict[str, Value]:
-        return dict(self.context)
+    def entry(self, ref: Ref | None = None,
+              knows: tuple[tuple[int, str, int | str], ...] = ()) -> dict[str, Value]:
+        """What a chain knows where it starts: the context, and what the caller of
+        the entry function always passes (``knows``: parameter index, field, value)."""
+        out = dict(self.context)
+        guards = self.index.guards(ref) if ref is not None and knows else None
+        for index, fld, value in knows:
+            if guards is not None and index < len(guards.params) and guards.params[index]:
+                out[f"{guards.params[index]}->{fld}"] = value
+        return out
 
     def step(self, ref: Ref, site: CallRef, env: Env) -> dict[str, Value] | None:
         """What is known at a call site of ``ref``, entered with ``env``; None: unreachable."""

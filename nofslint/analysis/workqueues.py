@@ -194,10 +194,24 @@ class Registry:
         """A creation of this queue without WQ_MEM_RECLAIM (for sure)."""
         return next((q for q in self.queues.get(key, ()) if q.reclaim is False), None)
 
-    def work_functions(self, work: Key) -> list[tuple[Ref, int, WqUse]]:
-        """The functions a work item runs, with the bind that says so."""
+    def work_functions(self, work: Key, queued: tuple[int, WqUse] | None = None
+                       ) -> list[tuple[Ref, int, WqUse]]:
+        """The functions a work item runs, with the bind that says so.
+
+        With ``queued`` (where it is queued): a bind of the same work earlier in the
+        same function is the one that runs there (``INIT_WORK(&w, fn);
+        queue_work(q, &w);``), whatever other functions are bound to the same
+        field elsewhere."""
+        binds = self.binds.get(work, [])
+        if queued is not None:
+            qi, q = queued
+            local = [(fi, use) for fi, use in binds
+                     if fi == qi and use.function == q.function and use.function >= 0
+                     and use.line <= q.line]
+            if local:
+                binds = [max(local, key=lambda b: b[1].line)]
         out = []
-        for fi, use in self.binds.get(work, ()):
+        for fi, use in binds:
             for ref in self.index.resolve(fi, use.target or ""):
                 out.append((ref, fi, use))
         return out

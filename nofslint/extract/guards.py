@@ -69,6 +69,19 @@ def _adds(text: str) -> str | None:
     return NOFAIL_WRITE if "__GFP_NOFAIL" in text and "~" not in text else None
 
 
+_CONSTANT_EXPRESSION = re.compile(r"[A-Z0-9_xXa-fA-FuUlL()+\-* \t]+")
+
+
+def expression(text: str) -> str | None:
+    """``=TEXT`` for an expression of numbers and named constants only
+    (``EXT_MAX_BLOCKS - 1``): the path check computes with it."""
+    text = " ".join(text.split())
+    if len(text) <= 80 and _CONSTANT_EXPRESSION.fullmatch(text) and re.search(r"[-+*]", text) \
+            and re.search(r"[A-Z0-9]", text):
+        return "=" + text
+    return None
+
+
 def _text(raw: bytes, node: Node) -> str:
     return raw[node.start_byte:node.end_byte].decode("utf-8", "replace")
 
@@ -197,6 +210,8 @@ class _Walk:
                 if decl.type != "init_declarator":
                     continue
                 name = decl.child_by_field_name("declarator")
+                while name is not None and name.type == "pointer_declarator":
+                    name = name.child_by_field_name("declarator")  # struct page *page = ...
                 value = decl.child_by_field_name("value")
                 if name is not None and name.type == "identifier" and value is not None:
                     self._set(at, scope_end, _text(self.raw, name), value)
@@ -227,7 +242,8 @@ class _Walk:
             self.sets.append((at, scope_end, lhs, "call", self.rel(value.start_byte)))
         else:
             text = _text(self.raw, value)
-            self.sets.append((at, scope_end, lhs, constant(text) or _adds(text), -1))
+            self.sets.append((at, scope_end, lhs, constant(text) or expression(text)
+                              or _adds(text), -1))
 
 
 def _labels(body: Node, raw: bytes, base: int) -> dict[str, int]:
@@ -303,7 +319,7 @@ class FunctionGuards:
             if arg.end_byte - arg.start_byte > 80:
                 continue
             text = _text(self.raw, arg)
-            value = constant(text)
+            value = constant(text) or expression(text)
             if value is None:
                 path = _path(text.lstrip("&").strip())
                 if path is None or path.split("-", 1)[0].split(".", 1)[0] not in self.names:

@@ -19,6 +19,9 @@ class EntryPoint:
     struct: str
     field: str
     why: str
+    # What reclaim's call always passes: (parameter index, field, value), e.g.
+    # pageout() hands ->writepage a writeback_control with for_reclaim = 1.
+    knows: tuple[tuple[int, str, int | str], ...] = ()
 
 
 ENTRY_POINTS: tuple[EntryPoint, ...] = (
@@ -39,7 +42,8 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
     EntryPoint("address_space_operations", "freepage", "page reclaim frees pages"),
 )
 
-WRITEPAGE = EntryPoint("address_space_operations", "writepage", "pageout() writes dirty folios")
+WRITEPAGE = EntryPoint("address_space_operations", "writepage", "pageout() writes dirty folios",
+                       ((1, "for_reclaim", 1), (1, "sync_mode", "WB_SYNC_NONE")))
 
 
 def reclaim_calls_writepage(root: Path | None) -> bool:
