@@ -37,8 +37,9 @@ class BackingIoNoio(Rule):
         ``DECLARE_WORK()``, ``kthread_init_work()`` and friends) or a kthread
         (``kthread_run()``, ``kthread_create*()``) defined where IO is served
         to something above: block drivers (``drivers/block``, ``md``,
-        ``nvme``, ``target``, ``scsi``, ``mtd``), the USB storage gadget, and
-        filesystems' own directories (not the VFS core in ``fs/*.c``). It
+        ``nvme``, ``target``, ``scsi``, ``mtd``) and filesystems' own
+        directories (not the VFS core in ``fs/*.c``); not the USB storage
+        gadget, which serves another machine's host. It
         follows calls that are not made inside a NOIO scope, up to 6 deep,
         through ops tables and through function pointers stored only by
         assignment (a target's ``cmd->execute_cmd``), and reports the first

@@ -23,10 +23,12 @@ ANY = "*"  # a chain's origin that may reach any implementation
 DISPATCH_FIELDS = frozenset({"write_iter", "read_iter", "fsync", "writepages"})
 
 
-# Where code is below other IO: block drivers, storage targets and the storage gadget
-# serve a device by doing IO on files of any filesystem.
+# Where code is below other IO: block drivers and storage targets serve a device by doing
+# IO on files of any filesystem. The USB storage gadget is not among them: it serves
+# another machine's USB host, so this kernel's own IO never waits on it (only a
+# dummy_hcd test loop would).
 IO_BACKENDS = ("drivers/block/", "drivers/md/", "drivers/nvme/", "drivers/target/",
-               "drivers/scsi/", "drivers/mtd/", "drivers/usb/gadget/")
+               "drivers/scsi/", "drivers/mtd/")
 
 
 def serves_io(path: str) -> bool:
