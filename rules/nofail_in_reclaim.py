@@ -126,7 +126,7 @@ class NofailInReclaim(Rule):
 
 
 Chain = list[tuple[Ref, CallRef]]
-_BUDGET = 4000  # (function, state, knowledge) nodes one search may visit
+_BUDGET = 1500  # (function, state, knowledge) nodes one search may visit
 
 
 def _sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
@@ -181,9 +181,7 @@ def _sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
                             else:
                                 again.add(site)
     if again:
-        for site, chain in _searched_sites(index, summary, check, entry, env):
-            if site in again:
-                yield site, chain
+        yield from _searched_sites(index, summary, check, entry, env, again)
 
 
 def _holds(index: TreeIndex, check: PathCheck, chain: Chain, env: dict | None = None) -> bool:
@@ -208,14 +206,17 @@ def _flag_set(index: TreeIndex, check: PathCheck, ref: Ref, site: CallRef, entry
 
 
 def _searched_sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
-                    entry: Ref, env: dict) -> Iterator[tuple[CallRef, Chain]]:
+                    entry: Ref, env: dict, again: set[CallRef]
+                    ) -> Iterator[tuple[CallRef, Chain]]:
     """The sites ``_sites`` found only infeasible chains to, searched again
     with knowledge: breadth-first over (function, state, what the path knows)
     inside the directory, so each site comes with its shortest feasible way
     there; past the directory, the summary's chain if the path check keeps it,
-    else the shortest feasible one (``_feasible_tail``).
+    else the shortest feasible one (``_feasible_tail``). Only through the
+    functions of the directory that lead to one of those sites.
     """
     home = index.home(entry[0])
+    toward = _leading_to(index, home, {index.enclosing(site) for site in again})
     start = (entry, ALWAYS, frozenset(env.items()))
     paths: dict[tuple, tuple[Chain, dict]] = {start: ([], env)}
     queue = deque([start])
@@ -230,7 +231,8 @@ def _searched_sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
             site = (ref[0], ci)
             alloc = index.allocation(site)
             if alloc is not None:
-                if state in nofail_states(alloc.masks) and site not in reported \
+                if site in again and state in nofail_states(alloc.masks) \
+                        and site not in reported \
                         and check.step(ref, site, known) is not None \
                         and _flag_set(index, check, ref, site, known):
                     reported.add(site)
@@ -240,6 +242,8 @@ def _searched_sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
             for callee in index.callees(site):
                 for new in _callee_states(summary, call, callee, state):
                     if index.home(callee[0]) == home:
+                        if callee not in toward:
+                            continue
                         after = check.follow(ref, site, known, callee)
                         if after is None:
                             continue
@@ -247,7 +251,7 @@ def _searched_sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
                         if nxt not in paths:
                             paths[nxt] = ([*path, (ref, site)], after)
                             queue.append(nxt)
-                    elif site not in reported:
+                    elif site in again and site not in reported:
                         after = check.follow(ref, site, known, callee)
                         if after is None:
                             continue
@@ -259,6 +263,21 @@ def _searched_sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
                         if tail:
                             reported.add(site)
                             yield site, [*path, (ref, site), *tail]
+
+
+def _leading_to(index: TreeIndex, home: str, targets: set[Ref]) -> set[Ref]:
+    """The functions of directory ``home`` from which one of ``targets`` can be
+    reached by calls inside the directory (the targets included)."""
+    found = set(targets)
+    todo = list(targets)
+    while todo:
+        ref = todo.pop()
+        for site in index.callers(ref):
+            caller = index.enclosing(site)
+            if caller not in found and index.home(caller[0]) == home:
+                found.add(caller)
+                todo.append(caller)
+    return found
 
 
 def _feasible_tail(index: TreeIndex, summary: NofailSummary, check: PathCheck, start: Ref,

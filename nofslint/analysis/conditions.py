@@ -10,6 +10,7 @@ so a chain is only ever dropped on a condition it can decide.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -76,6 +77,12 @@ _TYPE_WORDS = {"struct", "union", "enum", "unsigned", "signed", "int", "long", "
 _SYMBOL = re.compile(r"[A-Z][A-Z0-9_]+")
 _LITERALS = {"NULL": 0, "false": 0, "true": 1}
 _MAX_TOKENS = 120
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _tokens(text: str) -> list[str]:
+    """A condition's tokens (the same conditions are evaluated many times along chains)."""
+    return _TOKEN.findall(text)
 
 
 class _Unknown(Exception):
@@ -286,7 +293,7 @@ def evaluate(text: str, env: Env) -> bool | None:
     known = env.get("?" + text)
     if isinstance(known, int):
         return bool(known)
-    tokens = _TOKEN.findall(text)
+    tokens = _tokens(text)
     if not tokens or len(tokens) > _MAX_TOKENS:
         return None
     parser = _Parser(tokens, env)

@@ -16,20 +16,27 @@ forget what was known about ``x``.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
 from nofslint.analysis.conditions import Bits, Env, Value, evaluate, value_of
 from nofslint.extract.guards import NOFAIL_WRITE, constant
 from nofslint.link.index import CallRef, Ref, TreeIndex
-from nofslint.model.flow import implied, words
+from nofslint.model.flow import implied
+from nofslint.model.flow import words as _words
 
 # The context of the reclaim entry points: the task runs with PF_MEMALLOC set.
 IN_RECLAIM: dict[str, Value] = {"current->flags": Bits(frozenset({"PF_MEMALLOC"}))}
-_RETURN_DEPTH = 2  # callees whose result is looked into, nested
+_RETURN_DEPTH = 1  # a callee's result is looked into one call deep (its own calls' results are not)
 
 
 _PLAIN = re.compile(r"[a-z_]\w*")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def words(text: str) -> frozenset[str]:
+    return frozenset(_words(text))
 
 
 def _root(path: str) -> str:
