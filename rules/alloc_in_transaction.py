@@ -167,13 +167,7 @@ class AllocInTransaction(Rule):
         func = index.function(ref)
         path = index.path(fi)
         name, fs = held
-        if alloc is not None:
-            what = f"{alloc.allocator}() with {_mask_label(alloc)}"
-        else:
-            last = index.call(chain[-1][1])
-            names = [index.function(r).name for r, _ in chain]
-            what = (f"{call.callee}() allocates with a GFP_KERNEL-class mask "
-                    f"({last.callee}() via {' → '.join(names)})")
+        what = _what(index, call, chain, alloc)
         message = (f"{what} while {func.name}() holds the live {fs} transaction handle "
                    f"'{name}' and no NOFS scope is active: reclaim can recurse into {fs} "
                    f"and wait on this transaction")
@@ -245,13 +239,7 @@ class AllocInTransaction(Rule):
         name = index.function((fi, call.function)).name if call.function >= 0 else None
         path = index.path(fi)
         fs = trans.opens[opener.callee]
-        if alloc is not None:
-            what = f"{alloc.allocator}() with {_mask_label(alloc)}"
-        else:
-            last = index.call(chain[-1][1])
-            names = [index.function(ref).name for ref, _ in chain]
-            what = (f"{call.callee}() allocates with a GFP_KERNEL-class mask "
-                    f"({last.callee}() via {' → '.join(names)})")
+        what = _what(index, call, chain, alloc)
         message = (f"{what} while the {fs} transaction opened by {opener.callee}() at line "
                    f"{opener.line} is open and no NOFS scope is active: reclaim can recurse "
                    f"into {fs} and wait on this transaction")
@@ -292,6 +280,16 @@ def _every_caller_scoped(index: TreeIndex, ref: Ref, memo: dict[Ref, bool],
         for site in sites)
     memo[ref] = covered
     return covered
+
+
+def _what(index: TreeIndex, call: Call, chain: list, alloc: Allocation | None) -> str:
+    """What allocates: the allocation itself, or the call and the chain down to it."""
+    if alloc is not None:
+        return f"{alloc.allocator}() with {_mask_label(alloc)}"
+    last = index.call(chain[-1][1])
+    names = [index.function(ref).name for ref, _ in chain]
+    return (f"{call.callee}() allocates with a GFP_KERNEL-class mask "
+            f"({last.callee}() via {' → '.join(names)})")
 
 
 def _mask_label(alloc: Allocation) -> str:
