@@ -158,7 +158,7 @@ def _sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
                 if state in nofail_states(alloc.masks) and site not in reported:
                     reported.add(site)
                     chain = [*path, (ref, site)]
-                    if _holds(index, check, chain, env):
+                    if _holds(index, summary, check, chain, env):
                         yield site, chain
                     else:
                         again.add(site)
@@ -176,7 +176,7 @@ def _sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
                         if len(path) + 1 + len(tail) <= MAX_CHAIN:
                             reported.add(site)
                             chain = [*path, (ref, site), *tail]
-                            if _holds(index, check, chain, env):
+                            if _holds(index, summary, check, chain, env):
                                 yield site, chain
                             else:
                                 again.add(site)
@@ -184,13 +184,34 @@ def _sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
         yield from _searched_sites(index, summary, check, entry, env, again)
 
 
-def _holds(index: TreeIndex, check: PathCheck, chain: Chain, env: dict | None = None) -> bool:
-    """The path check on a whole chain, and on the flag itself (``_flag_set``)."""
-    entry = check.last_entry(chain, env)
-    if entry is None:
+def _holds(index: TreeIndex, summary: NofailSummary, check: PathCheck, chain: Chain,
+           env: dict | None = None) -> bool:
+    """The path check on a whole chain, and on the flag itself: at the allocation
+    (``_flag_set``), and at each call that passes the flag down in a variable that
+    has it only on some paths (``if (!head) gfp |= __GFP_NOFAIL; f(gfp);``)."""
+    entries = check.entries(chain, env)
+    if entries is None:
         return False
+    for i, ((ref, site), entry) in enumerate(zip(chain[:-1], entries, strict=False)):
+        if summary.always(chain[i + 1][0]) is not None:
+            continue  # the callee allocates with the flag whatever it is passed
+        if not all(_passes_flag(index, check, ref, site, j, entry)
+                   for j, _ in index.call(site).gfp_args or []):
+            return False
     ref, site = chain[-1]
-    return _flag_set(index, check, ref, site, entry)
+    return _flag_set(index, check, ref, site, entries[-1])
+
+
+def _passes_flag(index: TreeIndex, check: PathCheck, ref: Ref, site: CallRef, j: int,
+                 entry: dict) -> bool:
+    """Whether the call's ``j``-th (gfp) argument can carry __GFP_NOFAIL here: not
+    when the variable passed gains it only by writes this path cannot reach."""
+    masks = next((m for i, m in index.call(site).gfp_args or [] if i == j), [])
+    if not any(m.has(NOFAIL) is True for m in masks) or all(
+            m.has(NOFAIL) is True for m in masks):
+        return True
+    var = check.argument(ref, site, j)
+    return var is None or check.writes_nofail(ref, site, var, entry) is not False
 
 
 def _flag_set(index: TreeIndex, check: PathCheck, ref: Ref, site: CallRef, entry: dict) -> bool:
@@ -241,6 +262,8 @@ def _searched_sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
             call = index.call(site)
             for callee in index.callees(site):
                 for new in _callee_states(summary, call, callee, state):
+                    if new != ALWAYS and not _passes_flag(index, check, ref, site, new, known):
+                        continue
                     if index.home(callee[0]) == home:
                         if callee not in toward:
                             continue
@@ -257,7 +280,7 @@ def _searched_sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
                             continue
                         room = MAX_CHAIN - len(path) - 1
                         tail = summary.chain(callee, new)
-                        if len(tail) > room or not _holds(index, check, tail, after):
+                        if len(tail) > room or not _holds(index, summary, check, tail, after):
                             tail = _feasible_tail(index, summary, check, callee, new, after,
                                                   room)
                         if tail:
@@ -306,6 +329,8 @@ def _feasible_tail(index: TreeIndex, summary: NofailSummary, check: PathCheck, s
             for callee in index.callees(site):
                 for new in _callee_states(summary, call, callee, st):
                     if len(path) + 1 + summary.proofs[(callee, new)].length + 1 > room:
+                        continue
+                    if new != ALWAYS and not _passes_flag(index, check, ref, site, new, known):
                         continue
                     after = check.follow(ref, site, known, callee)
                     if after is None:

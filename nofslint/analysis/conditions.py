@@ -323,3 +323,16 @@ def value_of(text: str) -> Value | None:
     except (_Unknown, ValueError, RecursionError):
         return None
     return value if parser.i == len(tokens) and value is not None else None
+
+
+def compute(text: str, env: Env) -> Value | None:
+    """The value of an expression, given what is known; None when it cannot be told."""
+    tokens = _tokens(text)
+    if not tokens or len(tokens) > _MAX_TOKENS:
+        return None
+    parser = _Parser(tokens, env)
+    try:
+        value = parser.expr()
+    except (_Unknown, ValueError, RecursionError):
+        return None
+    return value if parser.i == len(tokens) else None

@@ -20,7 +20,7 @@ import functools
 import re
 from collections.abc import Mapping
 
-from nofslint.analysis.conditions import Bits, Env, Value, evaluate, value_of
+from nofslint.analysis.conditions import NONZERO, Bits, Env, Value, compute, evaluate, value_of
 from nofslint.extract.guards import NOFAIL_WRITE, constant
 from nofslint.link.index import CallRef, Ref, TreeIndex
 from nofslint.model.flow import implied
@@ -142,7 +142,7 @@ class PathCheck:
             events.append((at, 1, (cond, value)))
         for at, args in guards.args:
             for _, text in args:
-                if not text.startswith("&"):
+                if not text.startswith("&") or text == "&":
                     continue
                 if at < rel:
                     events.append((at, 0, (text[1:], None, -1)))
@@ -158,7 +158,10 @@ class PathCheck:
                         if _root(lhs) in wanted else None
                 elif value == NOFAIL_WRITE:
                     value = None
-                found = _value(value) if value is not None else None
+                if value is not None and value.startswith("~"):
+                    found = compute(value[1:], known) if _root(lhs) in wanted else None
+                else:
+                    found = _value(value) if value is not None else None
                 if found is not None:
                     known[lhs] = found
             else:
@@ -229,6 +232,10 @@ class PathCheck:
                 if found is not None:
                     out[param] = found
                 continue
+            if text.startswith("&"):
+                out[param] = NONZERO  # an address is never NULL
+            if text == "&":
+                continue
             source, deref = (text[1:], ".") if text.startswith("&") else (text, "->")
             for key, value in known.items():
                 if key == source and deref == "->":
@@ -268,17 +275,31 @@ class PathCheck:
     def last_entry(self, chain: list[tuple[Ref, CallRef]],
                    env: Env | None = None) -> dict[str, Value] | None:
         """What the chain's last function knows on entry; None when a step cannot happen."""
+        entries = self.entries(chain, env)
+        return entries[-1] if entries else None
+
+    def entries(self, chain: list[tuple[Ref, CallRef]],
+                env: Env | None = None) -> list[dict[str, Value]] | None:
+        """What each function of the chain knows on entry; None when a step cannot happen."""
         known: Env | None = self.entry() if env is None else env
-        entry: dict[str, Value] | None = None
+        out: list[dict[str, Value]] = []
         for i, (ref, site) in enumerate(chain):
             if known is None:
                 return None
-            entry = dict(known)
+            out.append(dict(known))
             if i + 1 < len(chain):
                 known = self.follow(ref, site, known, chain[i + 1][0])
             elif self.step(ref, site, known) is None:
                 return None
-        return entry
+        return out
+
+    def argument(self, ref: Ref, site: CallRef, index: int) -> str | None:
+        """The name a call passes as its argument ``index``, when it is a plain variable."""
+        guards = self.index.guards(ref)
+        rel = self._offset(site)
+        args = next((a for at, a in guards.args if at == rel), ()) if guards else ()
+        text = next((t for j, t in args if j == index), None)
+        return text if text is not None and _PLAIN.fullmatch(text) else None
 
     def writes_nofail(self, ref: Ref, site: CallRef, var: str, env: Env) -> bool | None:
         """Whether a write that puts __GFP_NOFAIL into ``var`` can run before the call at

@@ -82,6 +82,15 @@ def expression(text: str) -> str | None:
     return None
 
 
+def _computed(text: str) -> str | None:
+    """``~TEXT`` for a short expression the path check may compute from what it
+    knows (``from & (PAGE_SIZE - 1)`` where ``from`` is 0)."""
+    text = " ".join(text.split())
+    return "~" + text if len(text) <= 120 and "(" not in text.split(" ", 1)[0][:1] and \
+        re.fullmatch(r"[\w\s()+\-*/%&|^<>!=.~]+", text) and "=" not in text.replace(
+            "==", "").replace("!=", "").replace("<=", "").replace(">=", "") else None
+
+
 def _text(raw: bytes, node: Node) -> str:
     return raw[node.start_byte:node.end_byte].decode("utf-8", "replace")
 
@@ -243,7 +252,7 @@ class _Walk:
         else:
             text = _text(self.raw, value)
             self.sets.append((at, scope_end, lhs, constant(text) or expression(text)
-                              or _adds(text), -1))
+                              or _adds(text) or _computed(text), -1))
 
 
 def _labels(body: Node, raw: bytes, base: int) -> dict[str, int]:
@@ -321,10 +330,14 @@ class FunctionGuards:
             text = _text(self.raw, arg)
             value = constant(text) or expression(text)
             if value is None:
-                path = _path(text.lstrip("&").strip())
+                address = text.lstrip().startswith("&")
+                path = _path(text.lstrip().lstrip("&").strip())
                 if path is None or path.split("-", 1)[0].split(".", 1)[0] not in self.names:
-                    continue
-                value = ("&" if text.lstrip().startswith("&") else "") + path
+                    if not address:
+                        continue
+                    value = "&"  # the address of something: never NULL
+                else:
+                    value = ("&" if address else "") + path
             found.append((i, value))
         if found:
             self.args.append((start - self.base, found))
