@@ -2,11 +2,12 @@
 
 Whole-tree rules find chains breadth-first over the call graph, which knows
 nothing of values. Along one chain the check carries what is known (the
-context's flags, constants a caller passed or stored before the call, the
-constant a callee returns in this context) and, at each step, evaluates the
-conditions the function's Guards say must hold to reach the next call. A
-chain with a condition that cannot hold is dropped; rules then look for
-another chain to the same place.
+context's flags and what the entry's caller always passes, constants a caller
+passed or stored before the call and values computed from them, the constant a
+callee returns in this context, the caller's own tests that hold at the call)
+and, at each step, evaluates the conditions the function's Guards say must
+hold to reach the next call. A chain with a condition that cannot hold is
+dropped; rules then look for another chain to the same place.
 
 Knowledge only ever removes a chain when a condition is decided: anything
 the evaluator does not understand stays possible. Writes the guards cannot
