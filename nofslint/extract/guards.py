@@ -102,9 +102,8 @@ def _path(text: str) -> str | None:
 
 
 class _Walk:
-    def __init__(self, raw: bytes, base: int, end: int) -> None:
+    def __init__(self, raw: bytes, end: int) -> None:
         self.raw = raw
-        self.base = base
         self.end = end  # the function's end, relative
         self.conds: list[tuple[int, int, int, str, bool]] = []
         self.sets: list[tuple[int, int, str, str | None, int]] = []
@@ -113,14 +112,11 @@ class _Walk:
         self.labels: dict[str, int] = {}
         self.loop_ends: list[int] = []
 
-    def rel(self, offset: int) -> int:
-        return offset - self.base
-
     def block(self, node: Node, scope_end: int) -> None:
         """The statements of a compound statement (or one statement as a block)."""
         children = [c for c in node.named_children if c.type != "comment"] \
             if node.type == "compound_statement" else [node]
-        end = self.rel(node.end_byte)  # what a statement here stores holds until then
+        end = node.end_byte  # what a statement here stores holds until then
         for child in children:
             self.stmt(child, end)
 
@@ -134,37 +130,37 @@ class _Walk:
             body = node.child_by_field_name("body")
             if body is None:
                 return
-            self.loops.append((self.rel(body.start_byte), self.rel(body.end_byte)))
-            self.loop_ends.append(self.rel(body.end_byte))
+            self.loops.append((body.start_byte, body.end_byte))
+            self.loop_ends.append(body.end_byte)
             cond = node.child_by_field_name("condition")
             if cond is not None and kind != "do_statement":
                 key, value = condition_key(_text(self.raw, cond))
-                self.conds.append((self.rel(cond.start_byte), self.rel(body.start_byte),
-                                   self.rel(body.end_byte), key, value))
-            self.block(body, self.rel(body.end_byte))
+                self.conds.append((cond.start_byte, body.start_byte,
+                                   body.end_byte, key, value))
+            self.block(body, body.end_byte)
             self.loop_ends.pop()
         elif kind == "switch_statement":
             body = node.child_by_field_name("body")
             for case in body.named_children if body is not None else []:
                 for child in case.named_children if case.type == "case_statement" else [case]:
                     if child != case.child_by_field_name("value") and child.type != "comment":
-                        self.stmt(child, self.rel(case.end_byte))
+                        self.stmt(child, case.end_byte)
         elif kind == "labeled_statement":
             for child in node.named_children:
                 if child.type not in ("statement_identifier", "comment"):
                     self.stmt(child, scope_end)
         elif kind == "return_statement":
             value = next((c for c in node.named_children if c.type != "comment"), None)
-            self.returns.append((self.rel(node.start_byte),
+            self.returns.append((node.start_byte,
                                  constant(_text(self.raw, value)) if value is not None else None))
         elif kind in ("expression_statement", "declaration"):
             self._assignment(node, scope_end)
         elif kind == "goto_statement":
             label = node.child_by_field_name("label")
             target = self.labels.get(_text(self.raw, label)) if label is not None else None
-            if target is not None and target < self.rel(node.start_byte):
+            if target is not None and target < node.start_byte:
                 # Control comes back: a write before this goto reaches the label's code.
-                self.loops.append((target, self.rel(node.end_byte)))
+                self.loops.append((target, node.end_byte))
 
     def _exit_end(self, node: Node) -> int | None:
         """Where the code that follows an exiting branch stops needing its condition."""
@@ -180,7 +176,7 @@ class _Walk:
         if node.type == "goto_statement":
             label = node.child_by_field_name("label")
             target = self.labels.get(_text(self.raw, label)) if label is not None else None
-            if target is not None and target > self.rel(node.end_byte):
+            if target is not None and target > node.end_byte:
                 return target
             return None
         if node.type == "expression_statement":
@@ -197,23 +193,23 @@ class _Walk:
         other = node.child_by_field_name("alternative")
         if cond is None or then is None:
             return
-        at = self.rel(cond.start_byte)
+        at = cond.start_byte
         key, value = condition_key(_text(self.raw, cond))
-        self.conds.append((at, self.rel(then.start_byte), self.rel(then.end_byte), key, value))
+        self.conds.append((at, then.start_byte, then.end_byte, key, value))
         self.block(then, scope_end)
         if other is not None:
-            self.conds.append((at, self.rel(other.start_byte), self.rel(other.end_byte),
+            self.conds.append((at, other.start_byte, other.end_byte,
                                key, not value))
             for child in other.named_children:
                 if child.type != "comment":
                     self.block(child, scope_end)
         for branch, need in ((then, not value), (other, value)):
             end = self._exit_end(branch) if branch is not None else None
-            if end is not None and end > self.rel(node.end_byte):
-                self.conds.append((at, self.rel(node.end_byte), min(end, self.end), key, need))
+            if end is not None and end > node.end_byte:
+                self.conds.append((at, node.end_byte, min(end, self.end), key, need))
 
     def _assignment(self, node: Node, scope_end: int) -> None:
-        at = self.rel(node.start_byte)
+        at = node.start_byte
         if node.type == "declaration":
             for decl in node.named_children:
                 if decl.type != "init_declarator":
@@ -248,14 +244,14 @@ class _Walk:
         while value.type == "parenthesized_expression" and value.named_children:
             value = value.named_children[0]
         if value.type == "call_expression":
-            self.sets.append((at, scope_end, lhs, "call", self.rel(value.start_byte)))
+            self.sets.append((at, scope_end, lhs, "call", value.start_byte))
         else:
             text = _text(self.raw, value)
             self.sets.append((at, scope_end, lhs, constant(text) or expression(text)
                               or _adds(text) or _computed(text), -1))
 
 
-def _labels(body: Node, raw: bytes, base: int) -> dict[str, int]:
+def _labels(body: Node, raw: bytes) -> dict[str, int]:
     out: dict[str, int] = {}
     todo = [body]
     while todo:
@@ -264,7 +260,7 @@ def _labels(body: Node, raw: bytes, base: int) -> dict[str, int]:
             if child.type == "labeled_statement":
                 label = child.child_by_field_name("label")
                 if label is not None:
-                    out[_text(raw, label)] = child.start_byte - base
+                    out[_text(raw, label)] = child.start_byte
                 todo.append(child)
             elif child.type in ("compound_statement", "if_statement", "else_clause",
                                 "while_statement", "for_statement", "do_statement",
@@ -306,13 +302,12 @@ class FunctionGuards:
     def __init__(self, function: int, node: Node, raw: bytes) -> None:
         body = node.child_by_field_name("body")
         assert body is not None
-        self.base = 0  # offsets are the file's, like every other fact's
         self.raw = raw
         params = params_of(node.child_by_field_name("declarator"))
         self.params = [name for name, _ in params]
         self.structs = [struct for _, struct in params]
-        walk = _Walk(raw, self.base, body.end_byte)
-        walk.labels = _labels(body, raw, self.base)
+        walk = _Walk(raw, body.end_byte)  # offsets are the file's, like every other fact's
+        walk.labels = _labels(body, raw)
         walk.block(body, walk.end)
         self.names = {p for p in self.params if p} | {
             m.group(0) for m in (_NAME.match(lhs) for _, _, lhs, _, _ in walk.sets) if m}
@@ -340,7 +335,7 @@ class FunctionGuards:
                     value = ("&" if address else "") + path
             found.append((i, value))
         if found:
-            self.args.append((start - self.base, found))
+            self.args.append((start, found))
 
     def record(self) -> Guards | None:
         walk = self.walk
