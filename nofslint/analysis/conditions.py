@@ -293,40 +293,12 @@ def evaluate(text: str, env: Env) -> bool | None:
     known = env.get("?" + text)
     if isinstance(known, int):
         return bool(known)
-    tokens = _tokens(text)
-    if not tokens or len(tokens) > _MAX_TOKENS:
-        return None
-    parser = _Parser(tokens, env)
-    try:
-        value = parser.expr()
-    except (_Unknown, ValueError, RecursionError):
-        return None
-    if parser.i != len(tokens):
-        return None
-    return _truth(value)
-
-
-_CONSTANT_EXPRESSION = re.compile(r"[A-Z0-9_xXa-fA-FuUlL()+\-* \t]+")
-
-
-def value_of(text: str) -> Value | None:
-    """The value of an expression made only of numbers and named constants
-    (``EXT_MAX_BLOCKS - 1``); None for anything else."""
-    if not _CONSTANT_EXPRESSION.fullmatch(text) or not re.search(r"[A-Z0-9]", text):
-        return None
-    tokens = _TOKEN.findall(text)
-    if not tokens or len(tokens) > _MAX_TOKENS:
-        return None
-    parser = _Parser(tokens, {})
-    try:
-        value = parser.expr()
-    except (_Unknown, ValueError, RecursionError):
-        return None
-    return value if parser.i == len(tokens) and value is not None else None
+    return _truth(compute(text, env))
 
 
 def compute(text: str, env: Env) -> Value | None:
-    """The value of an expression, given what is known; None when it cannot be told."""
+    """The value of an expression, given what is known (nothing, for a constant
+    expression such as ``EXT_MAX_BLOCKS - 1``); None when it cannot be told."""
     tokens = _tokens(text)
     if not tokens or len(tokens) > _MAX_TOKENS:
         return None

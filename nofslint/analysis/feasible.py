@@ -21,7 +21,7 @@ import functools
 import re
 from collections.abc import Mapping
 
-from nofslint.analysis.conditions import NONZERO, Bits, Env, Value, compute, evaluate, value_of
+from nofslint.analysis.conditions import NONZERO, Bits, Env, Value, compute, evaluate
 from nofslint.extract.guards import NOFAIL_WRITE, constant
 from nofslint.link.index import CallRef, Ref, TreeIndex
 from nofslint.model.flow import implied
@@ -45,8 +45,8 @@ def _root(path: str) -> str:
 
 
 def _value(text: str) -> Value | None:
-    if text.startswith("="):
-        return value_of(text[1:])
+    if text.startswith("="):  # a constant expression (extract.guards.expression)
+        return compute(text[1:], {})
     return int(text) if text.lstrip("-").isdigit() else text
 
 
