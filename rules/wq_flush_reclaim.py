@@ -161,8 +161,8 @@ class WqFlushReclaim(Rule):
                            if checks[f.who.startswith("PF_MEMALLOC")].feasible(chain)), None)
             for _, n, flusher, _ in chains[:_SEARCHES] if chosen is None else ():
                 check = checks[flusher.who.startswith("PF_MEMALLOC")]
-                chain = next((c for s, c in _searched_walk(index, check, flushers[n][0], bad,
-                                                           reach, callees) if s == site), None)
+                chain = next((c for s, c in _walk(index, flushers[n][0], bad, reach, callees,
+                                                  check) if s == site), None)
                 if chain is not None:
                     chosen = (flusher, chain)
                     break
@@ -276,60 +276,33 @@ _SEARCHES = 3  # flushers searched again, per flush all of whose chains were rul
 
 
 def _walk(index: TreeIndex, start: Ref, bad: dict[CallRef, BadFlush], reach: dict[Ref, int],
-          callees: dict[tuple[CallRef, str | None], list[Ref]]
+          callees: dict[tuple[CallRef, str | None], list[Ref]], check: PathCheck | None = None
           ) -> Iterator[tuple[CallRef, list[tuple[Ref, CallRef]]]]:
     """Bad flushes reachable from ``start``, each with its shortest chain.
 
     Breadth-first, and only through functions that can still reach a bad flush
     within MAX_CHAIN calls, so the walk stays small. ``callees`` memoizes
-    call-site resolution across the walks (they share most helpers). The
-    chains go through the path check afterwards (check_tree).
+    call-site resolution across the walks (they share most helpers). Without
+    ``check`` the chains go through the path check afterwards (check_tree);
+    with it, the walk is over (function, what the path knows) and does not
+    follow a call whose conditions cannot hold on the way (bounded: _BUDGET),
+    for a flush whose plain chains were all ruled out.
     """
-    paths: dict[Ref, list[tuple[Ref, CallRef]]] = {start: []}
-    origins = {start: chain_origin(index.path(start[0]))}
-    queue = deque([start])
-    while queue:
-        ref = queue.popleft()
-        path = paths[ref]
-        for ci in index.calls_in(ref):
-            site = (ref[0], ci)
-            if site in bad:
-                yield site, [*path, (ref, site)]
-                continue
-            key = (site, origins[ref])
-            found = callees.get(key)
-            if found is None:
-                found = callees[key] = [c for c in index.callees(site, key[1]) if c in reach]
-            for callee in found:
-                d = reach.get(callee)
-                if d is None or callee in paths or len(path) + 1 + d > MAX_CHAIN:
-                    continue
-                paths[callee] = [*path, (ref, site)]
-                origins[callee] = next_origin(origins[ref], index.path(callee[0]))
-                queue.append(callee)
-
-
-def _searched_walk(index: TreeIndex, check: PathCheck, start: Ref, bad: dict[CallRef, BadFlush],
-          reach: dict[Ref, int], callees: dict[tuple[CallRef, str | None], list[Ref]]
-          ) -> Iterator[tuple[CallRef, list[tuple[Ref, CallRef]]]]:
-    """The walk again, for a flush ``_walk`` found only infeasible chains to:
-    breadth-first over (function, what the path knows), not following a call
-    whose conditions cannot hold on the way (the path check, in the flusher's
-    context)."""
-    env = check.entry()
+    env = check.entry() if check is not None else {}
     first = (start, frozenset(env.items()))
     paths: dict[tuple, tuple[list[tuple[Ref, CallRef]], dict]] = {first: ([], env)}
     origins = {start: chain_origin(index.path(start[0]))}
     queue = deque([first])
     done: set[CallRef] = set()
-    while queue and len(paths) < _BUDGET:
+    while queue and (check is None or len(paths) < _BUDGET):
         key = queue.popleft()
         ref = key[0]
         path, known = paths[key]
         for ci in index.calls_in(ref):
             site = (ref[0], ci)
             if site in bad:
-                if site not in done and check.step(ref, site, known) is not None:
+                if site not in done and (check is None or check.step(ref, site, known)
+                                         is not None):
                     done.add(site)
                     yield site, [*path, (ref, site)]
                 continue
@@ -341,7 +314,7 @@ def _searched_walk(index: TreeIndex, check: PathCheck, start: Ref, bad: dict[Cal
                 d = reach.get(callee)
                 if d is None or len(path) + 1 + d > MAX_CHAIN:
                     continue
-                after = check.follow(ref, site, known, callee)
+                after = check.follow(ref, site, known, callee) if check is not None else {}
                 if after is None:
                     continue
                 nxt = (callee, frozenset(after.items()))
