@@ -253,9 +253,7 @@ def _searched_sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
             alloc = index.allocation(site)
             if alloc is not None:
                 if site in again and state in nofail_states(alloc.masks) \
-                        and site not in reported \
-                        and check.step(ref, site, known) is not None \
-                        and _flag_set(index, check, ref, site, known):
+                        and site not in reported and _allocates(index, check, ref, site, known):
                     reported.add(site)
                     yield site, [*path, (ref, site)]
                 continue
@@ -265,15 +263,8 @@ def _searched_sites(index: TreeIndex, summary: NofailSummary, check: PathCheck,
                     if new != ALWAYS and not _passes_flag(index, check, ref, site, new, known):
                         continue
                     if index.home(callee[0]) == home:
-                        if callee not in toward:
-                            continue
-                        after = check.follow(ref, site, known, callee)
-                        if after is None:
-                            continue
-                        nxt = (callee, new, frozenset(after.items()))
-                        if nxt not in paths:
-                            paths[nxt] = ([*path, (ref, site)], after)
-                            queue.append(nxt)
+                        if callee in toward:
+                            _follow(check, paths, queue, path, ref, site, known, callee, new)
                     elif site in again and site not in reported:
                         after = check.follow(ref, site, known, callee)
                         if after is None:
@@ -321,8 +312,7 @@ def _feasible_tail(index: TreeIndex, summary: NofailSummary, check: PathCheck, s
             site = (ref[0], ci)
             alloc = index.allocation(site)
             if alloc is not None:
-                if st in nofail_states(alloc.masks) and check.step(ref, site, known) is not None \
-                        and _flag_set(index, check, ref, site, known):
+                if st in nofail_states(alloc.masks) and _allocates(index, check, ref, site, known):
                     return [*path, (ref, site)]
                 continue
             call = index.call(site)
@@ -330,16 +320,28 @@ def _feasible_tail(index: TreeIndex, summary: NofailSummary, check: PathCheck, s
                 for new in _callee_states(summary, call, callee, st):
                     if len(path) + 1 + summary.proofs[(callee, new)].length + 1 > room:
                         continue
-                    if new != ALWAYS and not _passes_flag(index, check, ref, site, new, known):
-                        continue
-                    after = check.follow(ref, site, known, callee)
-                    if after is None:
-                        continue
-                    nxt = (callee, new, frozenset(after.items()))
-                    if nxt not in paths:
-                        paths[nxt] = ([*path, (ref, site)], after)
-                        queue.append(nxt)
+                    if new == ALWAYS or _passes_flag(index, check, ref, site, new, known):
+                        _follow(check, paths, queue, path, ref, site, known, callee, new)
     return None
+
+
+def _allocates(index: TreeIndex, check: PathCheck, ref: Ref, site: CallRef, known: dict) -> bool:
+    """Whether the allocation at ``site`` is reached, with the flag, for ``ref``
+    entered knowing ``known``."""
+    return check.step(ref, site, known) is not None and \
+        _flag_set(index, check, ref, site, known)
+
+
+def _follow(check: PathCheck, paths: dict, queue: deque, path: Chain, ref: Ref,
+            site: CallRef, known: dict, callee: Ref, state: int) -> None:
+    """Queue (callee, state, what it knows) when the call can happen and it is new."""
+    after = check.follow(ref, site, known, callee)
+    if after is None:
+        return
+    key = (callee, state, frozenset(after.items()))
+    if key not in paths:
+        paths[key] = ([*path, (ref, site)], after)
+        queue.append(key)
 
 
 def _callee_states(summary: NofailSummary, call: Call, callee: Ref, state: int) -> set[int]:
