@@ -14,7 +14,7 @@ import re
 from tree_sitter import Node
 
 from nofslint.extract.flow import build
-from nofslint.extract.syntax import declarator_name, matches, node_text
+from nofslint.extract.syntax import back_regions, declarator_name, matches, node_text
 from nofslint.extract.workqueue_places import WorkqueuePlaces, macro_accessors
 from nofslint.frontend.parse import parse_source
 from nofslint.kernel.allocators import ALLOCATORS, SCOPE_CALLS
@@ -58,11 +58,6 @@ _GFP_VAR_QUERY = """
 (declaration type: (type_identifier) @type declarator: (identifier) @name)
 (parameter_declaration type: (type_identifier) @type declarator: (identifier) @name)
 (assignment_expression left: (identifier) @name right: (_) @value) @assign
-"""
-_BACK_QUERY = """
-[(while_statement) (for_statement) (do_statement)] @loop
-(labeled_statement label: (statement_identifier) @label) @labeled
-(goto_statement label: (statement_identifier) @target) @goto
 """
 _PFLAGS_QUERY = """
 (assignment_expression left: (field_expression) @left right: (_) @value) @assign
@@ -346,24 +341,10 @@ class _Extractor(WorkqueuePlaces):
             env[var] = list(new) if straight and definite or not values else _merge(values, new)
 
     def _back_regions(self, fidx: int) -> list[tuple[int, int]]:
-        """Spans control can come back into: loop statements, and from a label to a
-        later ``goto`` to it."""
+        """Spans control can come back into (extract.syntax.back_regions)."""
         found = self._regions.get(fidx)
         if found is None:
-            node = self.func_nodes[fidx]
-            found, labels, gotos = [], {}, []
-            for _, caps in matches(_BACK_QUERY, node):
-                if "loop" in caps:
-                    loop = caps["loop"][0]
-                    found.append((loop.start_byte, loop.end_byte))
-                elif "label" in caps:
-                    labels[node_text(self.raw, caps["label"][0])] = caps["labeled"][0].start_byte
-                else:
-                    gotos.append((node_text(self.raw, caps["target"][0]),
-                                  caps["goto"][0].end_byte))
-            found += [(labels[name], end) for name, end in gotos
-                      if name in labels and labels[name] < end]
-            self._regions[fidx] = found
+            found = self._regions[fidx] = back_regions(self.func_nodes[fidx], self.raw)[0]
         return found
 
     def _gfp_events(self, fidx: int) -> list[tuple[int, str, str, str, bool]]:

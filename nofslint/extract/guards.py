@@ -19,7 +19,7 @@ import re
 from tree_sitter import Node
 
 from nofslint.extract.flow import NORETURN
-from nofslint.extract.syntax import matches
+from nofslint.extract.syntax import back_regions, matches
 from nofslint.frontend.parse import parse_source
 from nofslint.model.facts import Guards
 from nofslint.model.flow import condition_key, words
@@ -130,7 +130,6 @@ class _Walk:
             body = node.child_by_field_name("body")
             if body is None:
                 return
-            self.loops.append((body.start_byte, body.end_byte))
             self.loop_ends.append(body.end_byte)
             cond = node.child_by_field_name("condition")
             if cond is not None and kind != "do_statement":
@@ -155,12 +154,6 @@ class _Walk:
                                  constant(_text(self.raw, value)) if value is not None else None))
         elif kind in ("expression_statement", "declaration"):
             self._assignment(node, scope_end)
-        elif kind == "goto_statement":
-            label = node.child_by_field_name("label")
-            target = self.labels.get(_text(self.raw, label)) if label is not None else None
-            if target is not None and target < node.start_byte:
-                # Control comes back: a write before this goto reaches the label's code.
-                self.loops.append((target, node.end_byte))
 
     def _exit_end(self, node: Node) -> int | None:
         """Where the code that follows an exiting branch stops needing its condition."""
@@ -251,24 +244,6 @@ class _Walk:
                               or _adds(text) or _computed(text), -1))
 
 
-def _labels(body: Node, raw: bytes) -> dict[str, int]:
-    out: dict[str, int] = {}
-    todo = [body]
-    while todo:
-        node = todo.pop()
-        for child in node.named_children:
-            if child.type == "labeled_statement":
-                label = child.child_by_field_name("label")
-                if label is not None:
-                    out[_text(raw, label)] = child.start_byte
-                todo.append(child)
-            elif child.type in ("compound_statement", "if_statement", "else_clause",
-                                "while_statement", "for_statement", "do_statement",
-                                "switch_statement", "case_statement"):
-                todo.append(child)
-    return out
-
-
 def params_of(declarator: Node | None) -> list[tuple[str, str | None]]:
     """The parameters of a function declarator, in order: (name, the struct a
     pointer parameter points to, or None)."""
@@ -307,7 +282,7 @@ class FunctionGuards:
         self.params = [name for name, _ in params]
         self.structs = [struct for _, struct in params]
         walk = _Walk(raw, body.end_byte)  # offsets are the file's, like every other fact's
-        walk.labels = _labels(body, raw)
+        walk.loops, walk.labels = back_regions(node, raw)
         walk.block(body, walk.end)
         self.names = {p for p in self.params if p} | {
             m.group(0) for m in (_NAME.match(lhs) for _, _, lhs, _, _ in walk.sets) if m}

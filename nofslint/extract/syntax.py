@@ -42,3 +42,28 @@ def unwrap(node: Node) -> Node:
 
 def matches(pattern: str, node: Node) -> list[tuple[int, dict[str, list[Node]]]]:
     return QueryCursor(query(pattern)).matches(node)
+
+
+_BACK_QUERY = """
+[(while_statement) (for_statement) (do_statement)] @loop
+(labeled_statement label: (statement_identifier) @label) @labeled
+(goto_statement label: (statement_identifier) @target) @goto
+"""
+
+
+def back_regions(func: Node, raw: bytes) -> tuple[list[tuple[int, int]], dict[str, int]]:
+    """Spans of a function control can come back into (loop statements, and from a
+    label to a later ``goto`` to it), and where each label starts."""
+    found: list[tuple[int, int]] = []
+    labels: dict[str, int] = {}
+    gotos: list[tuple[str, int]] = []
+    for _, caps in matches(_BACK_QUERY, func):
+        if "loop" in caps:
+            loop = caps["loop"][0]
+            found.append((loop.start_byte, loop.end_byte))
+        elif "label" in caps:
+            labels[node_text(raw, caps["label"][0])] = caps["labeled"][0].start_byte
+        else:
+            gotos.append((node_text(raw, caps["target"][0]), caps["goto"][0].end_byte))
+    found += [(labels[name], end) for name, end in gotos if name in labels and labels[name] < end]
+    return found, labels

@@ -137,7 +137,7 @@ class Guards:
     sets: list[tuple[int, int, str, str | None, int]]  # (at, scope_end, lhs, value, call)
     returns: list[tuple[int, str | None]]  # (at, constant or None)
     args: list[tuple[int, list[tuple[int, str]]]]  # call offset -> (index, constant/name/&name)
-    loops: list[tuple[int, int]]  # loop bodies: a write later in one reaches earlier code
+    loops: list[tuple[int, int]]  # loops and label-to-goto spans: a later write comes back
     # Per parameter, the struct it points to (``struct btrfs_trans_handle *trans``).
     param_structs: list[str | None] = field(default_factory=list)
 
