@@ -39,3 +39,33 @@ def declared_clean(path: Path) -> bool:
 
 def rule_of(path: Path) -> str:
     return path.relative_to(FIXTURES).parts[0]
+
+
+def planted_rule(severity: str) -> str:
+    """The source of a harmless rule a tree or a plugin directory ships (the attacks put
+    it where nofslint must not import it unless told to)."""
+    return f'''
+from nofslint.api.rule import Rule
+
+
+class Planted(Rule):
+    """A rule a tree ships.
+
+    What it does
+        Nothing.
+    Why is this bad
+        It is not.
+    Example
+        foo();
+    Fix
+        None.
+    References
+        None.
+    """
+
+    id = "planted-rule"
+    severity = "{severity}"
+
+    def check_file(self, ctx):
+        return ()
+'''

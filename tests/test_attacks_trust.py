@@ -19,37 +19,14 @@ import time
 from pathlib import Path
 
 import pytest
+from fixture_support import planted_rule
 
 NOFSLINT = Path(sys.executable).parent / "nofslint"
 pytestmark = pytest.mark.skipif(not NOFSLINT.exists(), reason="needs the nofslint script")
 
 MAKEFILE = "VERSION = 6\nPATCHLEVEL = 12\n"
 BUGS_C = "void f(void)\n{\n\tvoid *p = kmalloc(16, GFP_KERNEL);\n\tkfree(p);\n}\n"
-RULE = '''
-from nofslint.api.rule import Rule
-
-
-class Planted(Rule):
-    """A rule a tree ships.
-
-    What it does
-        Nothing.
-    Why is this bad
-        It is not.
-    Example
-        foo();
-    Fix
-        None.
-    References
-        None.
-    """
-
-    id = "planted-rule"
-    severity = "warning"
-
-    def check_file(self, ctx):
-        return ()
-'''
+RULE = planted_rule("warning")
 
 
 def nofslint(*args: str, cwd: Path, env: dict[str, str] | None = None

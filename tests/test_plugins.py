@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fixture_support import REPO, declared_clean, expectations
+from fixture_support import REPO, declared_clean, expectations, planted_rule
 
 import nofslint
 from nofslint.api.rule import DOC_SECTIONS
@@ -199,38 +199,10 @@ def test_plugin_code_changes_change_the_fingerprint(tmp_path: Path) -> None:
 
 # -- reading rules without running them -------------------------------------------------------
 
-UNTRUSTED = '''"""A plugin that must never run while it is listed."""
-
-from pathlib import Path
-
-from nofslint.api.rule import Rule
-
-
-class Planted(Rule):
-    """Looks like a rule.
-
-    What it does
-        Nothing.
-    Why is this bad
-        It is not.
-    Example
-        foo();
-    Fix
-        None.
-    References
-        None.
-    """
-
-    id = "planted-rule"
-    severity = "info"
-
-    def check_file(self, ctx):
-        return ()
-
-
-open(Path(__file__).parent / "PWNED", "w").close()
-raise SystemExit("ran at import")
-'''
+UNTRUSTED = ('"""A plugin that must never run while it is listed."""\n\nfrom pathlib import Path\n'
+             + planted_rule("info")
+             + '\n\nopen(Path(__file__).parent / "PWNED", "w").close()\n'
+             'raise SystemExit("ran at import")\n')
 
 
 def test_listing_an_untrusted_directory_runs_none_of_it(tmp_path: Path) -> None:
