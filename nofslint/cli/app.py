@@ -16,6 +16,7 @@ from nofslint.cli.check import check
 from nofslint.cli.check_patch import check_patch
 from nofslint.cli.common import clean_scratch
 from nofslint.cli.kbuild import kbuild
+from nofslint.cli.report import report_command
 from nofslint.cli.rules import explain_command, rules_command
 from nofslint.cli.stats import stats_command
 from nofslint.run.engine import retain_until_exit
@@ -91,5 +92,6 @@ def main() -> None:
     """Find memory-reclaim deadlocks in Linux kernel C."""
 
 
-for _command in (check, check_patch, kbuild, stats_command, rules_command, explain_command):
+for _command in (check, check_patch, kbuild, stats_command, rules_command, explain_command,
+                 report_command):
     main.add_command(_command)

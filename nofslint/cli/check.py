@@ -18,11 +18,12 @@ from nofslint.cli.common import (
     paths_or_cwd,
     print_errors,
     progress,
-    render,
     scratch_dir,
     setup_run,
     write_baseline,
 )
+from nofslint.cli.report import FORMATS as PUBLISHED
+from nofslint.cli.report import check_usage, publish, publish_options
 from nofslint.fixing.fixes import apply_fix, fix_tops
 from nofslint.kernel.tree import find_root
 from nofslint.output import report
@@ -35,8 +36,9 @@ from nofslint.run.saved import save_latest
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @lint_options
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
-              show_default=True, help="Output format.")
+@click.option("--format", "fmt", type=click.Choice([*FORMATS, *PUBLISHED]), default="text",
+              show_default=True, help="Output format (html: the triage report; email: "
+                                      "mails to maintainers, see --by-maintainer).")
 @click.option("--diff", "show_diff", is_flag=True,
               help="Print the proposed fixes as one unified diff instead of the findings.")
 @click.option("--fix", "apply", is_flag=True, help="Apply the proposed fixes to the files.")
@@ -51,6 +53,7 @@ from nofslint.run.saved import save_latest
               help="With --diff-from/--staged: link the whole tree, not only the touched "
                    "directories and fs/, mm/, block/.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which trees and versions were used.")
+@publish_options
 def check(paths: tuple[str, ...], fmt: str, show_diff: bool, apply: bool,
           follow_symlinks: bool, diff_from: str | None, staged: bool, whole_tree: bool,
           verbose: bool, **opts: Any) -> None:
@@ -63,6 +66,8 @@ def check(paths: tuple[str, ...], fmt: str, show_diff: bool, apply: bool,
         raise click.UsageError("--diff-from and --staged are exclusive")
     if (diff_from or staged) and apply:
         raise click.UsageError("--fix works on whole files; use it without --diff-from/--staged")
+    if not show_diff:
+        check_usage(fmt, opts)
     targets = paths_or_cwd(paths)
     root = find_root(targets[0].absolute() if targets[0].is_dir()
                      else targets[0].absolute().parent)
@@ -108,7 +113,7 @@ def check(paths: tuple[str, ...], fmt: str, show_diff: bool, apply: bool,
         emit(report.combined_diff(result), opts["output"])
         click.echo(report.summary(result), err=True)
     else:
-        emit(render(fmt, result, setup), opts["output"])
+        publish(fmt, result, setup, opts)
     finish(result, setup, opts["exit_zero"])
 
 

@@ -25,10 +25,13 @@ git history (``--git``) is not used.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.utils import formataddr, parseaddr
+from pathlib import Path
 
 MAX_BYTES = 16 << 20  # 6.12's MAINTAINERS is 0.8 MB
 THE_REST = "THE REST"
@@ -250,3 +253,29 @@ def recipients(sections: Iterable[Section],
                 lists.append(address)
     people = [p for p in people if parseaddr(p)[1].lower() != CHIEF_PENGUIN]
     return people, lists
+
+
+def read_bounded(path: Path) -> str:
+    """A regular file's text, at most MAX_BYTES (a FIFO or a device is refused, not
+    read: the tree is untrusted); OSError when it cannot be read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        return fh.read(MAX_BYTES).decode("utf-8", "replace")
+
+
+def for_tree(root: Path, file: Path | None = None) -> tuple[Maintainers, Mailmap]:
+    """The tree's MAINTAINERS (or ``file``) and its ``.mailmap`` (empty when there is
+    none). ``F:`` values are looked up as directories of ``root`` only below it."""
+    def is_dir(value: str) -> bool:
+        if value.startswith("/") or ".." in value.split("/"):
+            return False
+        return os.path.isdir(os.path.join(root, value))
+
+    book = Maintainers(read_bounded(file or root / "MAINTAINERS"), is_dir)
+    try:
+        mailmap = Mailmap(read_bounded(root / ".mailmap"))
+    except OSError:
+        mailmap = Mailmap()
+    return book, mailmap

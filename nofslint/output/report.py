@@ -8,6 +8,7 @@ from collections import Counter
 
 from nofslint import __version__
 from nofslint.model.findings import Finding
+from nofslint.output.runinfo import RunInfo
 from nofslint.run.results import RunResult
 
 _NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -77,7 +78,9 @@ def kernel_version(result: RunResult) -> str | None:
     return versions.pop() if len(versions) == 1 else None
 
 
-def to_json(result: RunResult) -> str:
+def to_json(result: RunResult, info: RunInfo | None = None) -> str:
+    """The JSON report; with ``info`` also the run's metadata and each finding's
+    MAINTAINERS sections (what ``nofslint report`` re-renders from)."""
     doc = {
         "version": __version__,
         "kernel_version": kernel_version(result),
@@ -86,6 +89,12 @@ def to_json(result: RunResult) -> str:
         "findings": [f.to_json() for f in result.findings],
         "errors": [e.to_json() for e in result.errors],
     }
+    if info is not None:
+        doc |= info.top_json(result)
+        for i, f in enumerate(doc["findings"]):
+            owner = info.owner(i)
+            if owner is not None:
+                f["owner"] = owner.to_json()
     return json.dumps(doc, indent=2) + "\n"
 
 

@@ -1,0 +1,91 @@
+"""A finding's chain as the reports draw and print it: steps, the kind of each hop,
+and what happens at the end (the allocation, the flush, the IO).
+
+A trace step is a function with the line where it calls the next one; the first
+step may be where the chain enters instead: an ops-table slot reclaim calls
+(``super_operations.evict_inode``), a queueing (``queue_work(w) on q``) or a work
+item's binding (``work function``). The last step's line is the sink's.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from nofslint.model.findings import Finding, TraceStep
+
+_OPS_SLOT = re.compile(r"^([A-Za-z_]\w*)\.([A-Za-z_]\w*)$")
+_QUEUEING = re.compile(r"^(\w+)\((.*)\) on (.+)$")
+_CALL = re.compile(r"(?:->)?[A-Za-z_]\w*\(\)")
+# What the chain ends in, from the rule's message (the trace has no record of it).
+_SINKS = {
+    "nofail-in-reclaim": re.compile(r"(__GFP_NOFAIL allocation (?:->)?\w+\(\))"),
+    "nofail-high-order": re.compile(r"(__GFP_NOFAIL .*?(?:->)?\w+\(\))"),
+    "wq-flush-reclaim": re.compile(r"flushing (!WQ_MEM_RECLAIM \S+): ((?:->)?\w+\(\))"),
+    "backing-io-noio": re.compile(r"does (file IO with (?:->)?\w+\(\))"),
+    "alloc-in-transaction": re.compile(r"allocates with (a \S+ mask) \(((?:->)?\w+\(\))"),
+    "prefer-nofs-scope": re.compile(r"(GFP_NOFS in (?:->)?\w+\(\))|pass (GFP_NOFS)"),
+    "vmalloc-nofs": re.compile(r"((?:->)?\w+\(\)) with (\S*NOFS\S*|\S*NOIO\S*)"),
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    label: str  # the function, or the entry as the rule names it
+    path: str
+    line: int
+    kind: str  # "ops", "queue", "work" (entry points), "function"
+
+
+@dataclass(frozen=True)
+class Hop:
+    kind: str  # "ops", "queue", "work", "call", "same"
+    label: str
+
+
+def steps(f: Finding) -> list[Step]:
+    """The chain's steps; a finding without a trace is one step: its own site."""
+    trace = f.trace or [TraceStep(f.function, f.path, f.line)]
+    return [Step(t.function or f"{t.path}:{t.line}", t.path, t.line,
+                 _kind(t, i)) for i, t in enumerate(trace)]
+
+
+def _kind(step: TraceStep, index: int) -> str:
+    name = step.function or ""
+    if index == 0 and _OPS_SLOT.match(name):
+        return "ops"
+    if index == 0 and _QUEUEING.match(name):
+        return "queue"
+    if index == 0 and name == "work function":
+        return "work"
+    return "function"
+
+
+def hops(chain: list[Step]) -> list[Hop]:
+    """The hop from each step to the next, labelled."""
+    out = []
+    for here, there in zip(chain, chain[1:], strict=False):
+        if here.kind == "ops":
+            slot = _OPS_SLOT.match(here.label)
+            out.append(Hop("ops", f"reclaim calls ->{slot.group(2) if slot else '?'}()"))
+        elif here.kind == "queue":
+            queued = _QUEUEING.match(here.label)
+            queue = queued.group(3) if queued else "?"
+            out.append(Hop("queue", f"work runs on {queue}"))
+        elif here.kind == "work":
+            out.append(Hop("work", "runs as a work item"))
+        elif here.label == there.label:
+            out.append(Hop("same", "then, in the same function"))
+        else:
+            out.append(Hop("call", "calls"))
+    return out
+
+
+def sink(f: Finding) -> str:
+    """What the chain ends in, as short text: the allocation, flush or IO."""
+    pattern = _SINKS.get(f.rule)
+    found = pattern.search(f.message) if pattern else None
+    if found:
+        return " ".join(g for g in found.groups() if g)
+    call = _CALL.search(f.message)
+    return call.group() if call else f.rule
