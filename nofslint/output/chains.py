@@ -4,7 +4,8 @@ and what happens at the end (the allocation, the flush, the IO).
 A trace step is a function with the line where it calls the next one; the first
 step may be where the chain enters instead: an ops-table slot reclaim calls
 (``super_operations.evict_inode``), a queueing (``queue_work(w) on q``) or a work
-item's binding (``work function``). The last step's line is the sink's.
+item's or kthread's start (``work function``, ``kthread``). The last step's line is
+the sink's.
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ class Step:
     label: str  # the function, or the entry as the rule names it
     path: str
     line: int
-    kind: str  # "ops", "queue", "work" (entry points), "function"
+    kind: str  # "ops", "queue", "work", "kthread" (entry points), "function"
 
 
 @dataclass(frozen=True)
 class Hop:
-    kind: str  # "ops", "queue", "work", "call", "same"
+    kind: str  # "ops", "queue", "work", "kthread", "call", "same"
     label: str
 
 
@@ -58,6 +59,8 @@ def _kind(step: TraceStep, index: int) -> str:
         return "queue"
     if index == 0 and name == "work function":
         return "work"
+    if index == 0 and name == "kthread":
+        return "kthread"
     return "function"
 
 
@@ -74,6 +77,8 @@ def hops(chain: list[Step]) -> list[Hop]:
             out.append(Hop("queue", f"work runs on {queue}"))
         elif here.kind == "work":
             out.append(Hop("work", "runs as a work item"))
+        elif here.kind == "kthread":
+            out.append(Hop("kthread", "runs as a kernel thread"))
         elif here.label == there.label:
             out.append(Hop("same", "then, in the same function"))
         else:

@@ -27,11 +27,13 @@ _BOX_H = 40
 _GAP = 30
 _SINK_H = 30
 _MAX_LABEL = 96  # characters of a name drawn in a box; the full text is its <title>
-_KIND_FILL = {"ops": "#e8f0fe", "queue": "#fef7e0", "work": "#fef7e0", "function": "#ffffff"}
-_KIND_STROKE = {"ops": "#1a73e8", "queue": "#e37400", "work": "#e37400",
+_KIND_FILL = {"ops": "#e8f0fe", "queue": "#fef7e0", "work": "#fef7e0", "kthread": "#fef7e0",
+              "function": "#ffffff"}
+_KIND_STROKE = {"ops": "#1a73e8", "queue": "#e37400", "work": "#e37400", "kthread": "#e37400",
                 "function": "#5f6368"}
-_HOP_COLOUR = {"ops": "#1a73e8", "queue": "#e37400", "work": "#e37400", "call": "#5f6368",
-               "same": "#9aa0a6"}
+_HOP_COLOUR = {"ops": "#1a73e8", "queue": "#e37400", "work": "#e37400", "kthread": "#e37400",
+               "call": "#5f6368", "same": "#9aa0a6"}
+_ENTRY = {"ops": "ops table ", "queue": "queued ", "work": "", "kthread": ""}
 
 _CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#202124;
@@ -257,7 +259,7 @@ def chain_svg(f: Finding, link: _Linker | None = None, ident: str = "c",
         where_svg = f'<text x="{x + 10}" y="{y + 32}" fill="#5f6368">{_e(_clip(where))}</text>'
         if url:
             where_svg = f'<a href="{_e(url)}">{where_svg}</a>'
-        entry = {"ops": "ops table ", "queue": "queued ", "work": "work item "}.get(step.kind, "")
+        entry = _ENTRY.get(step.kind, "")
         owner = owners[n] if owners and n < len(owners) else None
         if owner and (n == 0 or owners[n - 1] != owner):
             where_svg += (f'<text x="{x + w - 8}" y="{y + 32}" text-anchor="end" '

@@ -198,9 +198,9 @@ def _chain(f: Finding) -> list[str]:
     hops = chains.hops(steps)
     out = []
     for n, step in enumerate(steps):
-        entry = {"ops": "[ops table] ", "queue": "[queued] ", "work": "[work item] "}.get(
-            step.kind, "")
-        via = f" ({hops[n - 1].label})" if n and hops[n - 1].kind in ("queue", "ops") else ""
+        entry = {"ops": "[ops table] ", "queue": "[queued] "}.get(step.kind, "")
+        via = (f" ({hops[n - 1].label})"
+               if n and hops[n - 1].kind in ("queue", "ops", "work", "kthread") else "")
         head = f"  {n + 1:>3}. {entry}{escape_text(step.label)}{via}"
         where = f"{escape_path(step.path)}:{step.line}"
         if len(head) + len(where) + 2 <= _WIDTH:
