@@ -45,11 +45,15 @@ table{border-collapse:collapse;margin:6px 0 14px;background:#fff}
 th,td{border:1px solid #dadce0;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f1f3f4}
 td.n{text-align:right}
-.meta td:first-child{color:#5f6368}
-.summaries{display:flex;gap:32px;flex-wrap:wrap}
+.meta td:first-child{color:#5f6368;white-space:nowrap}
+.top{display:grid;grid-template-columns:minmax(0,1.2fr) minmax(0,1fr);gap:24px}
+@media (max-width:900px){.top{grid-template-columns:1fr}}
+.scroll{max-height:520px;overflow:auto;border-bottom:1px solid #dadce0}
+h2{font-size:17px;margin:12px 0 4px}h3{font-size:15px;margin:10px 0 2px}
 .filters{position:sticky;top:0;background:#f8f9fa;padding:8px 0;border-bottom:1px solid #dadce0;
 z-index:1}
 .filters label{margin-right:14px}
+.filters select{max-width:300px}
 .finding{background:#fff;border:1px solid #dadce0;border-left:6px solid #5f6368;
 border-radius:4px;margin:14px 0;padding:10px 14px}
 .finding.error{border-left-color:#d93025}
@@ -106,7 +110,8 @@ def render(result: RunResult, info: RunInfo, rules: Mapping[str, type[Rule]],
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            f"<title>{_e(title)}</title>", f"<style>{_CSS}</style></head><body>",
            f"<header><h1>{_e(title)}</h1></header><main>",
-           _metadata(result, info, tree), _summaries(result, sections, rules),
+           '<div class="top"><div>', _metadata(result, info, tree),
+           _by_rule(result, rules), "</div><div>", _by_section(sections), "</div></div>",
            _filters(result, sections),
            f'<p>Showing <span id="shown">{len(result.findings)}</span> of '
            f"{len(result.findings)} findings.</p>"]
@@ -153,22 +158,23 @@ def _metadata(result: RunResult, info: RunInfo, tree: str) -> str:
     return f'<h2>Run</h2><table class="meta">{body}</table>'
 
 
-def _summaries(result: RunResult, sections: list[str],
-               rules: Mapping[str, type[Rule]]) -> str:
+def _by_rule(result: RunResult, rules: Mapping[str, type[Rule]]) -> str:
     by_rule = Counter(f.rule for f in result.findings)
     severity = {f.rule: f.severity for f in result.findings}
-    rule_rows = "".join(
+    rows = "".join(
         f"<tr><td class=rule>{_e(r)}</td><td>{_e(severity[r])}</td><td class=n>{n}</td>"
         f"<td>{_e(rules[r].summary() if r in rules else '')}</td></tr>"
         for r, n in sorted(by_rule.items(), key=lambda x: (-x[1], x[0])))
+    return ("<h2>By rule</h2><table><tr><th>rule</th><th>severity</th><th>findings</th>"
+            f"<th>what</th></tr>{rows}</table>")
+
+
+def _by_section(sections: list[str]) -> str:
     by_section = Counter(sections)
-    section_rows = "".join(f"<tr><td>{_e(s)}</td><td class=n>{n}</td></tr>"
-                           for s, n in sorted(by_section.items(), key=lambda x: (-x[1], x[0])))
-    return ('<h2>Summary</h2><div class="summaries">'
-            f"<div><h3>By rule</h3><table><tr><th>rule</th><th>severity</th><th>findings</th>"
-            f"<th>what</th></tr>{rule_rows}</table></div>"
-            f"<div><h3>By subsystem ({len(by_section)})</h3><table><tr><th>MAINTAINERS "
-            f"section</th><th>findings</th></tr>{section_rows}</table></div></div>")
+    rows = "".join(f"<tr><td>{_e(s)}</td><td class=n>{n}</td></tr>"
+                   for s, n in sorted(by_section.items(), key=lambda x: (-x[1], x[0])))
+    return (f"<h2>By subsystem ({len(by_section)})</h2><div class=scroll><table><tr>"
+            f"<th>MAINTAINERS section</th><th>findings</th></tr>{rows}</table></div>")
 
 
 def _filters(result: RunResult, sections: list[str]) -> str:
