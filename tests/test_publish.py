@@ -187,6 +187,14 @@ def test_mail_headers_and_body(mails: Path, run_json: dict) -> None:
     assert all(len(line.encode()) <= 998 for line in body.splitlines())
 
 
+def test_long_subject_stays_one_line() -> None:
+    from nofslint.output.mail import Mail
+    subject = "[nofslint] " + "VERY LONG SECTION NAME " * 5 + ": 3 memory-reclaim findings (v6.12)"
+    raw = Mail("x.eml", "S", ["A <a@example.org>"], [], subject, []).render("hi\n", "n <n@x.org>")
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    assert msg["Subject"] == subject and f"Subject: {subject}\n".encode() in raw
+
+
 def test_unmaintained_mail(mails: Path) -> None:
     msg = parse(mails / "unmaintained.eml")
     assert msg["Subject"].startswith("[nofslint] unmaintained files: ")

@@ -34,6 +34,7 @@ UNMAINTAINED = "unmaintained.eml"
 DEFAULT_FROM = "nofslint <nofslint@localhost>"
 _WIDTH = 72
 _NO_RECIPIENT = "undisclosed-recipients:;"
+_POLICY = policy.default.clone(max_line_length=998)
 # Options of the recorded command that only choose the output: left out of the
 # reproduce line, so it prints the findings in the terminal.
 _OUTPUT_OPTIONS = {"--format": 1, "-o": 1, "--output": 1, "--by-maintainer": 0,
@@ -51,7 +52,9 @@ class Mail:
     findings: list[int]  # indices into the run's findings
 
     def render(self, body: str, sender: str) -> bytes:
-        msg = EmailMessage(policy=policy.default)
+        # Headers fold only past 998 characters: the package's folding at 78 puts a
+        # long Subject: on a line of its own, which readers then show with a space.
+        msg = EmailMessage(policy=_POLICY)
         msg["From"] = sender
         msg["To"] = ", ".join(self.to) if self.to else _NO_RECIPIENT
         if self.cc:
@@ -64,7 +67,7 @@ class Mail:
             msg.set_content(body, charset="utf-8", cte="8bit")
         except ValueError:  # a line longer than the 998 bytes 8bit allows
             msg.set_content(body, charset="utf-8", cte="quoted-printable")
-        return msg.as_bytes(policy=policy.default)
+        return msg.as_bytes(policy=_POLICY)
 
 
 def plan(result: RunResult, info: RunInfo) -> list[Mail]:
