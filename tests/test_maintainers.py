@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,35 @@ def test_same_as_get_maintainer(tree: Path) -> None:
             cwd=tree, capture_output=True, text=True, check=True).stdout
         people, lists = mnt.recipients(book.match(path), mailmap)
         assert sorted(people + lists) == sorted(out.split("\n")[:-1]), path
+
+
+HOSTILE = """\
+STARS
+M:	A <a@example.org>
+F:	""" + "*a" * 40 + """
+N:	(a+)+$
+N:	(x|x)*y
+N:	a*a*a*a*a*a*a*a*a*a*b
+N:	(a)\\1
+K:	(.*a){20}
+
+THE REST
+L:	l@example.org
+F:	*/
+"""
+
+
+def test_hostile_patterns_cost_nothing(tmp_path: Path) -> None:
+    """Patterns built to backtrack for ever, against paths built to make them: a real
+    process that must finish (each pattern is linear or refused)."""
+    (tmp_path / "MAINTAINERS").write_text(HOSTILE)
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from nofslint.kernel import maintainers as mnt\n"
+        "book, _ = mnt.for_tree(Path(sys.argv[1]))\n"
+        "path = 'dir/' + 'a' * 3000 + '!'\n"
+        "print([s.name for s in book.match(path, 'a' * 100000)])\n")
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    assert out.strip() == "['THE REST']"

@@ -339,3 +339,19 @@ def test_python_m_records_the_command(routed: Path, tmp_path: Path) -> None:
     assert run["command"][:3] == ["nofslint", "check", str(routed)]
     assert run["reproduce"] == "nofslint check . --no-cache -j 1 --select wq-flush-reclaim"
     assert os.path.isabs(run["command"][2])
+
+
+def test_routing_is_time_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A K: pattern that passes the checks but backtracks over a file's text: the run
+    goes on without subsystems, saying why."""
+    import nofslint.cli.report as publish
+
+    monkeypatch.setattr(publish, "ROUTE_TIME_LIMIT", 1.0)
+    tree = make_routed(tmp_path / "linux")
+    with (tree / "MAINTAINERS").open("a") as fh:
+        fh.write("\nSLOW\nM:\tS <s@example.org>\nK:\ta.*a.*a.*a.*QQQ\n")
+    with (tree / "fs" / "demofs" / "inode.c").open("a") as fh:
+        fh.write("/* " + "a" * 20000 + " */\n")
+    r = invoke("check", str(tree), "--format", "json", "--maintainers-keywords", "-j", "1")
+    assert r.exit_code == 1 and "took over 1 s" in r.stderr
+    assert "maintainers" not in json.loads(r.stdout)

@@ -21,9 +21,13 @@ from nofslint.output import formats, html, mail, report, runinfo
 from nofslint.plugins.loading import load_rules
 from nofslint.run.results import RunResult
 from nofslint.run.settings import Settings
+from nofslint.run.workers import FileTimeout, time_limit
 
 FORMATS = ["html", "email"]  # what check adds to the common formats
 REPORT_FORMATS = ["text", "json", "sarif", "html", "email"]
+# Routing a whole tree's findings takes about a second; the tree's own patterns
+# (K: runs over file text) must not hold a run for longer than this.
+ROUTE_TIME_LIMIT = 30.0
 
 
 def publish_options(func: Callable) -> Callable:
@@ -146,17 +150,26 @@ def _route(result: RunResult, info: runinfo.RunInfo, opts: dict[str, Any],
             fail("no MAINTAINERS to route by: the findings are not in one kernel tree "
                  "with a MAINTAINERS file; give --maintainers FILE")
         return
+    where = file or root / "MAINTAINERS"  # type: ignore[operator]
     try:
-        book, mailmap = mnt.for_tree(root if root is not None else Path("."), file)
+        with time_limit(ROUTE_TIME_LIMIT):
+            book, mailmap = mnt.for_tree(root if root is not None else Path("."), file)
+            info.owners, info.sections = runinfo.route(
+                result, book, mailmap, root, keywords=opts["maintainers_keywords"])
     except OSError as exc:
-        message = f"cannot read {file or root / 'MAINTAINERS'}: {exc.strerror or exc}"
+        message = f"cannot read {where}: {exc.strerror or exc}"
+    except FileTimeout:
+        message = (f"matching the findings against {where} took over "
+                   f"{ROUTE_TIME_LIMIT:.0f} s (a pattern that backtracks?)")
+    else:
+        message = ""
+    if message:
+        info.owners, info.sections = [], {}
         if required or file is not None:
             fail(message)
         click.echo(f"nofslint: {message}; the report has no subsystems", err=True)
         return
-    info.owners, info.sections = runinfo.route(
-        result, book, mailmap, root, keywords=opts["maintainers_keywords"])
-    info.maintainers_file = str(file or root / "MAINTAINERS")  # type: ignore[operator]
+    info.maintainers_file = str(where)
     info.keywords = opts["maintainers_keywords"]
 
 

@@ -17,8 +17,14 @@ the matching is that script's, step by step:
   (subscribers-only lists left out), duplicates by name or address dropped, and
   the chief penguin (Linus Torvalds, ``THE REST``'s maintainer) left out.
 
-The text is the tree's own: every regex is compiled with Python's ``re`` (one
-that does not compile never matches) and the cost is bounded by MAX_BYTES.
+The text is the tree's own, so no pattern may cost more than a look at the path: a
+glob value (literals, ``.``, ``*``, ``?``, ``[...]``) is compiled so that each ``*``
+commits to the first place its next literal run matches (linear, as fnmatch does);
+any other regex (``N:``, ``K:``, an ``F:`` using more of the regex syntax) must be
+short, without nested or many unbounded repetitions and without backreferences, else
+it never matches, as a regex that does not compile never matches. The file is read
+up to MAX_BYTES; the caller bounds the whole matching in time (``K:`` regexes run
+over file text).
 Addresses are rewritten by the tree's ``.mailmap`` as the script does (Mailmap);
 git history (``--git``) is not used.
 """
@@ -82,9 +88,47 @@ class _Pattern:
     is_dir: bool
 
 
-def _compile(text: str, flags: int = 0) -> re.Pattern[str] | None:
+_GLOB_TOKEN = re.compile(r"\\\.|\.\*|\.|\[\^?\]?[^\]]*\]|[^\\.\[\]()|+{}^$*?]")
+_NESTED = re.compile(r"\([^()]*(?:[*+]|\{\d*,)[^()]*\)\s*(?:[*+?]|\{\d)")
+_UNBOUNDED = re.compile(r"(?<!\\)(?:[*+]|\{\d*,\})")
+MAX_PATTERN = 256
+
+
+def _compile(text: str, flags: int = 0, glob: bool = False) -> re.Pattern[str] | None:
+    """A value as a regex, only when matching it is cheap (see the module docstring);
+    ``glob``: an F:/X: value, tried as a glob first."""
+    compiled = _glob(text) if glob else None
+    if compiled is not None:
+        return compiled
+    if (len(text) > MAX_PATTERN or _NESTED.search(text) or re.search(r"\\[1-9]|\(\?P=", text)
+            or len(_UNBOUNDED.findall(text)) > 4):
+        return None
     try:
         return re.compile(text, flags)
+    except (re.error, RecursionError, OverflowError):
+        return None
+
+
+def _glob(text: str) -> re.Pattern[str] | None:
+    """A converted glob (``\\.``, ``.``, ``.*``, ``[...]`` and literals) as a regex
+    that never backtracks across ``.*``: each run after a ``.*`` is found lazily
+    in a lookahead and then consumed at once (Python's fnmatch does the same)."""
+    tokens = _GLOB_TOKEN.findall(text)
+    if "".join(tokens) != text or len(text) > 4 * MAX_PATTERN:
+        return None
+    runs: list[str] = [""]
+    for token in tokens:
+        if token == ".*":
+            runs.append("")
+        elif token.startswith("[") or token in (".", "\\."):
+            runs[-1] += token
+        else:
+            runs[-1] += re.escape(token)
+    out = runs[0]
+    for n, run in enumerate(runs[1:]):
+        out += f"(?=(?P<g{n}>.*?{run}))(?P=g{n})" if run else ".*"
+    try:
+        return re.compile(out)
     except (re.error, RecursionError, OverflowError):
         return None
 
@@ -118,7 +162,7 @@ class Maintainers:
         for s in self.sections:
             for exclude, values in ((True, s.excludes), (False, s.files)):
                 for value in values:
-                    self._index(_Pattern(s.index, exclude, value, _compile(value),
+                    self._index(_Pattern(s.index, exclude, value, _compile(value, glob=True),
                                          value.count("/"), value.endswith("/")))
         self._regexes = [(s.index, r) for s in self.sections for value in s.regexes
                          if (r := _compile(value, re.VERBOSE)) is not None]
