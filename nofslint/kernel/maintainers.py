@@ -26,7 +26,8 @@ it never matches, as a regex that does not compile never matches. The file is re
 up to MAX_BYTES; the caller bounds the whole matching in time (``K:`` regexes run
 over file text).
 Addresses are rewritten by the tree's ``.mailmap`` as the script does (Mailmap);
-git history (``--git``) is not used.
+git history (``--git``) is not used, nor the addresses the script reads out of a
+``.yaml`` file itself (nofslint reports only on C files).
 """
 
 from __future__ import annotations
@@ -68,8 +69,8 @@ class Section:
         """The L: addresses get_maintainer.pl prints (not subscribers-only ones)."""
         out = []
         for entry in self.lists:
-            address, _, remark = entry.partition(" ")
-            if address and "subscribers-only" not in remark:
+            address, *remark = entry.split(None, 1)
+            if address and "subscribers-only" not in "".join(remark):
                 out.append(address)
         return out
 
