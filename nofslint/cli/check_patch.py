@@ -60,9 +60,11 @@ def check_patch(patches: tuple[str, ...], tree_dir: Path | None, fmt: str, whole
             data = _read_patch(name)
             mails.extend(patch.read_patches(data, "<stdin>" if name == "-" else name))
         scratch = scratch_dir()
-        change = changes.from_patches(root, mails, scratch / "applied")
+        change, how = changes.from_patches(root, mails, scratch)
     except patch.PatchError as exc:
         fail(str(exc))
+    if how is not None:
+        click.echo(f"nofslint: {how}", err=True)
     result = changes.introduced_findings(
         change, setup.rules, scratch, jobs=opts["jobs"] or default_jobs(),
         cache_root=setup.cache_root, version=opts["kernel_version"],
@@ -71,7 +73,8 @@ def check_patch(patches: tuple[str, ...], tree_dir: Path | None, fmt: str, whole
     print_errors(result)
     if opts["write_baseline"] is not None:
         write_baseline(result, opts["write_baseline"])
-    text = _replies(result, mails) if fmt == "email" else render(fmt, result, setup, mails)
+    text = _replies(result, mails) if fmt == "email" else render(fmt, result, setup, mails,
+                                                                      opts["max_chain"])
     emit(text, opts["output"])
     finish(result, setup, opts["exit_zero"])
 

@@ -94,6 +94,8 @@ def lint_options(func: Callable) -> Callable:
         click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
                      help="Worker processes [default: all cores]."),
         click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings."),
+        click.option("--max-chain", type=click.IntRange(min=0), default=None, metavar="N",
+                     help="Text output: at most N steps of each call chain [default: all]."),
         click.option("--config", "config_file", metavar="FILE",
                      type=click.Path(dir_okay=False, path_type=Path),
                      help=f"Read this config instead of the tree root's {config.FILENAME}."),
@@ -127,11 +129,11 @@ def print_errors(result: RunResult) -> None:
 
 
 def render(fmt: str, result: RunResult, settings: Settings,
-            patches: list[patch.PatchMail] | None = None) -> str:
+            patches: list[patch.PatchMail] | None = None, max_chain: int | None = None) -> str:
     if fmt == "json":
         return report.to_json(result)
     if fmt == "text":
-        return report.text(result)
+        return report.text(result, max_chain)
     if fmt == "checkpatch":
         lines = sum(h.new_len for mail in patches or [] for fp in mail.files for h in fp.hunks)
         return formats.checkpatch(result, lines or lines_of(result),

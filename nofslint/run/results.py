@@ -29,6 +29,9 @@ class RunResult:
     fix_problems: list[str] = field(default_factory=list)
     # What each whole-tree rule read (reads.py), kept with a saved run.
     reads: dict[str, dict] = field(default_factory=dict)
+    # The report scope when it is narrower than what was analysed: the tree-relative
+    # paths findings were kept in ("fs/ext4"). Empty: everything analysed is reported.
+    reported_in: list[str] = field(default_factory=list)
 
     @property
     def internal_errors(self) -> bool:
