@@ -122,13 +122,14 @@ def test_escaped() -> None:
     """Names and messages come from the linted tree: none becomes markup."""
     evil = "<script>alert(1)</script>"
     f = Finding("nofail-in-reclaim", "warning", f"fs/{evil}.c", 3, 1, 3, 5, f"fn{evil}",
-                f"message {evil}", [TraceStep(f"ops.{evil}", "a.c", 1),
-                                    TraceStep(evil, f"b{evil}.c", 2)],
-                f"--- a/x\n+++ b/x\n@@ -1 +1 @@\n-{evil}\n+ok\n")
+                f"message {evil}", trace=[TraceStep(f"ops.{evil}", "a.c", 1),
+                                          TraceStep(evil, f"b{evil}.c", 2, note=evil)],
+                fix=f"--- a/x\n+++ b/x\n@@ -1 +1 @@\n-{evil}\n+ok\n")
     info = runinfo.RunInfo(command=["nofslint", "check", evil])
     text = html.render(RunResult(findings=[f], files=1), info, {},
                        'https://x.invalid/{path}?"><script>#L{line}')
     assert evil not in text and "<script>alert" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text  # shown, as text
     assert text.count("<script>") == 1  # the report's own filter script
 
 

@@ -74,7 +74,7 @@ def publish(fmt: str, result: RunResult, settings: Settings, opts: dict[str, Any
     """check's output: the published formats and JSON (with the run's metadata and
     the routing) here, the others as before."""
     if fmt not in ("json", *FORMATS):
-        emit(render(fmt, result, settings), opts["output"])
+        emit(render(fmt, result, settings, max_chain=opts["max_chain"]), opts["output"])
         return
     info = runinfo.RunInfo(
         command=_command(), config=str(settings.config.path) if settings.config.path else None,
@@ -89,7 +89,7 @@ def write(fmt: str, result: RunResult, info: runinfo.RunInfo,
     if fmt == "json":
         emit(report.to_json(result, info), opts["output"])
     elif fmt == "text":
-        emit(report.text(result), opts["output"])
+        emit(report.text(result, opts.get("max_chain")), opts["output"])
     elif fmt == "sarif":
         emit(formats.sarif(result, rules), opts["output"])
     elif fmt == "html":
@@ -180,6 +180,8 @@ def _route(result: RunResult, info: runinfo.RunInfo, opts: dict[str, Any],
 @click.option("--output", "-o", metavar="FILE",
               help="Write the report to FILE (atomically; - for stdout); a directory "
                    "for --format email.")
+@click.option("--max-chain", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Text output: at most N steps of each call chain [default: all].")
 @publish_options
 def report_command(run_file: str, fmt: str, **opts: Any) -> None:
     """Render a saved run (``nofslint check --format json``) without linting again.

@@ -5,7 +5,8 @@ A trace step is a function with the line where it calls the next one; the first
 step may be where the chain enters instead: an ops-table slot reclaim calls
 (``super_operations.evict_inode``), a queueing (``queue_work(w) on q``) or a work
 item's or kthread's start (``work function``, ``kthread``). The last step's line is
-the sink's.
+the sink's. A step's ``note`` (when the rule wrote one) says what happens at its line:
+the call to the next step, or the sink itself.
 """
 
 from __future__ import annotations
@@ -36,19 +37,21 @@ class Step:
     path: str
     line: int
     kind: str  # "ops", "queue", "work", "kthread" (entry points), "function"
+    note: str = ""
 
 
 @dataclass(frozen=True)
 class Hop:
-    kind: str  # "ops", "queue", "work", "kthread", "call", "same"
-    label: str
+    kind: str  # "ops", "queue", "work", "kthread", "call", "pointer", "same"
+    label: str  # short, as mails print it
+    note: str = ""  # the rule's own words for this hop, when it wrote them
 
 
 def steps(f: Finding) -> list[Step]:
     """The chain's steps; a finding without a trace is one step: its own site."""
     trace = f.trace or [TraceStep(f.function, f.path, f.line)]
-    return [Step(t.function or f"{t.path}:{t.line}", t.path, t.line,
-                 _kind(t, i)) for i, t in enumerate(trace)]
+    return [Step(t.function or f"{t.path}:{t.line}", t.path, t.line, _kind(t, i),
+                 t.note) for i, t in enumerate(trace)]
 
 
 def _kind(step: TraceStep, index: int) -> str:
@@ -70,24 +73,30 @@ def hops(chain: list[Step]) -> list[Hop]:
     for here, there in zip(chain, chain[1:], strict=False):
         if here.kind == "ops":
             slot = _OPS_SLOT.match(here.label)
-            out.append(Hop("ops", f"reclaim calls ->{slot.group(2) if slot else '?'}()"))
+            hop = Hop("ops", f"reclaim calls ->{slot.group(2) if slot else '?'}()")
         elif here.kind == "queue":
             queued = _QUEUEING.match(here.label)
-            queue = queued.group(3) if queued else "?"
-            out.append(Hop("queue", f"work runs on {queue}"))
+            hop = Hop("queue", f"work runs on {queued.group(3) if queued else '?'}")
         elif here.kind == "work":
-            out.append(Hop("work", "runs as a work item"))
+            hop = Hop("work", "runs as a work item")
         elif here.kind == "kthread":
-            out.append(Hop("kthread", "runs as a kernel thread"))
+            hop = Hop("kthread", "runs as a kernel thread")
         elif here.label == there.label:
-            out.append(Hop("same", "then, in the same function"))
+            hop = Hop("same", "then, in the same function")
+        elif "function pointer" in here.note or "->" in here.note.split("(")[0]:
+            hop = Hop("pointer", "calls through a function pointer")
         else:
-            out.append(Hop("call", "calls"))
+            hop = Hop("call", "calls")
+        out.append(Hop(hop.kind, hop.label, here.note))
     return out
 
 
 def sink(f: Finding) -> str:
-    """What the chain ends in, as short text: the allocation, flush or IO."""
+    """What the chain ends in, as short text: the allocation, flush or IO (the last
+    step's note when the rule wrote one, else read from the message)."""
+    last = f.trace[-1] if f.trace else None
+    if last is not None and last.note:
+        return last.note
     pattern = _SINKS.get(f.rule)
     found = pattern.search(f.message) if pattern else None
     if found:

@@ -32,7 +32,7 @@ _KIND_FILL = {"ops": "#e8f0fe", "queue": "#fef7e0", "work": "#fef7e0", "kthread"
 _KIND_STROKE = {"ops": "#1a73e8", "queue": "#e37400", "work": "#e37400", "kthread": "#e37400",
                 "function": "#5f6368"}
 _HOP_COLOUR = {"ops": "#1a73e8", "queue": "#e37400", "work": "#e37400", "kthread": "#e37400",
-               "call": "#5f6368", "same": "#9aa0a6"}
+               "call": "#5f6368", "pointer": "#1a73e8", "same": "#9aa0a6"}
 _ENTRY = {"ops": "ops table ", "queue": "queued ", "work": "", "kthread": ""}
 
 _CSS = """
@@ -222,7 +222,7 @@ def _finding(i: int, f: Finding, info: RunInfo, section: str, link: _Linker) -> 
             f'data-section="{_e(section)}">'
             f'<div><span class="sev {_e(f.severity)}">{_e(f.severity)}</span> '
             f'<span class=rule>{_e(f.rule)}</span> {link.html(f.path, f.line)}{function}</div>'
-            f'<div class="msg">{_e(f.message)}</div>{who}{svg}{fix}</section>')
+            f'<div class="msg">{_e(f.brief or f.message)}</div>{who}{svg}{fix}</section>')
 
 
 def _diff(text: str) -> str:
@@ -247,7 +247,7 @@ def chain_svg(f: Finding, link: _Linker | None = None, ident: str = "c",
     link = link or _Linker(None)
     chain = chains.steps(f)
     hops = chains.hops(chain)
-    height = len(chain) * (_BOX_H + _GAP) + _SINK_H + 4
+    height = len(chain) * (_BOX_H + _GAP) - _GAP + _SINK_H + 8
     x, w = 2, _WIDTH - 4
     parts = [f'<svg class="chain" xmlns="http://www.w3.org/2000/svg" role="img" '
              f'width="{_WIDTH}" height="{height}" viewBox="0 0 {_WIDTH} {height}" '
@@ -286,7 +286,7 @@ def chain_svg(f: Finding, link: _Linker | None = None, ident: str = "c",
                 f'<line x1="40" y1="{top}" x2="40" y2="{bottom - 1}" stroke="{colour}" '
                 f'stroke-width="2" marker-end="url(#{ident}-arrow)"/>'
                 f'<text x="52" y="{top + _GAP / 2 + 4:.0f}" fill="{colour}">'
-                f"{_e(_clip(hop.label))}</text></g>")
+                f"{_e(_clip(hop.note or hop.label))}</text></g>")
     y = 2 + len(chain) * (_BOX_H + _GAP) - _GAP
     parts.append(f'<g class="sink"><line x1="40" y1="{y}" x2="40" y2="{y + 8}" '
                  f'stroke="#d93025" stroke-width="2"/>'

@@ -182,7 +182,7 @@ def body(result: RunResult, info: RunInfo, rules: Mapping[str, type[Rule]],
 def _finding(f: Finding, k: int, n: int, rules: Mapping[str, type[Rule]]) -> list[str]:
     where = f"{escape_path(f.path)}:{f.line}" + (f" in {f.function}()" if f.function else "")
     out = [f"[{k}/{n}] {where}: {f.severity} [{f.rule}]", "",
-           *_wrap(escape_text(f.message), "  "), ""]
+           *_wrap(escape_text(f.brief or f.message), "  "), ""]  # the chain follows
     if f.trace:
         out += ["  Call chain:", *_chain(f), ""]
     why = _why(rules.get(f.rule))
@@ -203,7 +203,7 @@ def _chain(f: Finding) -> list[str]:
     for n, step in enumerate(steps):
         entry = {"ops": "[ops table] ", "queue": "[queued] "}.get(step.kind, "")
         via = (f" ({hops[n - 1].label})"
-               if n and hops[n - 1].kind in ("queue", "ops", "work", "kthread") else "")
+               if n and hops[n - 1].kind not in ("call", "same") else "")
         head = f"  {n + 1:>3}. {entry}{escape_text(step.label)}{via}"
         where = f"{escape_path(step.path)}:{step.line}"
         if len(head) + len(where) + 2 <= _WIDTH:

@@ -161,13 +161,18 @@ def _load(doc: dict[str, Any]) -> tuple[RunResult, RunInfo, dict[str, Any]]:
     for f in doc["findings"]:
         if f["severity"] not in _SEVERITIES:
             raise ValueError(f"severity {f['severity']!r}")
-        trace = [TraceStep(None if t["function"] is None else str(t["function"]),
-                           str(t["path"]), int(t["line"])) for t in f.get("trace") or []]
-        result.findings.append(Finding(
-            str(f["rule"]), f["severity"], str(f["path"]), int(f["line"]), int(f["column"]),
-            int(f["end_line"]), int(f["end_column"]),
-            None if f.get("function") is None else str(f["function"]), str(f["message"]),
-            trace, None if f.get("fix") is None else str(f["fix"])))
+        trace = [_step(t) for t in f.get("trace") or []]
+        finding = Finding(
+            rule=str(f["rule"]), severity=f["severity"], path=str(f["path"]),
+            line=int(f["line"]), column=int(f["column"]), end_line=int(f["end_line"]),
+            end_column=int(f["end_column"]),
+            function=None if f.get("function") is None else str(f["function"]),
+            message=str(f["message"]), trace=trace,
+            fix=None if f.get("fix") is None else str(f["fix"]))
+        brief = f.get("brief")
+        if brief and brief != finding.message:
+            finding.brief = str(brief)
+        result.findings.append(finding)
         o = f.get("owner")
         owners.append(None if o is None else Owner(
             None if o["section"] is None else str(o["section"]),
@@ -192,3 +197,9 @@ def _load(doc: dict[str, Any]) -> tuple[RunResult, RunInfo, dict[str, Any]]:
                 reviewers=[str(x) for x in s["reviewers"]], lists=[str(x) for x in s["lists"]],
                 status=str(s.get("status") or ""))
     return result, info, doc
+
+
+def _step(t: dict[str, Any]) -> TraceStep:
+    """A trace step; ``column`` and ``note`` are missing from older reports."""
+    return TraceStep(None if t["function"] is None else str(t["function"]), str(t["path"]),
+                     int(t["line"]), int(t.get("column") or 0), str(t.get("note") or ""))
