@@ -13,16 +13,19 @@ own section's people and lists are exactly get_maintainer.pl's for that file plu
 the other files of the same mail; the Cc: added for the other sections a chain
 runs through is listed apart. Then, for every file of a finding or of a chain, the
 people and lists nofslint's matching names (nofslint.kernel.maintainers) must be
-exactly get_maintainer.pl's. Prints markdown; exit 1 on any mismatch.
+exactly get_maintainer.pl's. ``--random N`` does the same for N random .c/.h files
+of the tree (``--seed``). Prints markdown; exit 1 on any mismatch.
 
 Usage:
-    python bench/maintainers_compare.py RUN.json TREE [-n 10]
+    python bench/maintainers_compare.py RUN.json TREE [-n 10] [--random 300 --seed 7]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -45,6 +48,8 @@ def main() -> int:
     parser.add_argument("run", type=Path)
     parser.add_argument("tree", type=Path)
     parser.add_argument("-n", type=int, default=10)
+    parser.add_argument("--random", type=int, default=0, metavar="N")
+    parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     nofslint = Path(sys.executable).with_name("nofslint")
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,17 +92,39 @@ def main() -> int:
                   f"{len(chain)} |")
         paths = sorted({f["path"] for f in doc["findings"]}
                        | {t["path"] for f in doc["findings"] for t in f["trace"]})
-        book, mailmap = mnt.for_tree(args.tree)
-        differ = []
-        for path in paths:
-            people, lists = mnt.recipients(book.match(path), mailmap)
-            ours = {a.lower() for _, a in getaddresses(people + lists) if a}
-            if ours != get_maintainer(args.tree, path):
-                differ.append(path)
+        differ = _exact(args.tree, paths)
         print(f"\nEvery file of a finding or a chain: {len(paths) - len(differ)} of {len(paths)} "
               "with exactly get_maintainer.pl's addresses"
               + (f"; differ: {', '.join(differ)}" if differ else "."))
+        if args.random:
+            sample = random.Random(args.seed).sample(sorted(_sources(args.tree)), args.random)
+            odd = _exact(args.tree, sample)
+            print(f"\n{args.random} random .c/.h files (seed {args.seed}): "
+                  f"{len(sample) - len(odd)} identical"
+                  + (f"; differ: {', '.join(odd)}" if odd else "."))
+            differ += odd
     return 1 if bad or differ else 0
+
+
+def _exact(tree: Path, paths: list[str]) -> list[str]:
+    """The paths whose addresses differ from get_maintainer.pl's."""
+    book, mailmap = mnt.for_tree(tree)
+    differ = []
+    for path in paths:
+        people, lists = mnt.recipients(book.match(path), mailmap)
+        ours = {a.lower() for _, a in getaddresses(people + lists) if a}
+        if ours != get_maintainer(tree, path):
+            differ.append(path)
+    return differ
+
+
+def _sources(tree: Path) -> list[str]:
+    out = []
+    for top, dirs, files in os.walk(tree):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        out += [os.path.relpath(os.path.join(top, f), tree) for f in files
+                if f.endswith((".c", ".h"))]
+    return out
 
 
 def _subject(path: Path) -> str:
