@@ -339,6 +339,11 @@ def test_python_m_records_the_command(routed: Path, tmp_path: Path) -> None:
     assert run["command"][:3] == ["nofslint", "check", str(routed)]
     assert run["reproduce"] == "nofslint check . --no-cache -j 1 --select wq-flush-reclaim"
     assert os.path.isabs(run["command"][2])
+    # a directory of the tree, named from elsewhere: relative to the top of the tree
+    r = nofslint("check", str(routed / "fs" / "wqfs"), "--format", "json", "--no-cache",
+                 "-o", str(tmp_path / "r.json"))
+    run = json.loads((tmp_path / "r.json").read_text())["run"]
+    assert run["reproduce"] == "nofslint check fs/wqfs --no-cache"
 
 
 def test_routing_is_time_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

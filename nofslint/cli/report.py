@@ -129,9 +129,15 @@ def _command() -> list[str] | None:
 def _reproduce(command: list[str] | None, result: RunResult) -> str | None:
     if command is None:
         return None
-    roots = {os.path.realpath(t.root) for t in result.trees if t.root is not None}
-    named = [arg for arg in command[1:] if os.path.exists(arg) and os.path.realpath(arg) in roots]
-    return mail.reproduce(command, named)
+    roots = [os.path.realpath(t.root) for t in result.trees if t.root is not None]
+    in_tree = {}
+    for arg in command[1:]:
+        real = os.path.realpath(arg) if os.path.exists(arg) else None
+        root = next((r for r in roots if real == r or (real or "").startswith(r + os.sep)),
+                    None)
+        if real is not None and root is not None:
+            in_tree[arg] = os.path.relpath(real, root)
+    return mail.reproduce(command, in_tree)
 
 
 def _tree_root(result: RunResult) -> Path | None:

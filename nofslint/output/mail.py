@@ -247,10 +247,11 @@ def _footer(result: RunResult, info: RunInfo, mail: Mail) -> list[str]:
             f"Sent by nofslint {__version__}."]
 
 
-def reproduce(argv: list[str], roots: list[str]) -> str:
+def reproduce(argv: list[str], in_tree: Mapping[str, str]) -> str:
     """The command line that reproduces a run at the top of the tree: ``argv`` with
     its output options left out (the findings print in the terminal) and each
-    argument naming a tree root (``roots``, resolved by the caller) as ``.``."""
+    argument naming a path in the tree as ``in_tree`` maps it (the root as ``.``,
+    resolved by the caller)."""
     out, skip = [], 0
     for arg in argv:
         if skip:
@@ -260,7 +261,7 @@ def reproduce(argv: list[str], roots: list[str]) -> str:
         if name in _OUTPUT_OPTIONS:
             skip = _OUTPUT_OPTIONS[name] if "=" not in arg else 0
             continue
-        out.append("." if arg in roots else arg)
+        out.append(in_tree.get(arg, arg))
     return shlex.join(out)
 
 
