@@ -104,6 +104,9 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
             for tree in result.trees:
                 loading.cache_for(str(cache_root), tree).prune()
         keys = loading.content_keys(tasks)
+    if cache_root is not None:
+        result.content = {tree.relpath(path_text): key
+                          for (path_text, tree, _), key in zip(tasks, keys, strict=True) if key}
     if want_fixes:
         result.fixes, result.fix_problems = build_fixes(result.findings)
     if (results is not None and signature is not None and not result.internal_errors

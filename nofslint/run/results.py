@@ -29,6 +29,9 @@ class RunResult:
     fix_problems: list[str] = field(default_factory=list)
     # What each whole-tree rule read (reads.py), kept with a saved run.
     reads: dict[str, dict] = field(default_factory=dict)
+    # Each linted file's content key (tree-relative path -> facts cache key), with a
+    # cache: a saved whole-tree run keeps them, so kbuild can tell a file changed since.
+    content: dict[str, str] = field(default_factory=dict)
 
     @property
     def internal_errors(self) -> bool:
