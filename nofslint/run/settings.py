@@ -17,7 +17,7 @@ from nofslint.fixing.fixes import remerged
 from nofslint.incremental.cache import default_root as default_cache_root
 from nofslint.kernel.tree import Extras, enclosing_roots
 from nofslint.plugins.loading import load_rules
-from nofslint.plugins.registry import PluginProblem, RuleError, select_rules
+from nofslint.plugins.registry import PluginProblem, RuleError, select_rules, unknown_rules
 from nofslint.run import config, filters
 from nofslint.run.results import RunResult
 
@@ -106,8 +106,7 @@ def resolve(root: Path | None, linted: Sequence[Path], *, config_file: Path | No
                 on_problem(problem)
         unknown = sorted(conf.rule_ids() - set(available))
         if unknown:
-            raise config.ConfigError(f"{conf.path}: unknown rule(s) {', '.join(unknown)} "
-                                     f"(known rules: {', '.join(sorted(available))})")
+            raise config.ConfigError(f"{conf.path}: {unknown_rules(unknown, available)}")
         chosen = list(select) if select else None
         dropped = list(ignore)
         if chosen is None:
