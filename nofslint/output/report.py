@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from dataclasses import dataclass
 
 from nofslint import __version__
 from nofslint.model.findings import Finding
@@ -48,24 +49,48 @@ def gcc_line(f: Finding) -> str:
             f"[{f.rule}]")
 
 
-def text(result: RunResult) -> str:
+@dataclass(frozen=True)
+class Change:
+    """What a run over a change (a patch, the staged change, the changes since a
+    revision) reports on: the findings it introduces, in the files it touches."""
+
+    what: str  # "the patch"
+    touched: int  # files it touches
+    nothing: str  # the summary when it touches none: "Nothing staged."
+
+
+FIX_HINT = "--diff to see, --fix to apply"
+
+
+def text(result: RunResult, change: Change | None = None,
+         fix_hint: str | None = FIX_HINT) -> str:
     lines = [gcc_line(f) for f in result.findings]
-    lines.append(summary(result))
+    lines.append(summary(result, change, fix_hint))
     return "\n".join(lines) + "\n"
 
 
-def summary(result: RunResult) -> str:
+def summary(result: RunResult, change: Change | None = None,
+            fix_hint: str | None = FIX_HINT) -> str:
+    """The closing line. For a change it says which files were analysed and which the
+    change touched (the analysed files are more: their callers and callees), not
+    "in N files" as if that were the patch's size. ``fix_hint`` says how to see
+    the fixes (None: the output already shows them, or the command cannot)."""
     n = len(result.findings)
     files = f"{result.files} file{'s' if result.files != 1 else ''}"
+    if change is not None and change.touched == 0 and n == 0 and not result.errors:
+        return change.nothing
+    where = (f" in {files}" if change is None else
+             f" introduced by {change.what}; {files} analysed, {change.touched} touched by it")
     if n == 0:
-        head = f"No findings in {files}."
+        head = f"No findings{where}."
     else:
         sev = Counter(f.severity for f in result.findings)
         parts = ", ".join(f"{sev[s]} {s}{'s' if sev[s] != 1 else ''}"
                           for s in ("error", "warning", "info") if sev[s])
         fixable = sum(1 for f in result.findings if f.fix)
-        head = (f"Found {n} finding{'s' if n != 1 else ''} ({parts}) in {files}"
-                + (f"; {fixable} with a fix (--diff to see, --fix to apply)." if fixable else "."))
+        hint = f" ({fix_hint})" if fix_hint else ""
+        head = (f"Found {n} finding{'s' if n != 1 else ''} ({parts}){where}"
+                + (f"; {fixable} with a fix{hint}." if fixable else "."))
     if result.errors:
         head += f" {len(result.errors)} file{'s' if len(result.errors) != 1 else ''} " \
                 "could not be analysed."
