@@ -5,8 +5,15 @@ user, clear refusals and "did you mean"."""
 from __future__ import annotations
 
 import email
+import io
+import os
+import pty
+import select
 import shutil
 import subprocess
+import sys
+import threading
+import time
 from email import policy
 from pathlib import Path
 
@@ -15,8 +22,10 @@ from click.testing import CliRunner
 from fixture_support import FIXTURES
 
 from nofslint.cli.app import main
+from nofslint.cli.progress import Terminal
 
 TREE_510 = FIXTURES / "vmalloc-nofs" / "linux-5.10"
+NOFSLINT = Path(sys.executable).with_name("nofslint")
 NEW_BUG = "\nstatic void *demofs_new_table(size_t len)\n{\n\treturn __vmalloc(len, GFP_NOFS);\n}\n"
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
@@ -43,6 +52,70 @@ def repo(tree: Path) -> Path:
 
 def invoke(*args: str):
     return CliRunner().invoke(main, list(args))
+
+
+# -- progress on a terminal ----------------------------------------------------------------
+
+def on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str, str]:
+    """Run nofslint with stderr on a pseudo-terminal (stdout a pipe, as `nofslint check |
+    less` would): its exit code, stdout, and what the terminal showed."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([str(NOFSLINT), *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=follower, stdin=subprocess.DEVNULL)
+    os.close(follower)
+    shown = b""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal closed: the process is gone
+                break
+            if not chunk:
+                break
+            shown += chunk
+        elif proc.poll() is not None:
+            break
+    os.close(leader)
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    return proc.wait(timeout=60), out, shown.decode(errors="replace")
+
+
+def test_progress_shows_every_file_and_each_phase_on_a_terminal(tree: Path,
+                                                                tmp_path: Path) -> None:
+    files = len([p for p in tree.rglob("*") if p.suffix in (".c", ".h")])
+    args = ["check", ".", "-j", "1", "--cache-dir", str(tmp_path / "cache")]
+    # Warm: every file's facts from the cache, still counted (--diff: the saved run's
+    # findings are not reused, so the run reads and links again).
+    for run, extra in (("cold", []), ("warm", ["--diff"])):
+        code, out, shown = on_a_terminal(args + extra, tree)
+        assert code == 1, shown
+        assert f"{files}/{files} files" in shown, (run, shown)
+        assert "linking" in shown and "whole-tree rule " in shown, (run, shown)
+        assert " s" in shown  # the elapsed time
+        assert shown.rindex("\r\x1b[K") > shown.rindex("whole-tree rule")  # cleared after
+        assert "\x1b" not in out and "reading " not in out  # stdout is clean
+        assert shown.count(f"reading {files}/{files} files") == 1
+
+
+def test_no_progress_when_stderr_is_not_a_terminal(tree: Path) -> None:
+    done = subprocess.run([str(NOFSLINT), "check", ".", "-j", "1"], cwd=tree,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and done.stderr == ""
+
+
+def test_a_long_phase_shows_its_time_going_up() -> None:
+    """A whole-tree rule runs for seconds without calling back: the line still moves."""
+    shown = io.StringIO()
+    terminal = Terminal(shown)
+    terminal.phase("whole-tree rule wq-flush-reclaim")
+    time.sleep(1.3)
+    terminal.phase(None)
+    assert "\rwhole-tree rule wq-flush-reclaim: 0 s\x1b[K" in shown.getvalue()
+    assert "\rwhole-tree rule wq-flush-reclaim: 1 s\x1b[K" in shown.getvalue()
+    assert shown.getvalue().endswith("\r\x1b[K")
+    assert not [t for t in threading.enumerate() if t.name == "nofslint-progress"]
 
 
 # -- summaries -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 import click
 
+from nofslint.cli.progress import progress as progress  # for check and stats
 from nofslint.frontend.files import write_atomic
 from nofslint.kernel.tree import NEWEST, SOURCE_SUFFIXES, parse_version
 from nofslint.output import formats, report
@@ -59,20 +60,6 @@ def paths_or_cwd(values: tuple[str, ...]) -> list[Path]:
                 f"'{p}' is not a C file (.c or .h); give a kernel tree, a directory or "
                 ".c/.h files")
     return paths
-
-
-def progress() -> Callable[[int, int], None] | None:
-    if not sys.stderr.isatty():
-        return None
-
-    def show(done: int, total: int) -> None:
-        if done == total or done % 200 == 0:
-            sys.stderr.write(f"\r{done}/{total} files")
-            if done == total:
-                sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
-
-    return show
 
 
 def fail(message: str) -> NoReturn:
