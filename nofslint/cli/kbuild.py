@@ -70,10 +70,13 @@ def kbuild(ctx: click.Context, args: tuple[str, ...]) -> None:
         if latest.state == "stale":
             click.echo(f"{report.escape_path(source)}: note: whole-tree findings for this "
                        f"file are out of date: {again}", err=True)
-        elif latest.state == "none" and first_in_build(setup.cache_root, root):
-            click.echo(f"nofslint: note: no whole-tree run of {report.escape_path(str(root))} "
-                       f"is saved, so only per-file rules are shown: {again} "
-                       "(said once per build)", err=True)
+        elif latest.state == "none":
+            build = _outermost_make()
+            if build is None or first_in_build(setup.cache_root, root, build):
+                once = " (said once per build)" if build is not None else ""
+                click.echo(f"nofslint: note: no whole-tree run of "
+                           f"{report.escape_path(str(root))} is saved, so only per-file rules "
+                           f"are shown: {again}{once}", err=True)
         result.findings += latest.findings
         result.findings.sort(key=Finding.sort_key)
     result.findings = filters.configured(result.findings, setup.config)
@@ -103,21 +106,18 @@ def build_dirs(args: Sequence[str]) -> list[str]:
 _MARKER_AGE = 24 * 3600.0
 
 
-def first_in_build(cache_root: Path, root: Path) -> bool:
-    """True for the first kbuild check of ``root`` in this make invocation.
+def first_in_build(cache_root: Path, root: Path, build: str) -> bool:
+    """True for the first kbuild check of ``root`` in the make invocation ``build``.
 
     kbuild starts one nofslint per file, so a note about the whole build would
     be printed hundreds of times. The build is named by the outermost ``make``
     above this process (its pid and start time, from /proc: the same for every
-    sub-make and every -j job of one ``make`` command). The first check creates
-    a marker named by a hash of that and the tree, with O_EXCL (one winner among
-    parallel jobs) and O_NOFOLLOW, in ``kbuild/`` of the cache directory (never
-    the linted tree); markers older than a day are removed. Not under make (a
-    check run by hand), or without a usable cache directory: always True.
+    sub-make and every -j job of one ``make`` command: _outermost_make). The
+    first check creates a marker named by a hash of that and the tree, with
+    O_EXCL (one winner among parallel jobs) and O_NOFOLLOW, in ``kbuild/`` of
+    the cache directory (never the linted tree); markers older than a day are
+    removed. Without a usable cache directory: always True.
     """
-    build = _outermost_make()
-    if build is None:
-        return True
     home, _ = cache_home(cache_root)
     folder = home / "kbuild"
     name = hashlib.sha256(f"{build}\0{root}".encode("utf-8", "surrogateescape")).hexdigest()
@@ -148,7 +148,8 @@ def _prune_markers(folder: Path) -> None:
 
 
 def _outermost_make() -> str | None:
-    """``pid:starttime`` of the outermost ``make`` among this process's ancestors."""
+    """``pid:starttime`` of the outermost ``make`` among this process's ancestors; None
+    when no make runs this check (run by hand)."""
     found = None
     pid = os.getppid()
     for _ in range(64):  # a process tree is never this deep; a loop must end
