@@ -133,3 +133,26 @@ def test_make_shows_whole_tree_findings_moved_or_marked_stale(tree: Path,
     assert STALE not in again.stderr
     assert sum("[nofail-in-reclaim]" in line
                for line in findings(again.stdout, "fs/demofs/inode.c")) == 3
+
+
+def test_the_build_marker_is_never_written_through_a_symlink(tmp_path: Path) -> None:
+    from nofslint.cli.kbuild import first_in_build
+
+    cache, victim = tmp_path / "cache", tmp_path / "victim"
+    cache.mkdir()
+    victim.mkdir()
+    (cache / "kbuild").symlink_to(victim)
+    root = tmp_path / "linux"
+    # Nothing can be recorded: the note is said every time rather than written there.
+    assert first_in_build(cache, root, "123:456") and first_in_build(cache, root, "123:456")
+    assert list(victim.iterdir()) == []
+    (cache / "kbuild").unlink()
+    assert first_in_build(cache, root, "123:456")  # recorded once in a real folder
+    assert not first_in_build(cache, root, "123:456")
+    assert first_in_build(cache, root, "123:789")  # another make: another build
+    for marker in (cache / "kbuild").iterdir():  # a symlink in a marker's place...
+        marker.unlink()
+        marker.symlink_to(victim / "planted")
+    for build in ("123:456", "123:789"):
+        first_in_build(cache, root, build)
+    assert not (victim / "planted").exists()  # ...is never followed
