@@ -115,6 +115,7 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
             reads = results.store_blob(result.reads)
         results.store(signature, {**saving.to_saved(result), "keys": keys, "reads": reads})
         results.prune()
+    result.reads_blob = reads
     return result
 
 

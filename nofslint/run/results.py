@@ -32,6 +32,8 @@ class RunResult:
     # Each linted file's content key (tree-relative path -> facts cache key), with a
     # cache: a saved whole-tree run keeps them, so kbuild can tell a file changed since.
     content: dict[str, str] = field(default_factory=dict)
+    # The saved blob of those reads (incremental.cache.ResultCache), when the run was saved.
+    reads_blob: str | None = None
 
     @property
     def internal_errors(self) -> bool:

@@ -173,8 +173,8 @@ def to_saved(result: RunResult) -> dict:
 def save_latest(cache_root: Path, root: Path, result: RunResult) -> None:
     """Keep a whole-tree run's findings, and each file's content key then, for
     per-file checks (kbuild) to read."""
-    ResultCache(cache_root).store(_latest_key(root), {**to_saved(result),
-                                                      "content": result.content})
+    ResultCache(cache_root).store(_latest_key(root), {
+        **to_saved(result), "content": result.content, "reads": result.reads_blob})
 
 
 def load_latest(cache_root: Path, root: Path) -> RunResult | None:
@@ -190,9 +190,10 @@ class Latest:
     """The latest whole-tree run's findings for one file, as they hold for it now.
 
     ``state``: "none" (no whole-tree run saved for the tree), "current" (the file
-    is as that run saw it), "moved" (an edit only moved code: the findings are
-    moved with it, see relocation.py) or "stale" (the file changed otherwise, or
-    cannot be compared: no findings are given, the caller says to run again).
+    is as that run saw it), "moved" (the file was edited, but the edit changed
+    nothing any of the rules read: the findings are moved with it, as a run
+    reusing a saved run does) or "stale" (anything else, or what cannot be
+    told: no findings are given, the caller says to run again).
     """
 
     findings: list[Finding]
@@ -233,8 +234,13 @@ def latest_for(cache_root: Path, tree: KernelTree, path: Path, rules: set[str]) 
         delta = Delta.between(before, after) if before and after else None
     except (TypeError, ValueError, IndexError, KeyError):  # an entry of another shape
         delta = None
-    if delta is None or not delta.moved_only:
+    if delta is None or delta.whole:
         return Latest([], "stale")
+    if not delta.moved_only:  # functions changed: did any rule read them? (reused() asks too)
+        reads = ResultCache(cache_root).load_blob(saved.get("reads"))  # type: ignore[union-attr]
+        if not (isinstance(reads, dict) and all(valid(reads.get(r)) for r in rules)) or any(
+                touched(reads[r], {rel: delta}, SEED_KINDS) for r in rules):
+            return Latest([], "stale")
     moves = {rel: delta.moves}
     if not all(relocate(f, moves) for f in findings):
         return Latest([], "stale")
