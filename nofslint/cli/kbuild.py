@@ -35,10 +35,11 @@ def kbuild(ctx: click.Context, args: tuple[str, ...]) -> None:
 
     Prints gcc-style findings for that file: local rules now, whole-tree rules from
     the last whole-tree `nofslint check` of the tree, moved with the file's edits
-    when it only moved code, replaced by a hint when it changed otherwise. With no
-    saved whole-tree run, says so once per build. Always exits 0 so the build goes
-    on. Flags before the file (sparse's) are ignored; the cache is where
-    NOFSLINT_CACHE_DIR or the tree's .nofslint.toml cache-dir puts it.
+    when they changed nothing those rules read, else replaced by a note that they
+    are out of date. With no saved whole-tree run, says so once per build.
+    Always exits 0 so the build goes on. Flags before the file (sparse's) are
+    ignored; the cache is where NOFSLINT_CACHE_DIR or the tree's .nofslint.toml
+    cache-dir puts it.
     """
     source = next((a for a in reversed(args) if a.endswith(".c") and not a.startswith("-")),
                   None)
@@ -66,7 +67,7 @@ def kbuild(ctx: click.Context, args: tuple[str, ...]) -> None:
     wanted = {r.id for r in setup.rules if r.scope == "tree"}
     if root is not None and wanted and setup.cache_root is not None and result.trees:
         latest = latest_for(setup.cache_root, result.trees[0], path, wanted)
-        again = f"run `nofslint check {shlex.quote(str(root))}`"
+        again = f"run `nofslint check {shlex.quote(report.escape_path(str(root)))}`"
         if latest.state == "stale":
             click.echo(f"{report.escape_path(source)}: note: whole-tree findings for this "
                        f"file are out of date: {again}", err=True)
