@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from nofslint.fixing.fixes import apply_fix, fix_tops
 from nofslint.kernel.tree import find_root
 from nofslint.output import report
 from nofslint.review import changes
+from nofslint.run import filters
 from nofslint.run.engine import default_jobs, run
 from nofslint.run.results import RunResult
 from nofslint.run.saved import save_latest
@@ -50,10 +52,14 @@ from nofslint.run.saved import save_latest
 @click.option("--whole-tree", is_flag=True,
               help="With --diff-from/--staged: link the whole tree, not only the touched "
                    "directories and fs/, mm/, block/.")
+@click.option("--scope", type=click.Choice(["tree", "paths"]), default="tree",
+              show_default=True,
+              help="tree: analyse the whole kernel tree around PATHS (chains into them from "
+                   "anywhere) and report the findings in PATHS; paths: analyse only PATHS.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which trees and versions were used.")
 def check(paths: tuple[str, ...], fmt: str, show_diff: bool, apply: bool,
           follow_symlinks: bool, diff_from: str | None, staged: bool, whole_tree: bool,
-          verbose: bool, **opts: Any) -> None:
+          scope: str, verbose: bool, **opts: Any) -> None:
     """Lint kernel C files or trees (default: the current directory)."""
     if show_diff and apply:
         raise click.UsageError("--diff and --fix are exclusive: --diff shows, --fix writes")
@@ -73,12 +79,22 @@ def check(paths: tuple[str, ...], fmt: str, show_diff: bool, apply: bool,
         result, change = _changed(targets, root, setup, opts, jobs, diff_from, staged,
                                   whole_tree, paths)
     else:
-        result = run(targets, setup.rules, opts["kernel_version"], jobs, progress=progress(),
+        # Report scope apart from analysis scope: PATHS inside a tree are reported from
+        # an analysis of the whole tree, so a chain from elsewhere still reaches them.
+        places = (filters.report_scope(root, targets)
+                  if scope == "tree" and root is not None else None)
+        analysed = [root] if places is not None and root is not None else targets
+        if verbose and places is not None:
+            click.echo(f"nofslint: analysing the whole tree {root} for the findings in "
+                       f"{', '.join(places)} (--scope paths: only those)", err=True)
+        result = run(analysed, setup.rules, opts["kernel_version"], jobs, progress=progress(),
                      cache_root=setup.cache_root, reuse_results=not (show_diff or apply),
                      extras=setup.config.extras)
         if setup.cache_root is not None and root is not None and any(
-                t.absolute() == root for t in targets):
+                os.path.realpath(t) == os.path.realpath(root) for t in analysed):
             save_latest(setup.cache_root, root, result)
+        if places is not None:
+            filters.within(result, places)
 
     if verbose:
         for tree in result.trees:
@@ -111,7 +127,8 @@ def check(paths: tuple[str, ...], fmt: str, show_diff: bool, apply: bool,
         click.echo(report.summary(result, change, fix_hint=None), err=True)
     else:  # --fix does whole files, not a change
         hint = "--diff to see" if change is not None else report.FIX_HINT
-        emit(render(fmt, result, setup, change=change, fix_hint=hint), opts["output"])
+        emit(render(fmt, result, setup, max_chain=opts["max_chain"], change=change,
+                    fix_hint=hint), opts["output"])
     finish(result, setup, opts["exit_zero"])
 
 

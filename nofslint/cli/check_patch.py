@@ -63,9 +63,11 @@ def check_patch(patches: tuple[str, ...], tree_dir: Path | None, fmt: str, whole
             data = _read_patch(name)
             mails.extend(patch.read_patches(data, "<stdin>" if name == "-" else name))
         scratch = scratch_dir()
-        change = changes.from_patches(root, mails, scratch / "applied")
+        change, how = changes.from_patches(root, mails, scratch)
     except patch.PatchError as exc:
         fail(str(exc))
+    if how is not None:
+        click.echo(f"nofslint: {how}", err=True)
     result = changes.introduced_findings(
         change, setup.rules, scratch, jobs=opts["jobs"] or default_jobs(),
         cache_root=setup.cache_root, version=opts["kernel_version"],
@@ -81,7 +83,8 @@ def check_patch(patches: tuple[str, ...], tree_dir: Path | None, fmt: str, whole
             click.echo(f"nofslint: note: replies are From: {formats.NO_SENDER}; set git's "
                        "user.name and user.email, or pass --from 'Name <addr>'", err=True)
     text = (_replies(result, mails, sender) if fmt == "email"
-            else render(fmt, result, setup, mails, change=told, fix_hint=None))
+            else render(fmt, result, setup, mails, opts["max_chain"], change=told,
+                        fix_hint=None))
     emit(text, opts["output"])
     finish(result, setup, opts["exit_zero"])
 

@@ -98,6 +98,8 @@ def lint_options(func: Callable) -> Callable:
         click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
                      help="Worker processes [default: all cores]."),
         click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings."),
+        click.option("--max-chain", type=click.IntRange(min=0), default=None, metavar="N",
+                     help="Text output: at most N steps of each call chain [default: all]."),
         click.option("--config", "config_file", metavar="FILE",
                      type=click.Path(dir_okay=False, path_type=Path),
                      help=f"Read this config instead of the tree root's {config.FILENAME}."),
@@ -131,12 +133,12 @@ def print_errors(result: RunResult) -> None:
 
 
 def render(fmt: str, result: RunResult, settings: Settings,
-           patches: list[patch.PatchMail] | None = None, change: report.Change | None = None,
-           fix_hint: str | None = report.FIX_HINT) -> str:
+           patches: list[patch.PatchMail] | None = None, max_chain: int | None = None,
+           change: report.Change | None = None, fix_hint: str | None = report.FIX_HINT) -> str:
     if fmt == "json":
         return report.to_json(result)
     if fmt == "text":
-        return report.text(result, change, fix_hint)
+        return report.text(result, max_chain, change, fix_hint)
     if fmt == "checkpatch":
         if not patches:  # files, not a patch: no lines were added, none are marked so
             return formats.checkpatch(result, None)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 
 from nofslint import __version__
-from nofslint.model.findings import Finding
+from nofslint.model.findings import Finding, TraceStep
 from nofslint.run.results import RunResult
 
+_IDENT = re.compile(r"[A-Za-z_]\w*")
 _NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -44,9 +46,10 @@ def display_path(finding: Finding) -> str:
 
 
 def gcc_line(f: Finding) -> str:
-    """``path:line:column: severity: message [rule]``, one line whatever the names hold."""
-    return (f"{display_path(f)}:{f.line}:{f.column}: {f.severity}: {escape_text(f.message)} "
-            f"[{f.rule}]")
+    """``path:line:column: severity: message [rule]``, one line whatever the names hold.
+    The message is the brief one: the chain follows as ``note:`` lines (``notes``)."""
+    return (f"{display_path(f)}:{f.line}:{f.column}: {f.severity}: "
+            f"{escape_text(f.brief or f.message)} [{f.rule}]")
 
 
 @dataclass(frozen=True)
@@ -62,9 +65,46 @@ class Change:
 FIX_HINT = "--diff to see, --fix to apply"
 
 
-def text(result: RunResult, change: Change | None = None,
+def notes(f: Finding, max_chain: int | None = None) -> list[str]:
+    """The chain, one indented gcc ``note:`` line a step, each with its ``path:line``
+    (what editors and ``make`` users jump through). ``max_chain``: at most that many
+    steps, the first ones and the last (where the allocation or flush is)."""
+    steps = list(f.trace)
+    if max_chain is not None and len(steps) > max_chain:
+        cut = len(steps) - max_chain
+        head = steps[:max_chain - 1] if max_chain > 0 else []
+        tail = steps[-1:] if max_chain > 0 else []
+        lines = [_note(f, s) for s in head]
+        lines.append(f"    note: ... {cut} more step{'s' if cut != 1 else ''} "
+                     "(--max-chain)")
+        return lines + [_note(f, s) for s in tail]
+    return [_note(f, s) for s in steps]
+
+
+def _note(f: Finding, step: TraceStep) -> str:
+    where = f"{_step_path(f, step.path)}:{step.line}:" + (f"{step.column}:" if step.column
+                                                           else "")
+    what = step.note or "here"
+    if step.function and _IDENT.fullmatch(step.function):
+        what = f"in {step.function}(): {what}"
+    return f"    {where} note: {escape_text(what)}"
+
+
+def _step_path(f: Finding, path: str) -> str:
+    """A step's tree-relative path as the user can open it from here, like the finding's."""
+    if f.file is None or not f.file.as_posix().endswith("/" + f.path):
+        return escape_path(path)
+    root = f.file.as_posix()[:-len(f.path)]
+    rel = os.path.relpath(root + path)
+    return escape_path(root + path if rel.startswith("..") else rel)
+
+
+def text(result: RunResult, max_chain: int | None = None, change: Change | None = None,
          fix_hint: str | None = FIX_HINT) -> str:
-    lines = [gcc_line(f) for f in result.findings]
+    lines = []
+    for f in result.findings:
+        lines.append(gcc_line(f))
+        lines += notes(f, max_chain)
     lines.append(summary(result, change, fix_hint))
     return "\n".join(lines) + "\n"
 
@@ -79,6 +119,9 @@ def summary(result: RunResult, change: Change | None = None,
     files = f"{result.files} file{'s' if result.files != 1 else ''}"
     if change is not None and change.touched == 0 and n == 0 and not result.errors:
         return change.nothing
+    if result.reported_in and change is None:
+        files = (f"{', '.join(escape_path(p) for p in result.reported_in)} (analysed the "
+                 f"whole tree: {result.files:,} files)")
     where = (f" in {files}" if change is None else
              f" introduced by {change.what}; {files} analysed, {change.touched} touched by it")
     if n == 0:

@@ -34,6 +34,9 @@ class RunResult:
     content: dict[str, str] = field(default_factory=dict)
     # The saved blob of those reads (incremental.cache.ResultCache), when the run was saved.
     reads_blob: str | None = None
+    # The report scope when it is narrower than what was analysed: the tree-relative
+    # paths findings were kept in ("fs/ext4"). Empty: everything analysed is reported.
+    reported_in: list[str] = field(default_factory=list)
 
     @property
     def internal_errors(self) -> bool:
