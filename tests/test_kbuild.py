@@ -105,6 +105,9 @@ def test_make_shows_whole_tree_findings_moved_or_marked_stale(tree: Path,
     assert NONE_SAVED not in fresh.stderr and STALE not in fresh.stderr, fresh.stderr
     before = findings(fresh.stdout, "fs/demofs/inode.c")
     assert sum("[nofail-in-reclaim]" in line for line in before) == 4
+    # Each finding's chain follows as gcc notes, as in check's text output.
+    assert re.search(r"^    \S*fs/demofs/super\.c:\d+:\d+: note: \w+\(\) is stored in "
+                     r"super_operations\.evict_inode", fresh.stdout, re.M), fresh.stdout
 
     # An edit that only moves code: the same findings, three lines lower.
     inode = tree / "fs/demofs/inode.c"

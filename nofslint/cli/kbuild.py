@@ -83,7 +83,7 @@ def kbuild(ctx: click.Context, args: tuple[str, ...]) -> None:
     result.findings = filters.configured(result.findings, setup.config)
     print_errors(result)
     for f in result.findings:
-        click.echo(report.gcc_line(f))
+        click.echo("\n".join([report.gcc_line(f), *report.notes(f)]))
     sys.exit(0)
 
 
