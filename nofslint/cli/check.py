@@ -19,6 +19,7 @@ from nofslint.cli.common import (
     paths_or_cwd,
     print_errors,
     progress,
+    render,
     scratch_dir,
     setup_run,
     write_baseline,
@@ -79,8 +80,10 @@ def check(paths: tuple[str, ...], fmt: str, show_diff: bool, apply: bool,
                      else targets[0].absolute().parent)
     setup = setup_run(root, opts, targets)
     jobs = opts["jobs"] or default_jobs()
+    change = None
     if diff_from or staged:
-        result = _changed(targets, root, setup, opts, jobs, diff_from, staged, whole_tree)
+        result, change = _changed(targets, root, setup, opts, jobs, diff_from, staged,
+                                  whole_tree, paths)
     else:
         # Report scope apart from analysis scope: PATHS inside a tree are reported from
         # an analysis of the whole tree, so a chain from elsewhere still reaches them.
@@ -125,16 +128,19 @@ def check(paths: tuple[str, ...], fmt: str, show_diff: bool, apply: bool,
             result.findings = [f for f in result.findings if id(f) not in done]
         click.echo(f"nofslint: fixed {fixed} finding{'s' if fixed != 1 else ''}.", err=True)
 
-    if show_diff:
+    if show_diff:  # the summary after the diff: no hint to see it again
         emit(report.combined_diff(result), opts["output"])
-        click.echo(report.summary(result), err=True)
-    else:
-        publish(fmt, result, setup, opts)
+        click.echo(report.summary(result, change, fix_hint=None), err=True)
+    else:  # --fix does whole files, not a change
+        hint = "--diff to see" if change is not None else report.FIX_HINT
+        publish(fmt, result, setup, opts, lambda: render(
+            fmt, result, setup, max_chain=opts["max_chain"], change=change, fix_hint=hint))
     finish(result, setup, opts["exit_zero"])
 
 
 def _changed(targets: list[Path], root: Path | None, setup: Settings, opts: dict[str, Any],
-             jobs: int, diff_from: str | None, staged: bool, whole_tree: bool) -> RunResult:
+             jobs: int, diff_from: str | None, staged: bool, whole_tree: bool,
+             paths: tuple[str, ...]) -> tuple[RunResult, report.Change]:
     """--diff-from/--staged: the findings the change introduces, in the given paths."""
     if root is None:
         raise click.UsageError(f"{targets[0]} is not inside a kernel tree (no top-level "
@@ -149,10 +155,15 @@ def _changed(targets: list[Path], root: Path | None, setup: Settings, opts: dict
         if not any(w == path or w in path.parents for w in wanted):
             change.before.pop(rel, None)
             change.after.pop(rel, None)
+    under = "" if wanted == [root] else f" under {', '.join(paths)}"
+    told = (report.Change("the staged change", len(change.touched()), f"Nothing staged{under}.")
+            if staged else report.Change(f"the changes since {diff_from}",
+                                         len(change.touched()),
+                                         f"No changes since {diff_from}{under}."))
     if not change.touched():
-        return RunResult()
+        return RunResult(), told
     scratch = scratch_dir()
     return changes.introduced_findings(
         change, setup.rules, scratch, jobs=jobs, cache_root=setup.cache_root,
         version=opts["kernel_version"], extras=setup.config.extras,
-        whole_tree=whole_tree)
+        whole_tree=whole_tree), told

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from nofslint.api.rule import Rule
-from nofslint.cli.common import emit, fail, render
+from nofslint.cli.common import emit, fail
 from nofslint.frontend.files import WriteRefused
 from nofslint.frontend.outdir import write_directory
 from nofslint.kernel import maintainers as mnt
@@ -70,11 +70,12 @@ def check_usage(fmt: str, opts: Mapping[str, Any]) -> None:
         raise click.UsageError("--html-source-url goes with --format html")
 
 
-def publish(fmt: str, result: RunResult, settings: Settings, opts: dict[str, Any]) -> None:
+def publish(fmt: str, result: RunResult, settings: Settings, opts: dict[str, Any],
+            plain: Callable[[], str]) -> None:
     """check's output: the published formats and JSON (with the run's metadata and
-    the routing) here, the others as before."""
+    the routing) here, the others as ``plain()`` renders them."""
     if fmt not in ("json", *FORMATS):
-        emit(render(fmt, result, settings, max_chain=opts["max_chain"]), opts["output"])
+        emit(plain(), opts["output"])
         return
     info = runinfo.RunInfo(
         command=_command(), config=str(settings.config.path) if settings.config.path else None,

@@ -242,3 +242,19 @@ def introduced_findings(change: Change, rules: list[Rule], scratch: Path, *, job
         if f.file in real:  # report the user's path, quote the changed text
             f.source, f.file = f.file, real[f.file]
     return after
+
+
+def identity(root: Path) -> str | None:
+    """``Name <email>`` from git's ``user.name`` and ``user.email`` as the tree sees
+    them (its config, then the user's), read with the tree's program-running config
+    turned off (_GIT_SAFE); None when either is unset or git cannot run."""
+    try:
+        name, mail = (_git(root, "config", "--get", key, check=False)
+                      for key in ("user.name", "user.email"))
+    except ChangeError:
+        return None
+    if not name or not mail:
+        return None
+    name_text = name.decode("utf-8", "replace").strip()
+    mail_text = mail.decode("utf-8", "replace").strip()
+    return f"{name_text} <{mail_text}>" if name_text and mail_text else None

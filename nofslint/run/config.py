@@ -5,6 +5,7 @@ The file sits at the kernel tree's root (or is named with ``--config``)::
     select = ["ALL"]                      # rule ids, or ALL (default: rules on by default)
     ignore = ["prefer-nofs-scope"]
     plugins = ["tools/nofslint"]          # rule directories (need --allow-config-plugins)
+    cache-dir = "~/.cache/nofslint-linux" # where the facts cache lives (absolute or ~/)
 
     [per-file-ignores]
     "drivers/staging/**" = ["nofail-in-reclaim"]
@@ -65,6 +66,7 @@ class Config:
     severity: tuple[tuple[str, str], ...] = ()
     plugins: tuple[Path, ...] = ()
     extras: Extras = field(default_factory=Extras)
+    cache_dir: Path | None = None
 
     def ignored(self, rule: str, path: str) -> bool:
         """Is ``rule`` silenced for ``path`` (relative to the tree root)?"""
@@ -160,7 +162,7 @@ class _Reader:
 
     def config(self, data: dict[str, Any]) -> Config:
         known = {"select", "ignore", "plugins", "per-file-ignores", "severity",
-                 "reclaim-entry", "transaction"}
+                 "reclaim-entry", "transaction", "cache-dir"}
         for key in data:
             if key not in known:
                 raise self.error(key, f"unknown key (known: {', '.join(sorted(known))})")
@@ -180,7 +182,19 @@ class _Reader:
         extras = Extras(
             tuple(self.entry(e, i) for i, e in enumerate(self.array(data, "reclaim-entry"))),
             tuple(self.transaction(t, i) for i, t in enumerate(self.array(data, "transaction"))))
-        return Config(self.path, select, ignore, per_file, tuple(severity), plugins, extras)
+        cache_dir = self.cache_dir(data["cache-dir"]) if "cache-dir" in data else None
+        return Config(self.path, select, ignore, per_file, tuple(severity), plugins, extras,
+                      cache_dir)
+
+    def cache_dir(self, value: Any) -> Path:
+        """The cache directory: absolute or ``~/...``, never relative to the config (the
+        tree's own config would put the cache, which must not be plantable, in the tree)."""
+        if not isinstance(value, str) or not value or "\0" in value:
+            raise self.error("cache-dir", "must be a non-empty path")
+        path = Path(value).expanduser() if value.startswith("~/") else Path(value)
+        if not path.is_absolute():
+            raise self.error("cache-dir", f"{value!r} must be absolute or start with ~/")
+        return path
 
     def plugin(self, value: str) -> Path:
         """A plugin directory, relative to the config's directory."""
