@@ -46,18 +46,21 @@ def chromium() -> str | None:
     return None
 
 
-def _run(page: Path, *flags: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+def _run(page: Path, *flags: str, timeout: int = 120,
+         fragment: str = "") -> subprocess.CompletedProcess[str]:
     exe = chromium()
     assert exe is not None
     with tempfile.TemporaryDirectory(prefix="nofslint-chromium-") as profile:
         return subprocess.run(
-            [exe, *OFFLINE, f"--user-data-dir={profile}", *flags, page.resolve().as_uri()],
+            [exe, *OFFLINE, f"--user-data-dir={profile}", *flags,
+             page.resolve().as_uri() + (f"#{fragment}" if fragment else "")],
             capture_output=True, text=True, timeout=timeout, check=True,
             env={**os.environ, "HOME": profile})
 
 
-def dump_dom(page: Path) -> str:
-    return _run(page, "--dump-dom").stdout
+def dump_dom(page: Path, fragment: str = "") -> str:
+    """The DOM after load (scripts run), the page opened at ``#fragment`` if given."""
+    return _run(page, "--dump-dom", fragment=fragment).stdout
 
 
 def screenshot(page: Path, out: Path, width: int = 1000, height: int = 1200,

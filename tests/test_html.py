@@ -148,6 +148,19 @@ def test_chromium_draws_every_chain(report: tuple[Path, dict], tmp_path: Path) -
 
 
 @needs_chromium
+def test_chromium_filters_from_the_link(report: tuple[Path, dict]) -> None:
+    """``report.html#rule=…&section=…`` opens filtered (a link to one subsystem's part)."""
+    page, doc = report
+    wanted = [f for f in doc["findings"] if f["rule"] == "wq-flush-reclaim"
+              and f["owner"]["section"] == "WQ FILE SYSTEM"]
+    assert wanted
+    dom = browser.dump_dom(page, "rule=wq-flush-reclaim&section=WQ%20FILE%20SYSTEM")
+    assert f'<span id="shown">{len(wanted)}</span>' in dom
+    hidden = re.findall(r'<section class="finding [a-z]+ hidden"', dom)
+    assert len(hidden) == len(doc["findings"]) - len(wanted)
+
+
+@needs_chromium
 def test_chromium_screenshot_not_blank(report: tuple[Path, dict], tmp_path: Path) -> None:
     png = browser.screenshot(report[0], tmp_path / "shot.png")
     colours = browser.png_colours(png)

@@ -75,14 +75,18 @@ font-size:12.5px;margin:6px 0}
 .diff .file{color:#57606a;font-weight:600}
 a{color:#1a0dab}
 .hidden{display:none}
+tr[data-filter]{cursor:pointer}tr[data-filter]:hover td{background:#e8f0fe}
 """
 
 _SCRIPT = """
 (function(){
   var sel=document.querySelectorAll('.filters select');
   function apply(){
-    var want={};
-    sel.forEach(function(s){want[s.name]=s.value;});
+    var want={}, hash=[];
+    sel.forEach(function(s){
+      want[s.name]=s.value;
+      if(s.value)hash.push(s.name+'='+encodeURIComponent(s.value));
+    });
     var shown=0;
     document.querySelectorAll('.finding').forEach(function(f){
       var ok=Object.keys(want).every(function(k){
@@ -91,8 +95,21 @@ _SCRIPT = """
       if(ok)shown++;
     });
     document.getElementById('shown').textContent=shown;
+    history.replaceState(null,'',hash.length?'#'+hash.join('&'):location.pathname);
+  }
+  function set(name,value){
+    sel.forEach(function(s){if(s.name===name)s.value=value;});
   }
   sel.forEach(function(s){s.addEventListener('change',apply);});
+  document.querySelectorAll('tr[data-filter]').forEach(function(r){
+    r.addEventListener('click',function(){
+      set(r.getAttribute('data-filter'),r.getAttribute('data-value'));apply();});
+  });
+  location.hash.slice(1).split('&').forEach(function(kv){
+    var i=kv.indexOf('=');
+    if(i>0)set(kv.slice(0,i),decodeURIComponent(kv.slice(i+1)));
+  });
+  if(location.hash.length>1)apply();
 })();
 """
 
@@ -162,7 +179,8 @@ def _by_rule(result: RunResult, rules: Mapping[str, type[Rule]]) -> str:
     by_rule = Counter(f.rule for f in result.findings)
     severity = {f.rule: f.severity for f in result.findings}
     rows = "".join(
-        f"<tr><td class=rule>{_e(r)}</td><td>{_e(severity[r])}</td><td class=n>{n}</td>"
+        f'<tr data-filter="rule" data-value="{_e(r)}"><td class=rule>{_e(r)}</td>'
+        f"<td>{_e(severity[r])}</td><td class=n>{n}</td>"
         f"<td>{_e(rules[r].summary() if r in rules else '')}</td></tr>"
         for r, n in sorted(by_rule.items(), key=lambda x: (-x[1], x[0])))
     return ("<h2>By rule</h2><table><tr><th>rule</th><th>severity</th><th>findings</th>"
@@ -171,7 +189,8 @@ def _by_rule(result: RunResult, rules: Mapping[str, type[Rule]]) -> str:
 
 def _by_section(sections: list[str]) -> str:
     by_section = Counter(sections)
-    rows = "".join(f"<tr><td>{_e(s)}</td><td class=n>{n}</td></tr>"
+    rows = "".join(f'<tr data-filter="section" data-value="{_e(s)}"><td>{_e(s)}</td>'
+                   f"<td class=n>{n}</td></tr>"
                    for s, n in sorted(by_section.items(), key=lambda x: (-x[1], x[0])))
     return (f"<h2>By subsystem ({len(by_section)})</h2><div class=scroll><table><tr>"
             f"<th>MAINTAINERS section</th><th>findings</th></tr>{rows}</table></div>")
