@@ -21,6 +21,7 @@ from tree_sitter import Node
 from nofslint.extract.flow import NORETURN
 from nofslint.extract.syntax import back_regions, matches
 from nofslint.frontend.parse import parse_source
+from nofslint.kernel.kconfig import Kconfig
 from nofslint.model.facts import Guards
 from nofslint.model.flow import condition_key, words
 
@@ -347,9 +348,9 @@ class FileGuards:
     functions, and each is matched by where it starts.
     """
 
-    def __init__(self, raw: bytes, starts: list[int]) -> None:
+    def __init__(self, raw: bytes, starts: list[int], config: Kconfig | None = None) -> None:
         self.raw = raw
-        _masked, tree = parse_source(raw)
+        _masked, tree = parse_source(raw, config)
         self._tree = tree
         self._index = {s: i for i, s in enumerate(starts)}
         self._nodes: dict[int, Node] = {}

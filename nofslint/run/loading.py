@@ -28,8 +28,10 @@ Task = tuple[str, KernelTree, str | None]  # (file, its tree, cache root or None
 
 @lru_cache(maxsize=64)
 def cache_for(cache_root: str, tree: KernelTree) -> FactsCache:
+    kconfig = tree.extras.kconfig
     return FactsCache(Path(cache_root), tree.root,
-                      tree.gfp_table().fingerprint() + tree.extras.fingerprint())
+                      tree.gfp_table().fingerprint() + tree.extras.fingerprint(),
+                      kconfig.digest if kconfig is not None else "")
 
 
 def _file_error(rel: str, exc: BaseException) -> FileError:
@@ -65,7 +67,8 @@ def facts_task(task: Task, trust_cache: bool = True
         cache = cache_for(cache_root, tree)
         stat = cache.stat_key(path)
         raw = read_source(path)
-        key = cache.key(raw, rel)
+        kconfig = tree.extras.kconfig
+        key = cache.key(raw, rel, kconfig.key_of(raw) if kconfig is not None else b"")
         data = cache.load_data(key, rel) if trust_cache else None
         if data is None:
             data = cache.store(key, _extract(raw, rel, tree))
