@@ -58,6 +58,7 @@ class _Makefile:
     vars: dict[str, list[str]] = field(default_factory=dict)  # raw values, in order
     simple: dict[str, bool] = field(default_factory=dict)
     guessed: set[str] = field(default_factory=set)  # variables set in an undecided branch
+    dead: list[str] = field(default_factory=list)  # object lists in branches not taken
 
 
 @dataclass
@@ -165,6 +166,9 @@ class _Reader:
                     stack.pop()
                 continue
             if any(t is False for t, _ in stack):
+                parts = _assignment(line)
+                if parts is not None and "$" not in parts[0] and parts[0].endswith(_LISTS):
+                    mk.dead.append(parts[2])  # named, but not built with this config
                 continue
             guessed = any(t is None for t, _ in stack)
             parts = _assignment(line)
@@ -398,6 +402,15 @@ class _Reader:
                     composites.setdefault(word, False)
         for base, built in composites.items():
             self.objects(mk, rel, directory, base, built, 0)
+        for text in mk.dead:
+            try:
+                words = self.expand(mk, text).split()
+            except _Unevaluable:
+                continue
+            for word in words:
+                path = _join(directory, word[:-2] + ".c") if word.endswith(".o") else None
+                if path is not None:
+                    self.map.mentioned.add(path)
         return subdirs
 
     def objects(self, mk: _Makefile, rel: str, directory: str, base: str, built: bool,
@@ -479,6 +492,7 @@ def _join(directory: str, word: str) -> str | None:
     return path
 
 
+_LISTS = ("-y", "-m", "-objs", "-")  # object lists: obj-y, foo-objs, foo-$(CONFIG_X)...
 _OPS = ("::=", ":=", "+=", "?=", "!=", "=")
 
 

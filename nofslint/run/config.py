@@ -3,6 +3,7 @@
 The file sits at the kernel tree's root (or is named with ``--config``)::
 
     select = ["ALL"]                      # rule ids, or ALL (default: rules on by default)
+    kconfig = "build/.config"             # the kernel config to lint (or "none"; see --kconfig)
     ignore = ["prefer-nofs-scope"]
     plugins = ["tools/nofslint"]          # rule directories (need --allow-config-plugins)
 
@@ -65,6 +66,7 @@ class Config:
     severity: tuple[tuple[str, str], ...] = ()
     plugins: tuple[Path, ...] = ()
     extras: Extras = field(default_factory=Extras)
+    kconfig: str | None = None  # "none", or a path relative to the config's directory
 
     def ignored(self, rule: str, path: str) -> bool:
         """Is ``rule`` silenced for ``path`` (relative to the tree root)?"""
@@ -160,7 +162,7 @@ class _Reader:
 
     def config(self, data: dict[str, Any]) -> Config:
         known = {"select", "ignore", "plugins", "per-file-ignores", "severity",
-                 "reclaim-entry", "transaction"}
+                 "reclaim-entry", "transaction", "kconfig"}
         for key in data:
             if key not in known:
                 raise self.error(key, f"unknown key (known: {', '.join(sorted(known))})")
@@ -180,7 +182,14 @@ class _Reader:
         extras = Extras(
             tuple(self.entry(e, i) for i, e in enumerate(self.array(data, "reclaim-entry"))),
             tuple(self.transaction(t, i) for i, t in enumerate(self.array(data, "transaction"))))
-        return Config(self.path, select, ignore, per_file, tuple(severity), plugins, extras)
+        kconfig = data.get("kconfig")
+        if kconfig is not None:
+            if not isinstance(kconfig, str) or not kconfig:
+                raise self.error("kconfig", "must be a path to a kernel .config, or \"none\"")
+            if kconfig != "none":
+                kconfig = str(self.path.parent / kconfig)
+        return Config(self.path, select, ignore, per_file, tuple(severity), plugins, extras,
+                      kconfig)
 
     def plugin(self, value: str) -> Path:
         """A plugin directory, relative to the config's directory."""

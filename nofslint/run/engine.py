@@ -78,6 +78,7 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
     if overlay:
         tasks = loading.overlaid(tasks, overlay, version, extras)
         reuse_results = False
+    tasks, not_built = loading.built_only(tasks)
     results = ResultCache(cache_root) if cache_root is not None else None
     signature = saved = None
     if results is not None and reuse_results and tasks:
@@ -104,6 +105,7 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
             for tree in result.trees:
                 loading.cache_for(str(cache_root), tree).prune()
         keys = loading.content_keys(tasks)
+    result.not_built = not_built
     if want_fixes:
         result.fixes, result.fix_problems = build_fixes(result.findings)
     if (results is not None and signature is not None and not result.internal_errors
@@ -127,6 +129,9 @@ def _analyse(tasks: list[loading.Task], rules: list[Rule], jobs: int,
     local = [r for r in rules if r.scope == "local"]
     whole = [r for r in rules if r.scope == "tree"]
     index = TreeIndex() if whole else None
+    arches = {t[1].extras.kconfig.arch for t in tasks if t[1].extras.kconfig is not None}
+    if index is not None and len(arches) == 1 and None not in arches:
+        index.arch = arches.pop()  # the architecture the config builds
     facts_of = loading.facts_of(tasks, jobs, progress, overlay)
     for (path_text, tree, _), (facts, error) in zip(tasks, facts_of, strict=True):
         trees.setdefault((str(tree.root), tree.version), tree)

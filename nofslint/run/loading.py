@@ -17,6 +17,8 @@ from pathlib import Path
 from nofslint.extract.facts import extract
 from nofslint.frontend.source import SourceError, read_source
 from nofslint.incremental.cache import FactsCache
+from nofslint.kernel.kbuild_makefiles import KbuildMap, build_map
+from nofslint.kernel.kconfig import Kconfig
 from nofslint.kernel.tree import NO_EXTRAS, Extras, KernelTree, discover, tree_for, tree_for_dir
 from nofslint.model.facts import FileFacts
 from nofslint.run import workers
@@ -144,6 +146,32 @@ def plan(paths: Iterable[Path], version: tuple[int, int] | None,
             tree = trees[parent] = tree_for_dir(Path(parent), version, extras)
         tasks.append((absolute, tree, root))
     return tasks
+
+
+@lru_cache(maxsize=8)
+def kbuild_map(root: Path, kconfig: Kconfig) -> KbuildMap:
+    """Which C files of the tree at ``root`` the config builds (read once per run)."""
+    return build_map(root, kconfig)
+
+
+def built_only(tasks: list[Task]) -> tuple[list[Task], list[str]]:
+    """The tasks of files the kernel config builds, and the tree-relative paths of the
+    C files it does not build (not linked, not reported). Headers, loose files and
+    trees without a config are kept as they are."""
+    kept: list[Task] = []
+    dropped: list[str] = []
+    for task in tasks:
+        path_text, tree, _ = task
+        kconfig = tree.extras.kconfig
+        if kconfig is None or tree.root is None or not path_text.endswith(".c"):
+            kept.append(task)
+            continue
+        rel = tree.relpath(path_text)
+        if kbuild_map(tree.root, kconfig).is_built(rel):
+            kept.append(task)
+        else:
+            dropped.append(rel)
+    return kept, dropped
 
 
 def content_keys(tasks: list[Task]) -> list[str | None]:
