@@ -12,8 +12,8 @@ from fixture_support import declared_clean, expectations, fixture_files, rule_of
 
 from nofslint.fixing.fixes import apply_edits, error_score, merge
 from nofslint.frontend.parse import parse_source
-from nofslint.plugins.registry import builtin_rules, select_rules
 from nofslint.kernel.tree import Extras, find_root
+from nofslint.plugins.registry import builtin_rules, select_rules
 from nofslint.run.config import Config
 from nofslint.run.engine import run
 from nofslint.run.settings import choose_kconfig

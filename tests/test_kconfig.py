@@ -152,7 +152,8 @@ def test_mask_keeps_the_configured_branch_offsets_and_lines(config: Kconfig) -> 
 
 
 def test_mentioned_symbols_are_those_of_conditionals_and_is_calls() -> None:
-    raw = b"#if defined(CONFIG_A) && \\\n CONFIG_N\n#endif\nif (IS_ENABLED(CONFIG_M)) f(CONFIG_X);\n"
+    raw = (b"#if defined(CONFIG_A) && \\\n CONFIG_N\n#endif\n"
+           b"if (IS_ENABLED(CONFIG_M)) f(CONFIG_X);\n")
     assert mentioned(raw) == {"CONFIG_A", "CONFIG_N", "CONFIG_M"}
 
 
@@ -272,6 +273,8 @@ def test_chains_through_a_disabled_file_or_else_branch_exist_only_without_config
     assert ("fs/kcfs/tiny.c", 9) in only_without  # a file the config does not build
     assert ("fs/kcfs/cond.c", 20) in only_without  # a disabled #else branch
     assert ("fs/kcfs/super.c", 20) in only_without  # a directory it does not descend into
+    assert ("fs/kcfs/body.c", 12) in only_without  # if (IS_ENABLED(CONFIG_KCDEBUG)) call();
+    assert ("fs/kcfs/body.c", 17) in only_without  # if (!IS_ENABLED(CONFIG_KCFS_ACL)) ...
     assert ("fs/kcfs/cond.c", 163) in with_config - without  # the #else of a body
 
 
