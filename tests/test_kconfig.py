@@ -303,3 +303,73 @@ def test_sarif_and_summary_name_the_config(tmp_path: Path) -> None:
     assert "Kernel config:" in proc.stdout and "6 C files it does not build" in proc.stdout
     proc = nofslint("check", TREE, "--no-cache", "--kconfig", "none")
     assert "Kernel config" not in proc.stdout
+
+
+# -- check-patch, --staged and kbuild honour the config -----------------------------------------
+ORDER = """\
+/* A high-order __GFP_NOFAIL allocation: branch 1 unless the config picks the #else. */
+struct page *kc_order(void)
+{
+#ifdef CONFIG_KCDEBUG
+	return alloc_pages(GFP_KERNEL | __GFP_NOFAIL, 2);
+#else
+	return alloc_pages(GFP_KERNEL | __GFP_NOFAIL, 3);
+#endif
+}
+"""
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                          cwd=repo, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "linux"
+    shutil.copytree(TREE, root)
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-qm", "base")
+    return root
+
+
+def _lines(proc: subprocess.CompletedProcess[str], rule: str = "nofail-high-order"
+           ) -> set[tuple[str, int]]:
+    out = set()
+    for f in json.loads(proc.stdout)["findings"]:
+        if f["rule"] == rule:
+            out.add((f["path"], f["line"]))
+    return out
+
+
+def test_staged_and_check_patch_honour_the_config(repo: Path) -> None:
+    (repo / "fs/kcfs/tiny.c").write_text(ORDER)  # a file the config does not build
+    (repo / "fs/kcfs/tree.c").write_text(ORDER)  # one it builds
+    _git(repo, "add", "-A")
+    staged = nofslint("check", "--staged", "--format", "json", "--no-cache", cwd=repo)
+    assert _lines(staged) == {("fs/kcfs/tree.c", 7)}, staged.stderr
+    every = nofslint("check", "--staged", "--format", "json", "--no-cache", "--kconfig", "none",
+                     cwd=repo)
+    assert _lines(every) == {("fs/kcfs/tree.c", 5), ("fs/kcfs/tiny.c", 5)}
+    patch = repo.parent / "change.patch"
+    patch.write_text(_git(repo, "diff", "--cached"))
+    _git(repo, "reset", "-q", "--hard")
+    checked = nofslint("check-patch", "--tree", repo, patch, "--format", "json", "--no-cache")
+    assert _lines(checked) == {("fs/kcfs/tree.c", 7)}, checked.stderr
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "x")
+    (repo / "fs/kcfs/tree.c").write_text(ORDER)
+    since = nofslint("check", "--diff-from", "HEAD", "--format", "json", "--no-cache", cwd=repo)
+    assert _lines(since) == {("fs/kcfs/tree.c", 7)}, since.stderr
+
+
+def test_kbuild_reads_the_build_directorys_auto_conf(repo: Path) -> None:
+    (repo / "fs/kcfs/tree.c").write_text(ORDER)
+    build = repo.parent / "build"
+    (build / "include/config").mkdir(parents=True)
+    (repo / ".config").rename(build / "include/config/auto.conf")
+    env = {"KCONFIG_CONFIG": "", "XDG_CACHE_HOME": str(repo.parent / "cache")}
+    proc = nofslint("kbuild", "-D__KERNEL__", repo / "fs/kcfs/tree.c", cwd=build, env=env)
+    assert "tree.c:7:" in proc.stdout and "tree.c:5:" not in proc.stdout, proc.stdout
+    proc = nofslint("kbuild", "-D__KERNEL__", repo / "fs/kcfs/tree.c", cwd=repo, env=env)
+    assert "tree.c:5:" in proc.stdout and "tree.c:7:" not in proc.stdout, proc.stdout
