@@ -193,9 +193,10 @@ def test_the_fixture_trees_makefiles() -> None:
     built = {"fs/kcfs/super.c", "fs/kcfs/tree.c", "fs/kcfs/acl.c", "fs/kcfs/lib/util.c",
              "fs/kcfs/libhelp.c", "fs/kcfs/modpart.c", "fs/kcfs/substpart.c",
              "fs/kcfs/weird.c", "fs/kcfs/unnamed.c", "arch/x86/kernel/setup.c",
-             "arch/x86/lib/xlib.c", "lib/kclib.c", "fs/kcfs/cond.c"}
+             "arch/x86/lib/xlib.c", "lib/kclib.c", "fs/kcfs/cond.c", "fs/kcfs/incl.c"}
     not_built = {"fs/kcfs/tiny.c", "fs/kcfs/tiny_extra.c", "fs/kcfs/mkkcfs.c",
-                 "fs/otherfs/other.c", "debug/dbg.c", "arch/arm64/kernel/setup.c"}
+                 "fs/otherfs/other.c", "debug/dbg.c", "arch/arm64/kernel/setup.c",
+                 "fs/dbgfs/dbg2.c", "arch/x86/math-emu/emu.c", "fs/kcfs/incl_tiny.c"}
     assert {p for p in built | not_built if kmap.is_built(p)} == built
     assert kmap.unnamed("fs/kcfs/unnamed.c") and not kmap.unnamed("fs/kcfs/tree.c")
     assert any("$(call)" in n for n in kmap.notes)  # --verbose names what was not evaluated
@@ -298,9 +299,9 @@ def test_a_config_switch_reextracts_only_files_whose_conditionals_change(tmp_pat
 def test_sarif_and_summary_name_the_config(tmp_path: Path) -> None:
     proc = nofslint("check", TREE, "--no-cache", "--format", "sarif")
     props = json.loads(proc.stdout)["runs"][0]["properties"]
-    assert props["kconfig"][0]["path"].endswith(".config") and props["notBuilt"] == 6
+    assert props["kconfig"][0]["path"].endswith(".config") and props["notBuilt"] == 9
     proc = nofslint("check", TREE, "--no-cache")
-    assert "Kernel config:" in proc.stdout and "6 C files it does not build" in proc.stdout
+    assert "Kernel config:" in proc.stdout and "9 C files it does not build" in proc.stdout
     proc = nofslint("check", TREE, "--no-cache", "--kconfig", "none")
     assert "Kernel config" not in proc.stdout
 

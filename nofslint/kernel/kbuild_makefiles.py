@@ -100,6 +100,7 @@ class _Reader:
         self.config = config
         self.map = KbuildMap(arch)
         self.lenient = False
+        self.includes = 0  # files read by include, over the whole walk
         bits = "64" if config.values.get("CONFIG_64BIT") == "y" else "32"
         self.specials = {"srctree": ".", "objtree": ".", "SRCARCH": arch, "ARCH": arch,
                          "BITS": bits, "CONFIG_SHELL": "sh", "Q": "", "quiet": ""}
@@ -137,7 +138,13 @@ class _Reader:
         mk = _Makefile()
         if base:
             mk.vars.update({k: list(v) for k, v in base.items()})
-        lines = _logical_lines(text)
+        self.lines(rel, _logical_lines(text), mk, frozenset({rel}))
+        return mk
+
+    def lines(self, rel: str, lines: list[tuple[int, str]], mk: _Makefile,
+              seen: frozenset[str]) -> None:
+        """Evaluate one file's lines into ``mk``; an in-tree ``include`` is read in place
+        (bounded: 8 levels, 64 files, each a regular file inside the tree)."""
         # Each open conditional: (taking this branch: True/False/None undecided,
         # whether an earlier branch was taken)
         stack: list[tuple[bool | None, bool]] = []
@@ -167,17 +174,58 @@ class _Reader:
                 continue
             if any(t is False for t, _ in stack):
                 parts = _assignment(line)
-                if parts is not None and "$" not in parts[0] and parts[0].endswith(_LISTS):
+                if parts is not None and self.names_list(mk, parts[0]):
                     mk.dead.append(parts[2])  # named, but not built with this config
                 continue
-            guessed = any(t is None for t, _ in stack)
-            parts = _assignment(line)
-            if parts is None:
-                if word in ("include", "-include", "sinclude"):
-                    self.note(rel, number, "include not followed")
+            if word in ("include", "-include", "sinclude"):
+                self.include(rel, number, line[len(word):], mk, seen)
                 continue
-            self.assign(mk, rel, number, *parts, guessed)
-        return mk
+            parts = _assignment(line)
+            if parts is not None:
+                self.assign(mk, rel, number, *parts, any(t is None for t, _ in stack))
+
+    def names_list(self, mk: _Makefile, lhs: str) -> bool:
+        """Whether an assignment's target is an object list (obj-y, foo-$(CONFIG_X)...)."""
+        try:
+            return self.expand(mk, lhs).strip().endswith(_LISTS)
+        except _Unevaluable:
+            return False
+
+    def include(self, rel: str, number: int, names_text: str, mk: _Makefile,
+                seen: frozenset[str]) -> None:
+        self.lenient = True
+        try:
+            names = self.expand(mk, names_text).split()
+        except _Unevaluable:
+            names = []
+        finally:
+            self.lenient = False
+        if not names:
+            self.note(rel, number, "include not evaluated")
+        for name in names:
+            path = _join("", name) or ""
+            text = self.plain(path) if path and path not in seen and len(seen) < 8 else None
+            if text is None or self.includes >= 64 * 1024:
+                self.note(rel, number, f"include {name} not followed")
+                continue
+            self.includes += 1
+            self.lines(path, _logical_lines(text), mk, seen | {path})
+
+    def plain(self, rel: str) -> str | None:
+        """A tree file's text for an include: a regular file inside the tree, bounded."""
+        path = os.path.join(self.root, rel)
+        real = os.path.realpath(path)
+        if not real.startswith(self.real_root.rstrip("/") + "/"):
+            return None
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            data = fh.read(MAX_MAKEFILE_BYTES + 1)
+        return None if len(data) > MAX_MAKEFILE_BYTES else data.decode("utf-8", "replace")
 
     def condition(self, mk: _Makefile, rel: str, number: int, line: str
                   ) -> tuple[bool | None, bool]:
@@ -408,6 +456,11 @@ class _Reader:
             except _Unevaluable:
                 continue
             for word in words:
+                if word.endswith("/"):  # a subdirectory only an untaken branch descends into
+                    path = _join(directory, word)
+                    if path is not None and path not in self.map.visited:
+                        self.map.pruned.add(path)
+                    continue
                 path = _join(directory, word[:-2] + ".c") if word.endswith(".o") else None
                 if path is not None:
                     self.map.mentioned.add(path)
@@ -460,7 +513,8 @@ class _Reader:
         text = found[1] if found[0].endswith("Makefile") else _read_plain(self, rel)
         mk = self.evaluate(rel, text)
         out: list[str] = []
-        for name in ("core-y", "libs-y", "drivers-y", "drivers-m"):
+        for name in ("core-y", "libs-y", "drivers-y", "drivers-m", "core-", "libs-",
+                     "drivers-", "drivers-n"):
             if name not in mk.vars:
                 continue
             try:
@@ -468,7 +522,11 @@ class _Reader:
             except _Unevaluable as exc:
                 self.note(rel, 0, f"{name} not evaluated ({exc})")
                 continue
-            out += [d.rstrip("/") for d in words if d.endswith("/") and _join("", d)]
+            dirs = [p for d in words if d.endswith("/") and (p := _join("", d)) is not None]
+            if name.endswith(("-y", "-m")):
+                out += dirs
+            else:  # drivers-$(CONFIG_MATH_EMULATION) with the option unset
+                self.map.pruned.update(dirs)
         return out
 
 
