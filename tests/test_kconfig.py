@@ -14,8 +14,10 @@ import os
 import shutil
 import subprocess
 import sys
+from importlib import resources
 from pathlib import Path
 
+import jsonschema
 import pytest
 from fixture_support import FIXTURES
 
@@ -298,6 +300,9 @@ def test_a_config_switch_reextracts_only_files_whose_conditionals_change(tmp_pat
 
 def test_sarif_and_summary_name_the_config(tmp_path: Path) -> None:
     proc = nofslint("check", TREE, "--no-cache", "--format", "sarif")
+    schema_file = resources.files("nofslint") / "schemas" / "sarif-schema-2.1.0.json"
+    jsonschema.Draft7Validator(json.loads(schema_file.read_text("utf-8"))).validate(
+        json.loads(proc.stdout))
     props = json.loads(proc.stdout)["runs"][0]["properties"]
     assert props["kconfig"][0]["path"].endswith(".config") and props["notBuilt"] == 9
     proc = nofslint("check", TREE, "--no-cache")
