@@ -379,3 +379,30 @@ def test_kbuild_reads_the_build_directorys_auto_conf(repo: Path) -> None:
     assert "tree.c:7:" in proc.stdout and "tree.c:5:" not in proc.stdout, proc.stdout
     proc = nofslint("kbuild", "-D__KERNEL__", repo / "fs/kcfs/tree.c", cwd=repo, env=env)
     assert "tree.c:5:" in proc.stdout and "tree.c:7:" not in proc.stdout, proc.stdout
+
+
+def test_the_makefile_reading_is_kept_while_the_makefiles_are_unchanged(tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    from nofslint.run import loading
+
+    root = tmp_path / "tree"
+    shutil.copytree(TREE, root)
+    cache = str(tmp_path / "cache")
+    config = read(root / ".config")
+    reads: list[Path] = []
+    real_build = loading.build_map
+    monkeypatch.setattr(loading, "build_map", lambda r, c: reads.append(r) or real_build(r, c))
+    first = loading.kbuild_map(root, config, cache)
+    loading._KBUILD.clear()  # a new process
+    again = loading.kbuild_map(root, config, cache)
+    assert len(reads) == 1 and again.built == first.built and again.notes == first.notes
+    makefile = root / "fs" / "kcfs" / "Makefile"
+    makefile.write_text(makefile.read_text().replace("obj-m\t\t\t+= modpart.o",
+                                                       "obj-$(CONFIG_KCFS_TINY) += modpart.o"))
+    loading._KBUILD.clear()
+    edited = loading.kbuild_map(root, config, cache)
+    assert len(reads) == 2 and not edited.is_built("fs/kcfs/modpart.c")
+    (root / "fs" / "kcfs" / "Kbuild").write_text("obj-y += modpart.o\n")  # a Kbuild appears
+    loading._KBUILD.clear()
+    assert loading.kbuild_map(root, config, cache).is_built("fs/kcfs/modpart.c")
+    assert len(reads) == 3

@@ -47,6 +47,31 @@ class KbuildMap:
     visited: set[str] = field(default_factory=set)  # directories whose Makefile was read
     pruned: set[str] = field(default_factory=set)  # subdirectories the config does not build
     notes: list[str] = field(default_factory=list)  # constructs not evaluated
+    # Every file the reading looked at: (size, mtime) or None (see makefile.unchanged).
+    inputs: dict[str, tuple[int, int] | None] = field(default_factory=dict)
+
+    def to_data(self) -> dict:
+        """Plain data (JSON) to keep the reading between runs."""
+        return {"arch": self.arch, "built": sorted(self.built),
+                "mentioned": sorted(self.mentioned), "visited": sorted(self.visited),
+                "pruned": sorted(self.pruned), "notes": self.notes,
+                "inputs": sorted([k, v] for k, v in self.inputs.items())}
+
+    @staticmethod
+    def from_data(data: dict) -> KbuildMap:
+        """The reading to_data kept; ValueError/TypeError/KeyError when it is not one."""
+        inputs = {}
+        for rel, value in data["inputs"]:
+            if not isinstance(rel, str) or not (value is None or (
+                    isinstance(value, list) and len(value) == 2
+                    and all(isinstance(v, int) for v in value))):
+                raise ValueError("not a saved Kbuild reading")
+            inputs[rel] = tuple(value) if value is not None else None
+        strings = {k: [v for v in data[k] if isinstance(v, str)]
+                   for k in ("built", "mentioned", "visited", "pruned", "notes")}
+        return KbuildMap(str(data["arch"]), set(strings["built"]), set(strings["mentioned"]),
+                         set(strings["visited"]), set(strings["pruned"]), strings["notes"],
+                         inputs)
 
     def is_built(self, rel: str) -> bool:
         if not rel.endswith(".c"):
@@ -79,6 +104,7 @@ class _Walker(Evaluator):
                           "BITS": bits, "CONFIG_SHELL": "sh", "Q": "", "quiet": ""})
         self.map = KbuildMap(arch)
         self.map.notes = self.notes
+        self.map.inputs = self.inputs
 
     def walk(self, seeds: list[str]) -> None:
         todo = [(d, 0) for d in seeds]

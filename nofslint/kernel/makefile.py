@@ -60,28 +60,18 @@ class Evaluator:
         self.notes: list[str] = []  # constructs not evaluated, for --verbose
         self.lenient = False  # in a condition, a variable set nowhere here is empty
         self.includes = 0  # files read by include, over the whole walk
+        self.inputs: dict[str, tuple[int, int] | None] = {}  # every file read or looked for
 
     # -- reading -------------------------------------------------------------------
     def read_makefile(self, directory: str) -> tuple[str, str] | None:
         """(name, text) of the directory's Kbuild or Makefile, read safely."""
         for name in ("Kbuild", "Makefile"):
             rel = posixpath.join(directory, name) if directory else name
-            path = os.path.join(self.root, rel)
-            real = os.path.realpath(path)
-            if not (real + "/").startswith(self.real_root.rstrip("/") + "/"):
-                continue  # a symlink out of the tree: not the tree's Makefile
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-            except OSError:
-                continue
-            with os.fdopen(fd, "rb") as fh:
-                if not stat.S_ISREG(os.fstat(fd).st_mode):
-                    continue
-                data = fh.read(MAX_MAKEFILE_BYTES + 1)
-            if len(data) > MAX_MAKEFILE_BYTES:
-                self.note(rel, 0, f"larger than {MAX_MAKEFILE_BYTES // 1024} KiB; not read")
-                return None
-            return rel, data.decode("utf-8", "replace")
+            text = self.plain(rel)
+            if text is not None:
+                return rel, text
+            if self.inputs.get(rel) is not None:
+                return None  # there, but too large: noted
         return None
 
     def note(self, rel: str, line: int, what: str) -> None:
@@ -168,20 +158,27 @@ class Evaluator:
             self.lines(path, logical_lines(text), mk, seen | {path})
 
     def plain(self, rel: str) -> str | None:
-        """A tree file's text for an include: a regular file inside the tree, bounded."""
+        """A tree file's text: a regular file inside the tree, bounded. Its size and mtime
+        (None: not there, not regular, outside the tree) go to ``inputs``, so a saved
+        reading of the tree can be checked with a stat per file (``unchanged``)."""
+        self.inputs[rel] = None
         path = os.path.join(self.root, rel)
-        real = os.path.realpath(path)
-        if not real.startswith(self.real_root.rstrip("/") + "/"):
+        if not _inside(self.real_root, path):
             return None
         try:
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except OSError:
             return None
         with os.fdopen(fd, "rb") as fh:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
                 return None
+            self.inputs[rel] = (st.st_size, st.st_mtime_ns)
             data = fh.read(MAX_MAKEFILE_BYTES + 1)
-        return None if len(data) > MAX_MAKEFILE_BYTES else data.decode("utf-8", "replace")
+        if len(data) > MAX_MAKEFILE_BYTES:
+            self.note(rel, 0, f"larger than {MAX_MAKEFILE_BYTES // 1024} KiB; not read")
+            return None
+        return data.decode("utf-8", "replace")
 
     def condition(self, mk: Makefile, rel: str, number: int, line: str
                   ) -> tuple[bool | None, bool]:
@@ -354,6 +351,28 @@ class Evaluator:
                 out.append(w if stem is None else values[1].strip().replace("%", stem, 1))
             return " ".join(out)
         raise Unevaluable(f"$({name})")
+
+
+def _inside(real_root: str, path: str) -> bool:
+    return os.path.realpath(path).startswith(real_root.rstrip("/") + "/")
+
+
+def unchanged(root: Path, inputs: dict[str, tuple[int, int] | None]) -> bool:
+    """Whether every file a reading looked at is as it was (same size and mtime, or still
+    not there): one stat per file instead of reading them all again."""
+    real_root = os.path.realpath(root)
+    for rel, was in inputs.items():
+        path = os.path.join(root, rel)
+        now = None
+        try:
+            st = os.stat(path)
+            if stat.S_ISREG(st.st_mode) and _inside(real_root, path):
+                now = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            pass
+        if now != (tuple(was) if was is not None else None):
+            return False
+    return True
 
 
 def tree_path(directory: str, word: str) -> str | None:

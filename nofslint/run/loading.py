@@ -16,9 +16,10 @@ from pathlib import Path
 
 from nofslint.extract.facts import extract
 from nofslint.frontend.source import SourceError, read_source
-from nofslint.incremental.cache import FactsCache
+from nofslint.incremental.cache import FactsCache, ResultCache
 from nofslint.kernel.kbuild_makefiles import KbuildMap, build_map
 from nofslint.kernel.kconfig import Kconfig
+from nofslint.kernel.makefile import unchanged
 from nofslint.kernel.tree import NO_EXTRAS, Extras, KernelTree, discover, tree_for, tree_for_dir
 from nofslint.model.facts import FileFacts
 from nofslint.run import workers
@@ -148,10 +149,34 @@ def plan(paths: Iterable[Path], version: tuple[int, int] | None,
     return tasks
 
 
-@lru_cache(maxsize=8)
-def kbuild_map(root: Path, kconfig: Kconfig) -> KbuildMap:
-    """Which C files of the tree at ``root`` the config builds (read once per run)."""
-    return build_map(root, kconfig)
+_KBUILD: dict[tuple[str, str], KbuildMap] = {}
+
+
+def kbuild_map(root: Path, kconfig: Kconfig, cache_root: str | None = None) -> KbuildMap:
+    """Which C files of the tree at ``root`` the config builds: read once per process,
+    and kept in the results cache while the Makefiles it read are unchanged (a
+    check-patch or a kbuild call then pays a stat per Makefile, not a reading)."""
+    key = (str(root), kconfig.digest)
+    known = _KBUILD.get(key)
+    if known is not None:
+        return known
+    store = ResultCache(Path(cache_root)) if cache_root is not None else None
+    signature = ResultCache.signature(["kbuild-map", *key])
+    kmap = None
+    saved = store.load(signature) if store is not None else None
+    if saved is not None:
+        try:
+            kmap = KbuildMap.from_data(saved["kbuild"])
+        except (KeyError, TypeError, ValueError):
+            kmap = None
+        if kmap is not None and not unchanged(root, kmap.inputs):
+            kmap = None
+    if kmap is None:
+        kmap = build_map(root, kconfig)
+        if store is not None:
+            store.store(signature, {"kbuild": kmap.to_data()})
+    _KBUILD[key] = kmap
+    return kmap
 
 
 def built_only(tasks: list[Task]) -> tuple[list[Task], list[str]]:
@@ -161,13 +186,13 @@ def built_only(tasks: list[Task]) -> tuple[list[Task], list[str]]:
     kept: list[Task] = []
     dropped: list[str] = []
     for task in tasks:
-        path_text, tree, _ = task
+        path_text, tree, cache_root = task
         kconfig = tree.extras.kconfig
         if kconfig is None or tree.root is None or not path_text.endswith(".c"):
             kept.append(task)
             continue
         rel = tree.relpath(path_text)
-        if kbuild_map(tree.root, kconfig).is_built(rel):
+        if kbuild_map(tree.root, kconfig, cache_root).is_built(rel):
             kept.append(task)
         else:
             dropped.append(rel)
