@@ -38,8 +38,9 @@ _ENTRY = re.compile(r"[0-9a-f]{64}")
 
 
 def entries(cache: Path) -> set[str]:
-    """The facts entries in a cache directory (one per file and key)."""
-    return {p.name for p in cache.rglob("*") if _ENTRY.fullmatch(p.name)}
+    """The facts entries in a cache directory (one per file and key; saved results aside)."""
+    return {p.name for p in cache.rglob("*")
+            if _ENTRY.fullmatch(p.name) and "results" not in p.parts}
 
 
 def lint(tree: Path, kconfig: str, cache: Path, out: Path, jobs: int | None) -> dict:
