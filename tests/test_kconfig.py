@@ -83,6 +83,21 @@ def test_what_is_not_a_config_is_a_clear_error(tmp_path: Path, content: bytes, w
         read(tmp_path / "missing")
 
 
+def test_a_fifo_as_the_trees_config_is_refused_not_waited_for(tmp_path: Path) -> None:
+    root = tmp_path / "tree"
+    shutil.copytree(TREE, root)
+    (root / ".config").unlink()
+    os.mkfifo(root / ".config")
+    command = [sys.executable, "-m", "nofslint", "check", str(root), "--no-cache"]
+    # At the tree root it is not a config file: not used (and never opened).
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 1 and "Kernel config" not in proc.stdout
+    # Named, it is refused without waiting for a writer.
+    proc = subprocess.run([*command, "--kconfig", str(root / ".config")], capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and "not a regular file" in proc.stderr
+
+
 def test_a_bad_or_missing_kconfig_is_exit_2_naming_it(tmp_path: Path) -> None:
     for value in (tmp_path / "missing", TREE / "Makefile"):
         proc = nofslint("check", TREE, "--kconfig", value, "--no-cache")

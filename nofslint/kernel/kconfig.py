@@ -21,6 +21,7 @@ import hashlib
 import lzma
 import os
 import re
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -169,7 +170,10 @@ def _restore(path: str, digest: str) -> Kconfig:
 def _bytes_of(path: Path) -> bytes:
     """The config's text, decompressed, bounded."""
     try:
-        with open(path, "rb") as fh:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not hang the run
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise KconfigError(f"{path}: not a regular file, not a kernel config")
             head = fh.read(6)
             fh.seek(0)
             if head.startswith(b"\xfd7zXZ"):
@@ -196,7 +200,7 @@ def read(path: Path) -> Kconfig:
     data = _bytes_of(path)
     text = data.decode("utf-8", "replace")
     values: dict[str, str] = {}
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         m = _LINE.fullmatch(line)
         if m:
@@ -204,7 +208,9 @@ def read(path: Path) -> Kconfig:
             if value != "n":
                 values[m.group(1)] = value
         elif _UNSET.fullmatch(line) is None and line and not line.startswith("#"):
-            raise KconfigError(f"{path}: not a kernel config (line {line[:60]!r})")
+            # The line number, not the line: the file may be anything a config names.
+            raise KconfigError(f"{path}: not a kernel config (line {number} is not "
+                               "CONFIG_X=value or a comment)")
     if not values:
         raise KconfigError(f"{path}: no CONFIG_ symbol set; not a kernel config")
     digest = hashlib.sha256(data).hexdigest()[:16]
