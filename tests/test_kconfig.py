@@ -232,10 +232,19 @@ def test_makefiles_are_data_bounded_and_stay_in_the_tree(tmp_path: Path) -> None
                   f"{tmp_path}/ran)\nobj-y += loop/\n" + "x = $(x)\nobj-y += $(x)\n")
     (tree / "fs" / "kcfs" / "loop").mkdir()
     (tree / "fs" / "kcfs" / "loop" / "Makefile").symlink_to(outside / "Makefile")
+    (tree / "fs" / "kcfs" / "Makefile.parts").write_text(
+        f"include {outside}/Makefile\ninclude $(src)/Makefile.parts\n"
+        f"$(shell touch {tmp_path}/ran)\nkcfs-y += incl.o\n")
     kmap = build_map(tree, read(tree / ".config"))
     assert not (tmp_path / "ran").exists()
     assert not any("secret" in p for p in kmap.built)
     assert kmap.is_built("fs/kcfs/super.c")
+    # The command, as a user runs it on a tree they were sent.
+    proc = nofslint("check", tree, "--no-cache", "-v", "--format", "json")
+    assert proc.returncode == 1, proc.stderr
+    assert not (tmp_path / "ran").exists()
+    assert "not followed" in proc.stderr  # the include out of the tree, and the loop
+    assert "fs/kcfs/incl.c" in {f["path"] for f in json.loads(proc.stdout)["findings"]}
 
 
 # -- choosing the config -----------------------------------------------------------------------
