@@ -7,7 +7,8 @@ Runs the installed ``nofslint`` (the console script beside this Python) as CI do
    workers), prints the findings per rule and every file nofslint could not lint,
    with its reason. Fails on any internal error, on an exit status other than
    0/1 (findings are expected), and when the run exceeds --timeout.
-2. Determinism on a subtree (--subtree, default fs/btrfs): ``--jobs 1`` cold,
+2. Determinism on a subtree (--subtree, default fs/btrfs, analysed alone: ``--scope
+   paths``, or each run would analyse the whole tree): ``--jobs 1`` cold,
    ``--jobs N`` cold, ``--jobs N`` warm (facts from the cache, rules run again)
    and ``--jobs N`` with the saved results must print the same report.
 
@@ -46,9 +47,9 @@ def nofslint_command() -> list[str]:
 
 
 def check(paths: list[Path], cache: Path, jobs: int, report: Path,
-          timeout: float) -> tuple[int, float, str]:
+          timeout: float, *extra: str) -> tuple[int, float, str]:
     """One ``nofslint check`` run: (exit status, seconds, stderr)."""
-    cmd = [*nofslint_command(), "check", *map(str, paths), "--select", "ALL",
+    cmd = [*nofslint_command(), "check", *map(str, paths), *extra, "--select", "ALL",
            "--format", "json", "-o", str(report), "--cache-dir", str(cache), "-j", str(jobs)]
     start = time.perf_counter()
     with tempfile.TemporaryFile() as err:
@@ -124,7 +125,7 @@ def determinism(tree: Path, subtrees: list[str], jobs: int, scratch: Path,
         if drop:  # facts from the cache, but the rules must run again
             shutil.rmtree(cache / "results", ignore_errors=True)
         out = scratch / f"det-{len(reports)}.json"
-        status, seconds, stderr = check(paths, cache, n, out, timeout)
+        status, seconds, stderr = check(paths, cache, n, out, timeout, "--scope", "paths")
         if status not in (0, 1) or not out.exists():
             print(f"FAIL: {name}: exit {status}\n{stderr[-4000:]}")
             return False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -11,9 +12,11 @@ from nofslint.api import (
     NONZERO,
     Allocation,
     Call,
+    CallRef,
     Finding,
     Flow,
     FsReclaimSummary,
+    KernelToNofs,
     PathCheck,
     Ref,
     Rule,
@@ -87,11 +90,24 @@ class AllocInTransaction(Rule):
         btrfs_end_transaction(trans);
 
     Fix
-        Put the allocation (or the call that leads to it) in a
-        ``memalloc_nofs_save()``/``memalloc_nofs_restore()`` scope, as the
-        proposed diff does around the smallest statement that covers it; or
-        allocate before the transaction starts. Replacing ``GFP_KERNEL`` by
-        ``GFP_NOFS`` works too, but the scope API is what new code should use.
+        Two options, and the proposed diff picks by the calling context:
+
+        - **At each caller**: put the call that leads to the allocation in a
+          ``memalloc_nofs_save()``/``memalloc_nofs_restore()`` scope, around
+          the smallest statement that covers it (or allocate before the
+          transaction starts). The diff does this when the helper that
+          allocates is also called outside any transaction: there its
+          ``GFP_KERNEL`` is right, and the callers differ.
+        - **At the allocation**: when several transaction paths reach the same
+          allocation and every call of every function on the way is one of
+          them (the helper only ever runs inside a transaction), the diff
+          makes the one change every path needs, where the mask is written:
+          ``GFP_KERNEL`` becomes ``GFP_NOFS`` (or, for a mask it cannot
+          rewrite, a NOFS scope around the allocation inside the helper).
+
+        The scope API is what new code should prefer at a transaction
+        boundary; a helper that runs only inside transactions may as well
+        say ``GFP_NOFS`` itself.
 
     References
         Documentation/core-api/gfp_mask-from-fs-io.rst; include/linux/sched/mm.h;
@@ -117,12 +133,14 @@ class AllocInTransaction(Rule):
         dirs = {index.home(ref[0]) for ref, _ in work}
         summary = index.memo("fs-reclaim:" + ",".join(sorted(dirs)),
                              lambda: FsReclaimSummary(index, dirs))
-        for ref, flow in work:
-            yield from self._check_flow(index, summary, ref, flow)
-        yield from self._held(index, summary, opening)
+        found = [found for ref, flow in work
+                 for found in self._check_flow(index, summary, ref, flow)]
+        found += self._held(index, summary, opening)
+        _fix_at_depth(index, found)
+        yield from (finding for finding, _, _ in found)
 
     def _held(self, index: TreeIndex, summary: FsReclaimSummary,
-              opening: set[Ref]) -> Iterator[Finding]:
+              opening: set[Ref]) -> Iterator[_Found]:
         """Functions that receive a live transaction handle run inside the transaction.
 
         Only functions that can reach a GFP_KERNEL-class allocation (the summary)
@@ -150,14 +168,15 @@ class AllocInTransaction(Rule):
                 alloc = index.allocation(site)
                 if alloc is not None:
                     if alloc.scope is None and any(m.kind == "kernel" for m in alloc.masks):
-                        yield self._held_finding(index, ref, ci, held[0], [], alloc)
+                        yield (self._held_finding(index, ref, ci, held[0], [], alloc),
+                               site, [])
                     continue
                 for callee in index.callees(site):
                     if index.home(callee[0]) != home or summary.always(callee) is None \
                             or _held_handles(index, callee, trans):
                         continue
-                    yield self._held_finding(index, ref, ci, held[0], summary.chain(callee),
-                                             None)
+                    chain = summary.chain(callee)
+                    yield self._held_finding(index, ref, ci, held[0], chain, None), site, chain
                     break
 
     def _held_finding(self, index: TreeIndex, ref: Ref, ci: int, held: tuple[str, str],
@@ -167,23 +186,24 @@ class AllocInTransaction(Rule):
         func = index.function(ref)
         path = index.path(fi)
         name, fs = held
-        what = _what(index, call, chain, alloc)
-        message = (f"{what} while {func.name}() holds the live {fs} transaction handle "
-                   f"'{name}' and no NOFS scope is active: reclaim can recurse into {fs} "
-                   f"and wait on this transaction")
-        trace = [TraceStep(func.name, path, func.line), TraceStep(func.name, path, call.line)]
-        trace += [TraceStep(index.function(r).name, index.path(r[0]), index.call(site).line)
-                  for r, site in chain]
+        what, brief = _what(index, call, chain, alloc)
+        why = (f"while {func.name}() holds the live {fs} transaction handle '{name}' and no "
+               f"NOFS scope is active: reclaim can recurse into {fs} and wait on this "
+               "transaction")
+        trace = [TraceStep(func.name, path, func.line,
+                           note=f"{func.name}() receives the live {fs} transaction handle "
+                                f"'{name}'"),
+                 *_steps(index, (fi, ci), chain, alloc)]
         return Finding(
             rule=self.id, severity=self.severity, path=path, line=call.line,
             column=call.column, end_line=call.end_line, end_column=call.end_column,
-            function=func.name, message=message, trace=trace, file=index.file(fi),
-            key=f"{fs}|handle|{call.callee}|{what.partition(' (')[0]}",
+            function=func.name, message=f"{what} {why}", brief=f"{brief} {why}", trace=trace,
+            file=index.file(fi), key=f"{fs}|handle|{call.callee}|{what.partition(' (')[0]}",
             fix_builder=ScopeWrap(call.start, call.end, "nofs",
                                   comment=f"no reclaim into {fs} while its transaction is open"))
 
     def _check_flow(self, index: TreeIndex, summary: FsReclaimSummary, ref: Ref,
-                    flow: Flow) -> Iterator[Finding]:
+                    flow: Flow) -> Iterator[_Found]:
         fi, fidx = ref
         trans = table(index.tree(fi).extras.transactions)
         calls = index.calls_in(ref)
@@ -219,7 +239,7 @@ class AllocInTransaction(Rule):
             alloc = index.allocation((fi, ci))
             if alloc is not None:
                 if any(m.kind == "kernel" for m in alloc.masks):
-                    yield self._finding(index, fi, ci, opened, [], alloc, trans)
+                    yield self._finding(index, fi, ci, opened, [], alloc, trans), (fi, ci), []
                 continue
             if call.callee in trans.opens or call.callee in trans.closes:
                 continue
@@ -227,8 +247,9 @@ class AllocInTransaction(Rule):
                 if index.home(callee[0]) != home or _held_handles(index, callee, trans):
                     continue  # a callee that takes the handle reports where it allocates
                 if summary.always(callee) is not None:
-                    yield self._finding(index, fi, ci, opened, summary.chain(callee), None,
-                                        trans)
+                    chain = summary.chain(callee)
+                    yield (self._finding(index, fi, ci, opened, chain, None, trans), (fi, ci),
+                           chain)
                     break
 
     def _finding(self, index: TreeIndex, fi: int, ci: int, opened: int,
@@ -239,17 +260,18 @@ class AllocInTransaction(Rule):
         name = index.function((fi, call.function)).name if call.function >= 0 else None
         path = index.path(fi)
         fs = trans.opens[opener.callee]
-        what = _what(index, call, chain, alloc)
-        message = (f"{what} while the {fs} transaction opened by {opener.callee}() at line "
-                   f"{opener.line} is open and no NOFS scope is active: reclaim can recurse "
-                   f"into {fs} and wait on this transaction")
-        trace = [TraceStep(name, path, opener.line), TraceStep(name, path, call.line)]
-        trace += [TraceStep(index.function(ref).name, index.path(ref[0]),
-                            index.call(site).line) for ref, site in chain]
+        what, brief = _what(index, call, chain, alloc)
+        why = (f"while the {fs} transaction opened by {opener.callee}() at line {opener.line} "
+               f"is open and no NOFS scope is active: reclaim can recurse into {fs} and wait "
+               "on this transaction")
+        trace = [TraceStep(name, path, opener.line, opener.column,
+                           note=f"{opener.callee}() opens a {fs} transaction"),
+                 *_steps(index, (fi, ci), chain, alloc)]
         return Finding(
             rule=self.id, severity=self.severity, path=path, line=call.line,
             column=call.column, end_line=call.end_line, end_column=call.end_column,
-            function=name, message=message, trace=trace, file=index.file(fi),
+            function=name, message=f"{what} {why}", brief=f"{brief} {why}", trace=trace,
+            file=index.file(fi),
             key=f"{fs}|{opener.callee}|{call.callee}|{what.partition(' (')[0]}",
             fix_builder=ScopeWrap(call.start, call.end, "nofs",
                                   comment=f"no reclaim into {fs} while its transaction is open"))
@@ -263,6 +285,60 @@ def _held_handles(index: TreeIndex, ref: Ref, trans: Table) -> list[tuple[str, s
     return [(name, trans.handles[struct])
             for name, struct in zip(guards.params, guards.param_structs, strict=False)
             if struct in trans.handles and name]
+
+
+# A finding, the call made inside the transaction, and the chain from it to the allocation.
+_Found = tuple[Finding, CallRef, list[tuple[Ref, CallRef]]]
+
+
+def _fix_at_depth(index: TreeIndex, found: list[_Found]) -> None:
+    """One fix where the allocation is, instead of a scope in each caller, when several
+    transaction paths reach the same allocation and every path to it is one of them.
+
+    Every call of every function on those chains must be a call the chains make (or
+    be made from such a function, or inside a NOFS/NOIO scope already): then the
+    allocation never runs but inside a transaction, and changing it is the one change
+    every path needs. A caller outside (the helper also serves other code) keeps the
+    per-caller scopes: the paths differ.
+    """
+    groups: dict[CallRef, list[_Found]] = {}
+    for item in found:
+        if item[2]:
+            groups.setdefault(item[2][-1][1], []).append(item)
+    for alloc_site, items in groups.items():
+        if len(items) < 2:
+            continue
+        functions = {ref for _, _, chain in items for ref, _ in chain}
+        known = {site for _, site, _ in items} | {s for _, _, chain in items for _, s in chain}
+        if not all(site in known or index.enclosing(site) in functions
+                   or index.scope_at(site) is not None
+                   for ref in functions
+                   for site in index.callers(ref, dispatch=True, untyped=True)):
+            continue
+        fix = _fix_at(index, alloc_site)
+        owner = index.function(index.enclosing(alloc_site)).name
+        for finding, _, _ in items:
+            finding.fix_builder = fix
+            if finding.file != index.file(alloc_site[0]):
+                finding.fix_file = index.file(alloc_site[0])
+                finding.fix_path = index.path(alloc_site[0])
+            tail = (f"; all {len(items)} transaction paths to it need NOFS, so the fix is "
+                    f"at the allocation in {owner}()")
+            finding.message += tail
+            finding.brief += tail
+
+
+def _fix_at(index: TreeIndex, site: CallRef) -> KernelToNofs | ScopeWrap:
+    """The mask itself when it is written ``GFP_KERNEL`` at the allocation, else a NOFS
+    scope around the allocation inside the helper."""
+    call = index.call(site)
+    alloc = index.allocation(site)
+    if (alloc is not None and alloc.mask_arg is not None and call.args
+            and alloc.mask_arg < len(call.args) and alloc.mask_text is not None
+            and len(re.findall(r"\bGFP_KERNEL\b", alloc.mask_text)) == 1):
+        return KernelToNofs(*call.args[alloc.mask_arg])
+    return ScopeWrap(call.start, call.end, "nofs",
+                     comment="every caller holds a transaction: no reclaim into the fs")
 
 
 def _every_caller_scoped(index: TreeIndex, ref: Ref, memo: dict[Ref, bool],
@@ -282,14 +358,28 @@ def _every_caller_scoped(index: TreeIndex, ref: Ref, memo: dict[Ref, bool],
     return covered
 
 
-def _what(index: TreeIndex, call: Call, chain: list, alloc: Allocation | None) -> str:
-    """What allocates: the allocation itself, or the call and the chain down to it."""
+def _what(index: TreeIndex, call: Call, chain: list,
+          alloc: Allocation | None) -> tuple[str, str]:
+    """What allocates: the allocation itself, or the call and the chain down to it (and
+    the same without the chain, which text output shows as notes)."""
     if alloc is not None:
-        return f"{alloc.allocator}() with {_mask_label(alloc)}"
+        what = f"{alloc.allocator}() with {_mask_label(alloc)}"
+        return what, what
     last = index.call(chain[-1][1])
     names = [index.function(ref).name for ref, _ in chain]
-    return (f"{call.callee}() allocates with a GFP_KERNEL-class mask "
-            f"({last.callee}() via {' → '.join(names)})")
+    head = f"{call.callee}() allocates with a GFP_KERNEL-class mask"
+    return (f"{head} ({last.callee}() via {' → '.join(names)})",
+            f"{head} ({last.callee}() in {names[-1]}())")
+
+
+def _steps(index: TreeIndex, site: CallRef, chain: list,
+           alloc: Allocation | None) -> list[TraceStep]:
+    """The call under the transaction, then the chain down to the allocation."""
+    if alloc is not None:
+        return [index.step(site, f"{alloc.allocator}() allocates with {_mask_label(alloc)}")]
+    last = index.call(chain[-1][1])
+    return [index.step(site), *(index.step(s) for _, s in chain[:-1]),
+            index.step(chain[-1][1], f"{last.callee}() allocates with a GFP_KERNEL-class mask")]
 
 
 def _mask_label(alloc: Allocation) -> str:

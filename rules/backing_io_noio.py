@@ -111,21 +111,23 @@ class BackingIoNoio(Rule):
         kind = "kthread" if use.role == "thread" else "work function"
         names = [index.function((s[0], index.call(s).function)).name for s in chain]
         via = chain_text(names)
-        message = (f"{kind} {name}() ({use.api}() at {index.path(fi)}:{use.line}) does file IO "
-                   f"with {call.callee}() via {via} without a NOIO scope: "
-                   "reclaim in the backing filesystem can wait on IO this worker serves; "
-                   "use memalloc_noio_save() (and PF_LOCAL_THROTTLE) as loop does")
-        trace = [TraceStep(kind, index.path(fi), use.line)]
-        trace += [TraceStep(index.function((s[0], index.call(s).function)).name,
-                            index.path(s[0]), index.call(s).line) for s in chain]
+        head = (f"{kind} {name}() ({use.api}() at {index.path(fi)}:{use.line}) does file IO "
+                f"with {call.callee}()")
+        why = (" without a NOIO scope: reclaim in the backing filesystem can wait on IO this "
+               "worker serves; use memalloc_noio_save() (and PF_LOCAL_THROTTLE) as loop does")
+        trace = [TraceStep(kind, index.path(fi), use.line,
+                           note=f"{use.api}() starts {name}() as a {kind}")]
+        trace += [index.step(s) for s in chain[:-1]]
+        trace.append(index.step(chain[-1], f"{call.callee}() does file IO with no NOIO scope"))
         first = index.call(chain[0])
         fix = ScopeWrap(first.start, first.end, "noio", around_loop=True,
                         comment="backing-file IO: reclaim must not recurse into the IO we serve")
         return Finding(
             rule=self.id, severity=self.severity, path=index.path(site[0]), line=call.line,
             column=call.column, end_line=call.end_line, end_column=call.end_column,
-            function=index.function(owner).name, message=message, trace=trace,
-            file=index.file(site[0]), fix_builder=fix, key=f"{use.api}|{name}|{call.callee}",
+            function=index.function(owner).name, message=f"{head} via {via}{why}",
+            brief=head + why, trace=trace, file=index.file(site[0]), fix_builder=fix,
+            key=f"{use.api}|{name}|{call.callee}",
             fix_file=index.file(chain[0][0]) if chain[0][0] != site[0] else None,
             fix_path=index.path(chain[0][0]) if chain[0][0] != site[0] else None)
 

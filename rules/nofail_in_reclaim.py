@@ -15,6 +15,7 @@ from nofslint.api import (
     EntryPoint,
     Finding,
     NofailSummary,
+    OpsEntry,
     PathCheck,
     Ref,
     Rule,
@@ -100,27 +101,30 @@ class NofailInReclaim(Rule):
                     continue
                 start = check.entry(ref, entry.knows)
                 for site, chain in _sites(index, summary, check, ref, start):
-                    finding = self._finding(index, entry, fi, op.line, site, chain)
+                    finding = self._finding(index, entry, fi, op, site, chain)
                     known = best.get(site)
                     if known is None or len(finding.trace) < len(known.trace):
                         best[site] = finding
         yield from best.values()
 
-    def _finding(self, index: TreeIndex, entry: EntryPoint, op_file: int, op_line: int,
+    def _finding(self, index: TreeIndex, entry: EntryPoint, op_file: int, op: OpsEntry,
                  site: CallRef, chain: list[tuple[Ref, CallRef]]) -> Finding:
         names = [index.function(ref).name for ref, _ in chain]
         alloc = index.call(chain[-1][1])
-        message = (f"__GFP_NOFAIL allocation {alloc.callee}() reachable from "
-                   f"{entry.struct}.{entry.field} ({entry.why}) via {chain_text(names)}")
-        trace = [TraceStep(f"{entry.struct}.{entry.field}", index.path(op_file), op_line)]
-        trace += [TraceStep(index.function(ref).name, index.path(ref[0]),
-                            index.call(call_site).line) for ref, call_site in chain]
+        brief = (f"__GFP_NOFAIL allocation {alloc.callee}() reachable from "
+                 f"{entry.struct}.{entry.field} ({entry.why})")
+        message = f"{brief} via {chain_text(names)}"
+        slot = f"{entry.struct}.{entry.field}"
+        trace = [TraceStep(slot, index.path(op_file), op.line, op.column,
+                           note=f"{names[0]}() is stored in {slot}: {entry.why}")]
+        trace += [index.step(call_site) for _, call_site in chain[:-1]]
+        trace.append(index.step(chain[-1][1], f"{alloc.callee}() allocates with __GFP_NOFAIL"))
         call = index.call(site)
         owner = next(ref for ref, call_site in chain if call_site == site)
         return Finding(
             rule=self.id, severity=self.severity, path=index.path(site[0]), line=call.line,
             column=call.column, end_line=call.end_line, end_column=call.end_column,
-            function=index.function(owner).name, message=message, trace=trace,
+            function=index.function(owner).name, message=message, trace=trace, brief=brief,
             file=index.file(site[0]),
             key=f"{entry.struct}.{entry.field}|{call.callee}|{alloc.callee}")
 

@@ -101,8 +101,10 @@ class NofsScopeBalance(Rule):
             f"function at line {exit_line} does not restore it (restored at {where} on other "
             f"paths): the task keeps the scope after {function or 'the function'} returns",
             key=f"{call.callee}|{var}")
-        finding.trace = [TraceStep(function, ctx.facts.path, save.line),
-                         TraceStep(function, ctx.facts.path, exit_line)]
+        finding.trace = [TraceStep(function, ctx.facts.path, save.line, call.column,
+                                   note=f"{call.callee}() opens the scope into '{var}'"),
+                         TraceStep(function, ctx.facts.path, exit_line,
+                                   note="this path leaves the function with the scope open")]
         return finding
 
 

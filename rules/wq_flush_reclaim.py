@@ -190,7 +190,9 @@ class WqFlushReclaim(Rule):
                 if queue is None:
                     continue
                 origin = TraceStep(f"{use.api}({reg.describe(work)}) on {queue.name}",
-                                   index.path(fi), use.line)
+                                   index.path(fi), use.line,
+                                   note=f"{use.api}() queues {reg.describe(work)} on the "
+                                        f"WQ_MEM_RECLAIM queue {queue.name}")
                 for ref, _, _ in reg.work_functions(work, (fi, use)):
                     who = f"WQ_MEM_RECLAIM {queue.name}:{index.function(ref).name}"
                     if (ref, who) not in seen:
@@ -202,7 +204,9 @@ class WqFlushReclaim(Rule):
                 who = f"PF_MEMALLOC task ({label}: {entry.why})"
                 if (ref, who) not in seen:
                     seen.add((ref, who))
-                    yield ref, Flusher(who, TraceStep(label, index.path(fi), op.line))
+                    yield ref, Flusher(who, TraceStep(
+                        label, index.path(fi), op.line, op.column,
+                        note=f"{index.function(ref).name}() is stored in {label}: {entry.why}"))
 
     def _finding(self, index: TreeIndex, reg: Registry, bad: BadFlush, flusher: Flusher,
                  chain: list[tuple[Ref, CallRef]], others: int) -> Finding:
@@ -212,24 +216,23 @@ class WqFlushReclaim(Rule):
             fns = sorted({u.target for _, u in reg.binds.get(bad.work, ()) if u.target})
             what += f":{fns[0]}" if len(fns) == 1 else f" ({reg.describe(bad.work)})"
         names = [index.function(ref).name for ref, _ in chain]
-        message = f"{flusher.who} is flushing !WQ_MEM_RECLAIM {what}: {bad.api}()"
-        if len(names) > 1:
-            message += f" via {chain_text(names)}"
+        head = f"{flusher.who} is flushing !WQ_MEM_RECLAIM {what}: {bad.api}()"
+        tail = ""
         if others:
-            message += (f" ({others} other reclaim context{'s' if others > 1 else ''} "
-                        f"{'have' if others > 1 else 'has'} a call chain here too)")
+            tail += (f" ({others} other reclaim context{'s' if others > 1 else ''} "
+                     f"{'have' if others > 1 else 'has'} a call chain here too)")
         fix, where = self._fix(index, reg, target)
-        message += where
-        trace = [flusher.origin] + [
-            TraceStep(index.function(ref).name, index.path(ref[0]), index.call(s).line)
-            for ref, s in chain]
+        tail += where
+        message = head + (f" via {chain_text(names)}" if len(names) > 1 else "") + tail
+        trace = [flusher.origin] + [index.step(s) for _, s in chain[:-1]]
+        trace.append(index.step(chain[-1][1], f"{bad.api}() waits on !WQ_MEM_RECLAIM {what}"))
         call = index.call(bad.site)
         fix_in = target.file if fix is not None else None
         return Finding(
             rule=self.id, severity=self.severity, path=index.path(bad.site[0]), line=call.line,
             column=call.column, end_line=call.end_line, end_column=call.end_column,
             function=index.function(chain[-1][0]).name, message=message, trace=trace,
-            file=index.file(bad.site[0]), fix_builder=fix,
+            brief=head + tail, file=index.file(bad.site[0]), fix_builder=fix,
             key=f"{flusher.who}|{what}|{bad.api}",
             fix_file=index.file(fix_in) if fix_in is not None else None,
             fix_path=index.path(fix_in) if fix_in is not None else None)

@@ -169,10 +169,21 @@ def test_kbuild_checker_prints_one_files_findings_and_exits_0(repo: Path) -> Non
             str(repo / "fs/demofs/bugs.c")]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0
-    lines = [line for line in result.output.splitlines() if line]
+    lines = [line for line in result.stdout.splitlines() if line]
     assert lines and all(": error: " in line and "bugs.c:" in line for line in lines)
+    assert "no whole-tree run of" in result.stderr  # not under make: said every time
+    assert "once per build" not in result.stderr
     none = CliRunner().invoke(main, ["kbuild", "-D__KERNEL__"])
     assert none.exit_code == 0 and "no .c file" in none.output
+    assert "--help" in none.output
+
+
+def test_kbuild_help_prints_help() -> None:
+    for flag in ("--help", "-h"):
+        result = CliRunner().invoke(main, ["kbuild", flag])
+        assert result.exit_code == 0
+        assert "Usage: main kbuild" in result.output and "make C=1" in result.output
+        assert "no .c file" not in result.output
 
 
 def test_kbuild_uses_the_last_whole_tree_run(tmp_path: Path) -> None:

@@ -65,8 +65,9 @@ def make_patch(repo: Path, edit: dict[str, str], subject: str) -> Path:
     return out
 
 
-def check_patch(repo: Path, *args: str):
-    return CliRunner().invoke(main, ["check-patch", "--tree", str(repo), "-j", "1", *args])
+def check_patch(repo: Path, *args: str, input_text: str | None = None):
+    return CliRunner().invoke(main, ["check-patch", "--tree", str(repo), "-j", "1", *args],
+                              input=input_text)
 
 
 @pytest.fixture

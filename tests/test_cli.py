@@ -92,7 +92,7 @@ def test_json_schema(tree: Path) -> None:
     assert doc["errors"] == []
     f = doc["findings"][0]
     assert set(f) == {"rule", "severity", "path", "line", "column", "end_line", "end_column",
-                      "function", "message", "trace", "fix"}
+                      "function", "message", "brief", "trace", "fix"}
     assert f["path"] == BUGS and f["function"] == "demofs_table_alloc" and f["trace"] == []
     assert f["fix"].startswith(f"--- a/{BUGS}\n+++ b/{BUGS}\n@@ ")
     unfixable = [x for x in doc["findings"] if x["function"] == "demofs_maybe_nofs"]

@@ -103,7 +103,8 @@ def test_select_ignore_severity_and_per_file_ignores(tree: Path) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("selct = []\n", "selct: unknown key"),
     ("select = \"ALL\"\n", "select: must be a list"),
-    ("ignore = [\"no-such-rule\"]\n", "unknown rule(s) no-such-rule"),
+    ("ignore = [\"no-such-rule\"]\n", "unknown rule 'no-such-rule' (known rules: "),
+    ("ignore = [\"vmaloc-nofs\"]\n", "unknown rule 'vmaloc-nofs' (did you mean 'vmalloc-nofs'?)"),
     ("[severity]\nvmalloc-nofs = \"fatal\"\n", "severity.vmalloc-nofs: 'fatal' is not one of"),
     ("[[transaction]]\nfilesystem = \"x\"\nopens = [\"a b\"]\ncloses = []\n",
      "transaction[0].opens: 'a b' is not a C identifier"),

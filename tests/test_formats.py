@@ -78,11 +78,14 @@ def make_repo(tmp_path: Path, tree: Path, path: str, old: str, new: str,
 # -- checkpatch --------------------------------------------------------------------------
 
 def test_checkpatch_blocks_and_total(result_510: RunResult) -> None:
-    out = formats.checkpatch(result_510, 321, {(BUGS, 19): 42}).splitlines()
+    out = formats.checkpatch(result_510, 321, {(BUGS, 19): 42, (BUGS, 13): 40},
+                             {(BUGS, 19)}).splitlines()
     at = out.index(f"#42: FILE: {BUGS}:19:")
     assert out[at - 1] == "ERROR:vmalloc-nofs: " + find(result_510, BUGS, 19).message
-    assert out[at + 1:at + 3] == ["+" + BITMAP_LINE.rstrip("\n"), ""]
-    assert f"#13: FILE: {BUGS}:13:" in out  # no patch line known: the file line
+    assert out[at + 1:at + 3] == ["+" + BITMAP_LINE.rstrip("\n"), ""]  # an added line
+    at = out.index(f"#40: FILE: {BUGS}:13:")  # shown by the patch, not added by it
+    assert out[at + 1].startswith(" \t")
+    assert f"#28: FILE: {BUGS}:28:" in out  # no patch line known: the file line
     infos = sum(f.severity == "info" for f in result_510.findings)
     errors = sum(f.severity == "error" for f in result_510.findings)
     assert infos and any(line.startswith("CHECK:prefer-nofs-scope: ") for line in out)
@@ -96,8 +99,19 @@ def test_checkpatch_without_checks_quotes_the_analysed_text(result_510: RunResul
                    "total: 1 errors, 0 warnings, 7 lines checked"]
     # A patched copy's text (``source``) is what gets quoted.
     copy = dataclasses.replace(gone, source=TREE_510 / BUGS)
-    assert formats.checkpatch(RunResult(findings=[copy]), 7).splitlines()[2] == \
+    assert formats.checkpatch(RunResult(findings=[copy]), 7, {}, {(BUGS, 13)}
+                              ).splitlines()[2] == \
         "+\treturn __vmalloc(len, GFP_NOFS | __GFP_ZERO); /* expect: vmalloc-nofs */"
+
+
+def test_checkpatch_of_files_marks_no_line_added_and_counts_files(
+        result_510: RunResult) -> None:
+    """``check --format checkpatch``: no patch, so no ``+`` and no "lines checked"."""
+    out = formats.checkpatch(result_510, None).splitlines()
+    quoted = [line for line in out if line.startswith(("+", " "))]
+    assert quoted and all(line.startswith(" ") for line in quoted)
+    assert out[-1].endswith(f", {result_510.files} files analysed")
+    assert "lines checked" not in out[-1]
 
 
 # -- SARIF -------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from nofslint.api.rule import (
     Rule,
 )
 from nofslint.fixing.fixes import FixSource
-from nofslint.fixing.rewrite import NofsToKernel, ScopeWrap, SectionWrap
+from nofslint.fixing.rewrite import KernelToNofs, NofsToKernel, ScopeWrap, SectionWrap
 from nofslint.kernel.areas import chain_origin, next_origin, serves_io
 from nofslint.kernel.gfp import GfpTable
 from nofslint.kernel.reclaim import EntryPoint
@@ -57,7 +57,8 @@ __all__ = [
     "RECLAIM",
     "SEVERITIES", "Allocation", "Call", "CallRef", "Edit", "EntryPoint", "Exit", "FileContext",
     "FileFacts", "Finding", "FixBuilder", "FixSource", "Flow", "FsReclaimSummary", "Function",
-    "GfpTable", "IN_RECLAIM", "Key", "Mask", "NofailSummary", "NofsToKernel", "OpsEntry",
+    "GfpTable", "IN_RECLAIM", "KernelToNofs", "Key", "Mask", "NofailSummary", "NofsToKernel",
+    "OpsEntry",
     "PathCheck", "Queue", "Ref",
     "Registry", "Rule", "ScopeEvent", "ScopeWrap", "SectionWrap", "Stack", "Table", "TraceStep",
     "TreeIndex", "Walk", "WqQueue", "WqUse", "active", "apply", "chain_origin", "chain_text",

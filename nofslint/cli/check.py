@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from nofslint.fixing.fixes import apply_fix, fix_tops
 from nofslint.kernel.tree import find_root
 from nofslint.output import report
 from nofslint.review import changes
+from nofslint.run import filters
 from nofslint.run.engine import default_jobs, run
 from nofslint.run.results import RunResult
 from nofslint.run.saved import save_latest
@@ -51,10 +53,14 @@ from nofslint.run.saved import save_latest
 @click.option("--whole-tree", is_flag=True,
               help="With --diff-from/--staged: link the whole tree, not only the touched "
                    "directories and fs/, mm/, block/.")
+@click.option("--scope", type=click.Choice(["tree", "paths"]), default="tree",
+              show_default=True,
+              help="tree: analyse the whole kernel tree around PATHS (chains into them from "
+                   "anywhere) and report the findings in PATHS; paths: analyse only PATHS.")
 @click.option("--verbose", "-v", is_flag=True, help="Say which trees and versions were used.")
 def check(paths: tuple[str, ...], fmt: str, show_diff: bool, apply: bool,
           follow_symlinks: bool, diff_from: str | None, staged: bool, whole_tree: bool,
-          verbose: bool, **opts: Any) -> None:
+          scope: str, verbose: bool, **opts: Any) -> None:
     """Lint kernel C files or trees (default: the current directory)."""
     if show_diff and apply:
         raise click.UsageError("--diff and --fix are exclusive: --diff shows, --fix writes")
@@ -69,15 +75,27 @@ def check(paths: tuple[str, ...], fmt: str, show_diff: bool, apply: bool,
                      else targets[0].absolute().parent)
     setup = setup_run(root, opts, targets)
     jobs = opts["jobs"] or default_jobs()
+    change = None
     if diff_from or staged:
-        result = _changed(targets, root, setup, opts, jobs, diff_from, staged, whole_tree)
+        result, change = _changed(targets, root, setup, opts, jobs, diff_from, staged,
+                                  whole_tree, paths)
     else:
-        result = run(targets, setup.rules, opts["kernel_version"], jobs, progress=progress(),
+        # Report scope apart from analysis scope: PATHS inside a tree are reported from
+        # an analysis of the whole tree, so a chain from elsewhere still reaches them.
+        places = (filters.report_scope(root, targets)
+                  if scope == "tree" and root is not None else None)
+        analysed = [root] if places is not None and root is not None else targets
+        if verbose and places is not None:
+            click.echo(f"nofslint: analysing the whole tree {root} for the findings in "
+                       f"{', '.join(places)} (--scope paths: only those)", err=True)
+        result = run(analysed, setup.rules, opts["kernel_version"], jobs, progress=progress(),
                      cache_root=setup.cache_root, reuse_results=not (show_diff or apply),
                      extras=setup.config.extras)
         if setup.cache_root is not None and root is not None and any(
-                t.absolute() == root for t in targets):
+                os.path.realpath(t) == os.path.realpath(root) for t in analysed):
             save_latest(setup.cache_root, root, result)
+        if places is not None:
+            filters.within(result, places)
 
     if verbose:
         for tree in result.trees:
@@ -106,16 +124,19 @@ def check(paths: tuple[str, ...], fmt: str, show_diff: bool, apply: bool,
             result.findings = [f for f in result.findings if id(f) not in done]
         click.echo(f"nofslint: fixed {fixed} finding{'s' if fixed != 1 else ''}.", err=True)
 
-    if show_diff:
+    if show_diff:  # the summary after the diff: no hint to see it again
         emit(report.combined_diff(result), opts["output"])
-        click.echo(report.summary(result), err=True)
-    else:
-        emit(render(fmt, result, setup), opts["output"])
+        click.echo(report.summary(result, change, fix_hint=None), err=True)
+    else:  # --fix does whole files, not a change
+        hint = "--diff to see" if change is not None else report.FIX_HINT
+        emit(render(fmt, result, setup, max_chain=opts["max_chain"], change=change,
+                    fix_hint=hint), opts["output"])
     finish(result, setup, opts["exit_zero"])
 
 
 def _changed(targets: list[Path], root: Path | None, setup: Settings, opts: dict[str, Any],
-             jobs: int, diff_from: str | None, staged: bool, whole_tree: bool) -> RunResult:
+             jobs: int, diff_from: str | None, staged: bool, whole_tree: bool,
+             paths: tuple[str, ...]) -> tuple[RunResult, report.Change]:
     """--diff-from/--staged: the findings the change introduces, in the given paths."""
     if root is None:
         raise click.UsageError(f"{targets[0]} is not inside a kernel tree (no top-level "
@@ -130,10 +151,15 @@ def _changed(targets: list[Path], root: Path | None, setup: Settings, opts: dict
         if not any(w == path or w in path.parents for w in wanted):
             change.before.pop(rel, None)
             change.after.pop(rel, None)
+    under = "" if wanted == [root] else f" under {', '.join(paths)}"
+    told = (report.Change("the staged change", len(change.touched()), f"Nothing staged{under}.")
+            if staged else report.Change(f"the changes since {diff_from}",
+                                         len(change.touched()),
+                                         f"No changes since {diff_from}{under}."))
     if not change.touched():
-        return RunResult()
+        return RunResult(), told
     scratch = scratch_dir()
     return changes.introduced_findings(
         change, setup.rules, scratch, jobs=jobs, cache_root=setup.cache_root,
         version=opts["kernel_version"], extras=setup.config.extras,
-        whole_tree=whole_tree)
+        whole_tree=whole_tree), told

@@ -22,7 +22,7 @@ from nofslint.cli.common import (
     write_baseline,
 )
 from nofslint.kernel.tree import find_root
-from nofslint.output import formats
+from nofslint.output import formats, report
 from nofslint.review import changes, patch
 from nofslint.run.engine import default_jobs
 from nofslint.run.results import RunResult
@@ -42,8 +42,11 @@ MAX_PATCH_BYTES = 256 * 1024 * 1024
               show_default=True, help="Output format (email: a reply to the patch mail).")
 @click.option("--whole-tree", is_flag=True,
               help="Link the whole tree, not only the touched directories and fs/, mm/, block/.")
+@click.option("--from", "sender", metavar="'NAME <ADDR>'", envvar="NOFSLINT_FROM",
+              help="With --format email: the replies' From [default: $NOFSLINT_FROM, else "
+                   "git's user.name and user.email in the tree].")
 def check_patch(patches: tuple[str, ...], tree_dir: Path | None, fmt: str, whole_tree: bool,
-                **opts: Any) -> None:
+                sender: str | None, **opts: Any) -> None:
     """Findings a patch (a format-patch file, an mbox series, a diff; - for stdin) introduces.
 
     The patch is applied to copies of the files it touches; the tree is never written.
@@ -60,9 +63,11 @@ def check_patch(patches: tuple[str, ...], tree_dir: Path | None, fmt: str, whole
             data = _read_patch(name)
             mails.extend(patch.read_patches(data, "<stdin>" if name == "-" else name))
         scratch = scratch_dir()
-        change = changes.from_patches(root, mails, scratch / "applied")
+        change, how = changes.from_patches(root, mails, scratch)
     except patch.PatchError as exc:
         fail(str(exc))
+    if how is not None:
+        click.echo(f"nofslint: {how}", err=True)
     result = changes.introduced_findings(
         change, setup.rules, scratch, jobs=opts["jobs"] or default_jobs(),
         cache_root=setup.cache_root, version=opts["kernel_version"],
@@ -71,7 +76,15 @@ def check_patch(patches: tuple[str, ...], tree_dir: Path | None, fmt: str, whole
     print_errors(result)
     if opts["write_baseline"] is not None:
         write_baseline(result, opts["write_baseline"])
-    text = _replies(result, mails) if fmt == "email" else render(fmt, result, setup, mails)
+    told = report.Change("the patch", len(change.touched()), "No files touched by the patch.")
+    if fmt == "email" and not sender:
+        sender = changes.identity(root)
+        if sender is None and result.findings:
+            click.echo(f"nofslint: note: replies are From: {formats.NO_SENDER}; set git's "
+                       "user.name and user.email, or pass --from 'Name <addr>'", err=True)
+    text = (_replies(result, mails, sender) if fmt == "email"
+            else render(fmt, result, setup, mails, opts["max_chain"], change=told,
+                        fix_hint=None))
     emit(text, opts["output"])
     finish(result, setup, opts["exit_zero"])
 
@@ -93,7 +106,7 @@ def _read_patch(name: str) -> bytes:
     return data
 
 
-def _replies(result: RunResult, mails: list[patch.PatchMail]) -> str:
+def _replies(result: RunResult, mails: list[patch.PatchMail], sender: str | None) -> str:
     """One reply per patch mail with findings, each under the mail that touches its file
     last (a finding elsewhere, from a whole-tree chain, goes to the last mail)."""
     if not result.findings or not mails:
@@ -108,7 +121,8 @@ def _replies(result: RunResult, mails: list[patch.PatchMail]) -> str:
     for i, mail in enumerate(mails):
         mine = [f for f in result.findings if owner.get(f.path, len(mails) - 1) == i]
         if mine:
-            parts.append(formats.email(RunResult(findings=mine, files=result.files), mail))
+            parts.append(formats.email(RunResult(findings=mine, files=result.files), mail,
+                                       sender))
     # Several replies: an mbox, each with its "From " separator line.
     if len(parts) == 1:
         return parts[0]

@@ -6,7 +6,6 @@ Exit codes follow ruff/flake8: 0 clean, 1 findings, 2 usage or internal error.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import os
 import shutil
 import sys
@@ -17,8 +16,9 @@ from typing import Any, NoReturn
 
 import click
 
+from nofslint.cli.progress import progress as progress  # for check and stats
 from nofslint.frontend.files import write_atomic
-from nofslint.kernel.tree import discover, parse_version
+from nofslint.kernel.tree import NEWEST, SOURCE_SUFFIXES, discover, parse_version
 from nofslint.output import formats, report
 from nofslint.review import patch
 from nofslint.run import config, filters
@@ -26,37 +26,41 @@ from nofslint.run.loading import kbuild_map
 from nofslint.run.results import RunResult
 from nofslint.run.settings import Settings, SettingsError, apply_filters, resolve, split_ids
 
+# No kernel release had a minor version above this (2.6.39, 3.19, 4.20).
+_MAX_MINOR = 39
+
 
 def version_callback(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple | None:
+    """``X.Y`` as a version; a version nofslint does not model is used, with a warning."""
     if value is None:
         return None
     try:
-        return parse_version(value)
+        version = parse_version(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+    newest = ".".join(map(str, NEWEST))
+    if version > NEWEST:
+        click.echo(f"nofslint: warning: --kernel-version {value} is newer than the newest "
+                   f"kernel nofslint models ({newest}): it is linted as {newest}", err=True)
+    elif version[0] < 2 or version[1] > _MAX_MINOR:
+        click.echo(f"nofslint: warning: --kernel-version {value}: no such kernel release; "
+                   "check the number", err=True)
+    return version
 
 
 def paths_or_cwd(values: tuple[str, ...]) -> list[Path]:
+    """The paths to lint (default: .). A file named explicitly must be C (.c or .h):
+    ``check README.md`` is a mistake to say, not a clean run over no C code."""
     paths = [Path(v) for v in values] or [Path(".")]
     for p in paths:
         if not os.path.lexists(p):
             raise click.UsageError(
                 f"path '{p}' does not exist; give a kernel tree, a directory or .c/.h files")
+        if not os.path.isdir(p) and not p.name.endswith(SOURCE_SUFFIXES):
+            raise click.UsageError(
+                f"'{p}' is not a C file (.c or .h); give a kernel tree, a directory or "
+                ".c/.h files")
     return paths
-
-
-def progress() -> Callable[[int, int], None] | None:
-    if not sys.stderr.isatty():
-        return None
-
-    def show(done: int, total: int) -> None:
-        if done == total or done % 200 == 0:
-            sys.stderr.write(f"\r{done}/{total} files")
-            if done == total:
-                sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
-
-    return show
 
 
 def fail(message: str) -> NoReturn:
@@ -95,6 +99,8 @@ def lint_options(func: Callable) -> Callable:
         click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
                      help="Worker processes [default: all cores]."),
         click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings."),
+        click.option("--max-chain", type=click.IntRange(min=0), default=None, metavar="N",
+                     help="Text output: at most N steps of each call chain [default: all]."),
         click.option("--config", "config_file", metavar="FILE",
                      type=click.Path(dir_okay=False, path_type=Path),
                      help=f"Read this config instead of the tree root's {config.FILENAME}."),
@@ -133,29 +139,24 @@ def print_errors(result: RunResult) -> None:
 
 
 def render(fmt: str, result: RunResult, settings: Settings,
-            patches: list[patch.PatchMail] | None = None) -> str:
+           patches: list[patch.PatchMail] | None = None, max_chain: int | None = None,
+           change: report.Change | None = None, fix_hint: str | None = report.FIX_HINT) -> str:
     if fmt == "json":
         return report.to_json(result)
     if fmt == "text":
-        return report.text(result)
+        return report.text(result, max_chain, change, fix_hint)
     if fmt == "checkpatch":
-        lines = sum(h.new_len for mail in patches or [] for fp in mail.files for h in fp.hunks)
-        return formats.checkpatch(result, lines or lines_of(result),
-                                  patch.patch_line_map(patches) if patches else None)
+        if not patches:  # files, not a patch: no lines were added, none are marked so
+            return formats.checkpatch(result, None)
+        lines = sum(h.new_len for mail in patches for fp in mail.files for h in fp.hunks)
+        added = {(fp.new_path, new) for mail in patches for fp in mail.files
+                 for h in fp.hunks for kind, _, _, new in h.numbered() if kind == "+"}
+        return formats.checkpatch(result, lines, patch.patch_line_map(patches), added)
     if fmt == "sarif":
         return formats.sarif(result, settings.available)
     if fmt == "github":
         return formats.github(result, patches)
     raise AssertionError(fmt)
-
-
-def lines_of(result: RunResult) -> int:
-    """Lines of the files with findings (checkpatch's "lines checked" outside a patch)."""
-    total = 0
-    for file in {f.file for f in result.findings if f.file is not None}:
-        with contextlib.suppress(OSError):
-            total += file.read_bytes().count(b"\n")
-    return total
 
 
 def finish(result: RunResult, settings: Settings, exit_zero: bool) -> NoReturn:

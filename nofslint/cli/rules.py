@@ -12,7 +12,7 @@ from nofslint.api.rule import SEVERITIES
 from nofslint.cli.common import fail
 from nofslint.plugins import loading as plugins
 from nofslint.plugins import ruledocs
-from nofslint.plugins.registry import plugin_of
+from nofslint.plugins.registry import plugin_of, unknown_rules
 
 _RULES_DIR = click.option(
     "--rules-dir", "rules_dirs", multiple=True, metavar="DIR",
@@ -88,8 +88,7 @@ def explain_command(rule_id: str, rules_dirs: tuple[Path, ...]) -> None:
     if rule_id not in rules:
         for problem in problems:  # a rule file that could not be read may be why
             click.echo(f"nofslint: {problem}", err=True)
-        known = ", ".join(sorted(rules))
-        raise click.UsageError(f"unknown rule {rule_id!r} (known rules: {known})")
+        raise click.UsageError(unknown_rules([rule_id], rules))
     click.echo(ruledocs.explain(rules[rule_id]))
     source = plugin_of(rules[rule_id])
     for problem in problems:

@@ -418,6 +418,23 @@ class NofsToKernel:
         return [Edit(at, at + len("GFP_NOFS"), "GFP_KERNEL")]
 
 
+@dataclass
+class KernelToNofs:
+    """Fix: the mask's one ``GFP_KERNEL`` becomes ``GFP_NOFS``, where the mask is written
+    (every path to the allocation needs it: the one-line change a reviewer asks for)."""
+
+    start: int
+    end: int
+
+    def build(self, source: FixSource) -> list[Edit] | None:
+        text = source.text(self.start, self.end)
+        found = list(re.finditer(r"\bGFP_KERNEL\b", text))
+        if len(found) != 1:
+            return None
+        at = self.start + len(text[:found[0].start()].encode())
+        return [Edit(at, at + len("GFP_KERNEL"), "GFP_NOFS")]
+
+
 def _common_block(nodes: list[Node]) -> Node | None:
     chains = []
     for n in nodes:

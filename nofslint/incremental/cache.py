@@ -59,7 +59,8 @@ _ENTRY = re.compile(r"[0-9a-f]{64}")
 _MANIFEST = re.compile(r"manifest-[0-9a-f]{16}")
 _RESULT = re.compile(r"(?:latest-|blob-)?[0-9a-f]{64}")
 _BLOB = re.compile(r"blob-[0-9a-f]{64}")
-_ROOT_NAMES = re.compile(r"[0-9a-f]{16}|results|\.last-prune|CACHEDIR\.TAG")
+# kbuild/: markers of builds already told there is no saved whole-tree run (cli/kbuild.py).
+_ROOT_NAMES = re.compile(r"[0-9a-f]{16}|results|kbuild|\.last-prune|CACHEDIR\.TAG")
 # The cache directory tag (https://bford.info/cachedir/: backup tools skip the
 # directory); the second line makes it nofslint's.
 _TAG_NAME = "CACHEDIR.TAG"
@@ -122,16 +123,23 @@ def cache_home(root: Path) -> tuple[Path, bool]:
 
 
 _HOMES: dict[str, tuple[Path, bool]] = {}
+# Looks at a tag another run is still writing, 10 ms apart, before taking it as foreign.
+_TAG_LOOKS = 50
 
 
 def _claim(directory: Path) -> bool:
     """True when ``directory`` is nofslint's, tagging it when it can take it."""
     tag = directory / _TAG_NAME
-    for _ in range(2):  # a second look when another run tags it meanwhile
+    for look in range(_TAG_LOOKS):  # again when another run tags it meanwhile
         try:  # non-blocking: a named pipe there must not hang the run
             fd = os.open(tag, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
             with os.fdopen(fd, "rb") as fh:
-                return stat.S_ISREG(os.fstat(fd).st_mode) and fh.read(len(_TAG) + 1) == _TAG
+                text = fh.read(len(_TAG) + 1)
+                regular = stat.S_ISREG(os.fstat(fd).st_mode)
+            if regular and text != _TAG and _TAG.startswith(text) and look + 1 < _TAG_LOOKS:
+                time.sleep(0.01)  # another run created it and is writing it (parallel kbuild)
+                continue
+            return regular and text == _TAG
         except FileNotFoundError:
             pass
         except OSError:

@@ -52,6 +52,7 @@ from nofslint.model.facts import (
     ops_heads,
     scope_at,
 )
+from nofslint.model.findings import TraceStep
 from nofslint.model.flow import Flow
 
 T = TypeVar("T")
@@ -204,6 +205,17 @@ class TreeIndex:
 
     def path(self, file_index: int) -> str:
         return self.files[file_index].facts.path
+
+    def step(self, site: CallRef, note: str = "") -> TraceStep:
+        """The chain step a call is: the function it is made in, where, and ``note``
+        (default: what it calls, ``->field`` for a call through an ops table)."""
+        call = self.call(site)
+        function = self.enclosing(site)
+        name = self.function(function).name if function[1] >= 0 else None
+        if not note:
+            note = (f"calls {call.callee}() (an ops-table or function pointer)"
+                    if call.callee.startswith("->") else f"calls {call.callee}()")
+        return TraceStep(name, self.path(site[0]), call.line, call.column, note)
 
     def home(self, file_index: int) -> str:
         """The file's directory (what ops dispatch and chain origins go by)."""

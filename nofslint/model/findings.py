@@ -31,12 +31,19 @@ class Edit:
 
 @dataclass
 class TraceStep:
+    """One step of a finding's chain: where, in which function (or the ops-table slot,
+    the queueing call that starts it), and what happens there (``note``: "calls
+    foo()", "kmalloc() with __GFP_NOFAIL"). Column 0: not known."""
+
     function: str | None
     path: str
     line: int
+    column: int = 0
+    note: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"function": self.function, "path": self.path, "line": self.line}
+        return {"function": self.function, "path": self.path, "line": self.line,
+                "column": self.column, "note": self.note}
 
 
 @dataclass
@@ -51,6 +58,9 @@ class Finding:
     function: str | None
     message: str
     trace: list[TraceStep] = field(default_factory=list)
+    # The message without the call chain it spells out, for one-line text output
+    # where the chain follows as notes. Empty: the message is short already.
+    brief: str = field(default="", compare=False)
     fix: str | None = None  # unified diff, filled in by the fix stage
     # What the rule says makes this finding this finding (the allocator and its
     # mask, the flushed queue...): with rule, path and function, its identity in
@@ -97,8 +107,8 @@ class Finding:
             "rule": self.rule, "severity": self.severity, "path": self.path,
             "line": self.line, "column": self.column, "end_line": self.end_line,
             "end_column": self.end_column, "function": self.function,
-            "message": self.message, "trace": [t.to_json() for t in self.trace],
-            "fix": self.fix,
+            "message": self.message, "brief": self.brief or self.message,
+            "trace": [t.to_json() for t in self.trace], "fix": self.fix,
         }
 
 

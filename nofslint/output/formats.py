@@ -32,6 +32,7 @@ _SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note"}
 _HELP_SECTIONS = ("What it does", "Why is this bad", "Fix")
 _SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
+NO_SENDER = "nofslint <nofslint@localhost>"  # a reply's From when no one is known
 _CONTEXT = 3  # quoted lines before a commented line in a reply mail
 _WIDTH = 72
 
@@ -59,11 +60,15 @@ class _Sources:
 
 # -- checkpatch --------------------------------------------------------------------------
 
-def checkpatch(result: RunResult, lines_checked: int,
-               patch_lines: dict[tuple[str, int], int] | None = None) -> str:
+def checkpatch(result: RunResult, lines_checked: int | None,
+               patch_lines: dict[tuple[str, int], int] | None = None,
+               added: set[tuple[str, int]] | None = None) -> str:
     """checkpatch.pl's layout: ``WARNING:RULE: message``, ``#N: FILE: path:line:``, the
-    source line after ``+``, and its closing total. ``N`` is the line in the patch when
-    ``patch_lines`` maps (path, line) to it, else the file line."""
+    source line, and its closing total. ``N`` is the line in the patch when
+    ``patch_lines`` maps (path, line) to it, else the file line. The source line is
+    marked ``+`` when the patch adds it (``added``), else quoted after a space as a
+    diff's context line. Without a patch (``lines_checked`` None) the total counts the
+    files analysed: nothing was checked as a patch."""
     sources = _Sources()
     out = []
     for f in result.findings:
@@ -72,12 +77,15 @@ def checkpatch(result: RunResult, lines_checked: int,
                 f"#{at}: FILE: {escape_path(f.path)}:{f.line}:"]
         source = sources.line(f)
         if source is not None:
-            out.append(f"+{escape_text(source)}")
+            mark = "+" if (f.path, f.line) in (added or ()) else " "
+            out.append(f"{mark}{escape_text(source)}")
         out.append("")
     count = Counter(f.severity for f in result.findings)
     checks = f"{count['info']} checks, " if count["info"] else ""
+    checked = (f"{lines_checked} lines checked" if lines_checked is not None else
+               f"{result.files} file{'s' if result.files != 1 else ''} analysed")
     out.append(f"total: {count['error']} errors, {count['warning']} warnings, {checks}"
-               f"{lines_checked} lines checked")
+               f"{checked}")
     return "\n".join(out) + "\n"
 
 
@@ -368,7 +376,7 @@ def _headers(mail: PatchMail, sender: str | None) -> str:
     email package cannot parse (``a@``) is written as it is."""
     msg = EmailMessage(policy=policy.default)  # encodes non-ASCII names and subjects
     raw: list[str] = []
-    _set(msg, raw, "From", clean_header(sender or "") or "nofslint <nofslint@localhost>")
+    _set(msg, raw, "From", clean_header(sender or "") or NO_SENDER)
     if mail.sender:
         _set(msg, raw, "To", clean_header(mail.sender))
     subject = clean_header(mail.subject or f"nofslint review of {mail.source}")

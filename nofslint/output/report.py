@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
+from dataclasses import dataclass
 
 from nofslint import __version__
-from nofslint.model.findings import Finding
+from nofslint.model.findings import Finding, TraceStep
 from nofslint.run.results import RunResult
 
+_IDENT = re.compile(r"[A-Za-z_]\w*")
 _NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -43,29 +46,94 @@ def display_path(finding: Finding) -> str:
 
 
 def gcc_line(f: Finding) -> str:
-    """``path:line:column: severity: message [rule]``, one line whatever the names hold."""
-    return (f"{display_path(f)}:{f.line}:{f.column}: {f.severity}: {escape_text(f.message)} "
-            f"[{f.rule}]")
+    """``path:line:column: severity: message [rule]``, one line whatever the names hold.
+    The message is the brief one: the chain follows as ``note:`` lines (``notes``)."""
+    return (f"{display_path(f)}:{f.line}:{f.column}: {f.severity}: "
+            f"{escape_text(f.brief or f.message)} [{f.rule}]")
 
 
-def text(result: RunResult) -> str:
-    lines = [gcc_line(f) for f in result.findings]
-    lines.append(summary(result))
+@dataclass(frozen=True)
+class Change:
+    """What a run over a change (a patch, the staged change, the changes since a
+    revision) reports on: the findings it introduces, in the files it touches."""
+
+    what: str  # "the patch"
+    touched: int  # files it touches
+    nothing: str  # the summary when it touches none: "Nothing staged."
+
+
+FIX_HINT = "--diff to see, --fix to apply"
+
+
+def notes(f: Finding, max_chain: int | None = None) -> list[str]:
+    """The chain, one indented gcc ``note:`` line a step, each with its ``path:line``
+    (what editors and ``make`` users jump through). ``max_chain``: at most that many
+    steps, the first ones and the last (where the allocation or flush is)."""
+    steps = list(f.trace)
+    if max_chain is not None and len(steps) > max_chain:
+        cut = len(steps) - max_chain
+        head = steps[:max_chain - 1] if max_chain > 0 else []
+        tail = steps[-1:] if max_chain > 0 else []
+        lines = [_note(f, s) for s in head]
+        lines.append(f"    note: ... {cut} more step{'s' if cut != 1 else ''} "
+                     "(--max-chain)")
+        return lines + [_note(f, s) for s in tail]
+    return [_note(f, s) for s in steps]
+
+
+def _note(f: Finding, step: TraceStep) -> str:
+    where = f"{_step_path(f, step.path)}:{step.line}:" + (f"{step.column}:" if step.column
+                                                           else "")
+    what = step.note or "here"
+    if step.function and _IDENT.fullmatch(step.function):
+        what = f"in {step.function}(): {what}"
+    return f"    {where} note: {escape_text(what)}"
+
+
+def _step_path(f: Finding, path: str) -> str:
+    """A step's tree-relative path as the user can open it from here, like the finding's."""
+    if f.file is None or not f.file.as_posix().endswith("/" + f.path):
+        return escape_path(path)
+    root = f.file.as_posix()[:-len(f.path)]
+    rel = os.path.relpath(root + path)
+    return escape_path(root + path if rel.startswith("..") else rel)
+
+
+def text(result: RunResult, max_chain: int | None = None, change: Change | None = None,
+         fix_hint: str | None = FIX_HINT) -> str:
+    lines = []
+    for f in result.findings:
+        lines.append(gcc_line(f))
+        lines += notes(f, max_chain)
+    lines.append(summary(result, change, fix_hint))
     return "\n".join(lines) + "\n"
 
 
-def summary(result: RunResult) -> str:
+def summary(result: RunResult, change: Change | None = None,
+            fix_hint: str | None = FIX_HINT) -> str:
+    """The closing line. For a change it says which files were analysed and which the
+    change touched (the analysed files are more: their callers and callees), not
+    "in N files" as if that were the patch's size. ``fix_hint`` says how to see
+    the fixes (None: the output already shows them, or the command cannot)."""
     n = len(result.findings)
     files = f"{result.files} file{'s' if result.files != 1 else ''}"
+    if change is not None and change.touched == 0 and n == 0 and not result.errors:
+        return change.nothing
+    if result.reported_in and change is None:
+        files = (f"{', '.join(escape_path(p) for p in result.reported_in)} (analysed the "
+                 f"whole tree: {result.files:,} files)")
+    where = (f" in {files}" if change is None else
+             f" introduced by {change.what}; {files} analysed, {change.touched} touched by it")
     if n == 0:
-        head = f"No findings in {files}."
+        head = f"No findings{where}."
     else:
         sev = Counter(f.severity for f in result.findings)
         parts = ", ".join(f"{sev[s]} {s}{'s' if sev[s] != 1 else ''}"
                           for s in ("error", "warning", "info") if sev[s])
         fixable = sum(1 for f in result.findings if f.fix)
-        head = (f"Found {n} finding{'s' if n != 1 else ''} ({parts}) in {files}"
-                + (f"; {fixable} with a fix (--diff to see, --fix to apply)." if fixable else "."))
+        hint = f" ({fix_hint})" if fix_hint else ""
+        head = (f"Found {n} finding{'s' if n != 1 else ''} ({parts}){where}"
+                + (f"; {fixable} with a fix{hint}." if fixable else "."))
     if result.errors:
         head += f" {len(result.errors)} file{'s' if len(result.errors) != 1 else ''} " \
                 "could not be analysed."

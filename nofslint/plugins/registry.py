@@ -9,6 +9,7 @@ with the same checks.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
 import pkgutil
@@ -149,6 +150,20 @@ def builtin_rules() -> dict[str, type[Rule]]:
     return rules
 
 
+def unknown_rules(ids: Collection[str], known: Collection[str]) -> str:
+    """"unknown rule 'x' (did you mean 'y'?)" for ids not in ``known``; the known list
+    when no id is close to one (a misspelt id must not silently turn a rule off)."""
+    parts = []
+    for rid in ids:
+        names = {name.lower(): name for name in [*known, "ALL"]}
+        close = difflib.get_close_matches(rid.lower(), names, n=1, cutoff=0.6)
+        parts.append(f"{rid!r}" + (f" (did you mean {names[close[0]]!r}?)" if close else ""))
+    text = f"unknown rule{'s' if len(parts) != 1 else ''} {', '.join(parts)}"
+    if not all("did you mean" in p for p in parts):
+        text += f" (known rules: {', '.join(sorted(known))})"
+    return text
+
+
 def select_rules(available: dict[str, type[Rule]], select: list[str] | None,
                  ignore: list[str] | None) -> list[Rule]:
     """Instances of the rules to run; unknown ids are a usage error, and so is ``ALL``
@@ -156,8 +171,7 @@ def select_rules(available: dict[str, type[Rule]], select: list[str] | None,
     pass for a clean one (to lint nothing, do not run nofslint)."""
     for rid in (select or []) + (ignore or []):
         if rid not in available and rid != "ALL":
-            known = ", ".join(sorted(available))
-            raise RuleError(f"unknown rule {rid!r} (known rules: {known})")
+            raise RuleError(unknown_rules([rid], available))
     if "ALL" in (ignore or []):
         raise RuleError("no rules selected: ignoring ALL (--ignore or the config's ignore) "
                         "ignores every rule; ignore rules by id")

@@ -17,7 +17,7 @@ from pathlib import Path
 from nofslint.api.rule import Rule
 from nofslint.fixing.fixes import build_fixes
 from nofslint.kernel.tree import NO_EXTRAS, SOURCE_SUFFIXES, Extras
-from nofslint.review.patch import PatchMail, apply_patches
+from nofslint.review.patch import PatchError, PatchMail, apply_patches, reverse
 from nofslint.run.engine import run
 from nofslint.run.filters import introduced
 from nofslint.run.results import RunResult
@@ -64,13 +64,46 @@ class Change:
         return ordered
 
 
-def from_patches(root: Path, mails: list[PatchMail], scratch: Path) -> Change:
-    """The change a patch series makes (applied to copies in ``scratch``)."""
-    applied = apply_patches(mails, root, scratch)
+def from_patches(root: Path, mails: list[PatchMail],
+                 scratch: Path) -> tuple[Change, str | None]:
+    """The change a patch series makes, wherever the tree is in its life: not applied
+    yet (applied to copies), already applied (the tree is "after", the series undone on
+    copies is "before"), or applied up to some mail (``git am`` stopped there). Returns
+    the change and, unless the series applies forward, one line saying which part of it
+    the tree already holds; copies go under ``scratch``."""
+    try:
+        after = apply_patches(mails, root, scratch / "after")
+    except PatchError as exc:
+        forward = exc
+    else:
+        return _change(root, {}, after), None
+    n = len(mails)
+    for done in range(n, 0, -1):  # the most of the series the tree already holds
+        try:
+            before = apply_patches(reverse(mails[:done]), root, scratch / f"before-{done}")
+            after = apply_patches(mails[done:], root, scratch / f"after-{done}")
+        except PatchError:
+            continue
+        if done == n:
+            what = ("the patch is" if n == 1 else f"all {n} patches are")
+        else:
+            what = f"patches 1-{done} of {n} are" if done > 1 else f"patch 1 of {n} is"
+        return _change(root, before, after), (
+            f"{what} already in the tree (applied in reverse): linting the tree as it "
+            f"is{'' if done == n else ' plus the rest of the series'} against a copy with "
+            f"{'it' if n == 1 else 'them'} undone")
+    raise PatchError(f"{forward}; nor is the patch already in the tree (it does not apply in "
+                     "reverse either). Lint the tree it was written for (--tree DIR), or a "
+                     "change committed here with `nofslint check --diff-from REV`")
+
+
+def _change(root: Path, before: dict[str, Path | None],
+            after: dict[str, Path | None]) -> Change:
     change = Change(root)
-    for rel, path in applied.items():
-        if rel.endswith(SOURCE_SUFFIXES):
-            change.after[rel] = path.read_bytes() if path is not None else None
+    for side, applied in ((change.before, before), (change.after, after)):
+        for rel, path in applied.items():
+            if rel.endswith(SOURCE_SUFFIXES):
+                side[rel] = path.read_bytes() if path is not None else None
     return change
 
 
@@ -209,3 +242,19 @@ def introduced_findings(change: Change, rules: list[Rule], scratch: Path, *, job
         if f.file in real:  # report the user's path, quote the changed text
             f.source, f.file = f.file, real[f.file]
     return after
+
+
+def identity(root: Path) -> str | None:
+    """``Name <email>`` from git's ``user.name`` and ``user.email`` as the tree sees
+    them (its config, then the user's), read with the tree's program-running config
+    turned off (_GIT_SAFE); None when either is unset or git cannot run."""
+    try:
+        name, mail = (_git(root, "config", "--get", key, check=False)
+                      for key in ("user.name", "user.email"))
+    except ChangeError:
+        return None
+    if not name or not mail:
+        return None
+    name_text = name.decode("utf-8", "replace").strip()
+    mail_text = mail.decode("utf-8", "replace").strip()
+    return f"{name_text} <{mail_text}>" if name_text and mail_text else None

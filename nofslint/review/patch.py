@@ -477,6 +477,29 @@ def apply_patches(mails: list[PatchMail], tree: Path, dest: Path) -> dict[str, P
     return result
 
 
+def reverse(mails: list[PatchMail]) -> list[PatchMail]:
+    """The series that undoes ``mails``: the mails last first, each file's change turned
+    around (added lines removed, removed lines added, a created file deleted). A copy
+    cannot be undone from its diff alone (the copied lines are not in it)."""
+    out = []
+    for mail in reversed(mails):
+        files = []
+        for fp in reversed(mail.files):
+            if fp.is_copy:
+                raise PatchError(f"{_mail_name(mail)}: {fp.path}: a copy cannot be undone "
+                                 "from the patch")
+            hunks = [Hunk(h.new_start, h.new_len, h.old_start, h.old_len, h.header,
+                          tuple((_TURNED.get(kind, kind), text) for kind, text in h.lines),
+                          h.patch_lines) for h in fp.hunks]
+            files.append(FilePatch(fp.new_path, fp.old_path, hunks, fp.is_binary, fp.header))
+        out.append(PatchMail(mail.subject, mail.message_id, mail.references, mail.sender,
+                             mail.date, files, mail.source))
+    return out
+
+
+_TURNED = {"+": "-", "-": "+"}
+
+
 def _read_tree_file(tree: Path, path: str, name: str) -> bytes:
     """A tree file a patch changes: a regular file of at most MAX_FILE_BYTES (what the
     linter reads), read as frontend.source reads every file (never a device, never a

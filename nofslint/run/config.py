@@ -6,6 +6,7 @@ The file sits at the kernel tree's root (or is named with ``--config``)::
     kconfig = "build/.config"             # the kernel config to lint (or "none"; see --kconfig)
     ignore = ["prefer-nofs-scope"]
     plugins = ["tools/nofslint"]          # rule directories (need --allow-config-plugins)
+    cache-dir = "~/.cache/nofslint-linux" # where the facts cache lives (absolute or ~/)
 
     [per-file-ignores]
     "drivers/staging/**" = ["nofail-in-reclaim"]
@@ -66,6 +67,7 @@ class Config:
     severity: tuple[tuple[str, str], ...] = ()
     plugins: tuple[Path, ...] = ()
     extras: Extras = field(default_factory=Extras)
+    cache_dir: Path | None = None
     kconfig: str | None = None  # "none", or a path relative to the config's directory
 
     def ignored(self, rule: str, path: str) -> bool:
@@ -162,7 +164,7 @@ class _Reader:
 
     def config(self, data: dict[str, Any]) -> Config:
         known = {"select", "ignore", "plugins", "per-file-ignores", "severity",
-                 "reclaim-entry", "transaction", "kconfig"}
+                 "reclaim-entry", "transaction", "cache-dir", "kconfig"}
         for key in data:
             if key not in known:
                 raise self.error(key, f"unknown key (known: {', '.join(sorted(known))})")
@@ -182,6 +184,7 @@ class _Reader:
         extras = Extras(
             tuple(self.entry(e, i) for i, e in enumerate(self.array(data, "reclaim-entry"))),
             tuple(self.transaction(t, i) for i, t in enumerate(self.array(data, "transaction"))))
+        cache_dir = self.cache_dir(data["cache-dir"]) if "cache-dir" in data else None
         kconfig = data.get("kconfig")
         if kconfig is not None:
             if not isinstance(kconfig, str) or not kconfig:
@@ -189,7 +192,17 @@ class _Reader:
             if kconfig != "none":
                 kconfig = str(self.path.parent / kconfig)
         return Config(self.path, select, ignore, per_file, tuple(severity), plugins, extras,
-                      kconfig)
+                      cache_dir, kconfig)
+
+    def cache_dir(self, value: Any) -> Path:
+        """The cache directory: absolute or ``~/...``, never relative to the config (the
+        tree's own config would put the cache, which must not be plantable, in the tree)."""
+        if not isinstance(value, str) or not value or "\0" in value:
+            raise self.error("cache-dir", "must be a non-empty path")
+        path = Path(value).expanduser() if value.startswith("~/") else Path(value)
+        if not path.is_absolute():
+            raise self.error("cache-dir", f"{value!r} must be absolute or start with ~/")
+        return path
 
     def plugin(self, value: str) -> Path:
         """A plugin directory, relative to the config's directory."""

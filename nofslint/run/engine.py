@@ -106,6 +106,9 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
                 loading.cache_for(str(cache_root), tree).prune()
         keys = loading.content_keys(tasks)
     result.not_built = not_built
+    if cache_root is not None:
+        result.content = {tree.relpath(path_text): key
+                          for (path_text, tree, _), key in zip(tasks, keys, strict=True) if key}
     if want_fixes:
         result.fixes, result.fix_problems = build_fixes(result.findings)
     if (results is not None and signature is not None and not result.internal_errors
@@ -114,6 +117,7 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
             reads = results.store_blob(result.reads)
         results.store(signature, {**saving.to_saved(result), "keys": keys, "reads": reads})
         results.prune()
+    result.reads_blob = reads
     return result
 
 
@@ -133,7 +137,9 @@ def _analyse(tasks: list[loading.Task], rules: list[Rule], jobs: int,
     if index is not None and len(arches) == 1 and None not in arches:
         index.arch = arches.pop()  # the architecture the config builds
     facts_of = loading.facts_of(tasks, jobs, progress, overlay)
-    for (path_text, tree, _), (facts, error) in zip(tasks, facts_of, strict=True):
+    for n, ((path_text, tree, _), (facts, error)) in enumerate(zip(tasks, facts_of, strict=True)):
+        if n == 0:  # the first file's facts: every file has been read
+            _phase(progress, "linking" if index is not None else "per-file rules")
         trees.setdefault((str(tree.root), tree.version), tree)
         if error is not None:
             result.errors.append(error)
@@ -144,6 +150,7 @@ def _analyse(tasks: list[loading.Task], rules: list[Rule], jobs: int,
             index.add(facts, tree, ctx.file)
         check_file(ctx, local, result)
     for rule in whole:
+        _phase(progress, f"whole-tree rule {rule.id}")
         if note_reads:
             index.reads = Reads()  # type: ignore[union-attr]
         try:
@@ -155,12 +162,22 @@ def _analyse(tasks: list[loading.Task], rules: list[Rule], jobs: int,
         if index is not None and index.reads is not None:
             result.reads[rule.id] = index.reads.to_json(index.path, index.function_name)
             index.reads = None
+    _phase(progress, None)
     if _retained is not None and index is not None:
         _retained.append(index)
     result.trees = list(trees.values())
     result.findings.sort(key=Finding.sort_key)
     result.errors.sort(key=lambda e: (e.path, e.reason))
     return result
+
+
+def _phase(progress: Callable[[int, int], None] | None, name: str | None) -> None:
+    """Name the phase that begins to a reporter that shows phases (cli.progress.Terminal):
+    the link and each whole-tree rule take seconds without a file to count. None:
+    the analysis is over."""
+    show = getattr(progress, "phase", None)
+    if show is not None:
+        show(name)
 
 
 # Set by the command-line entry point, which ends with os._exit(): the whole

@@ -13,6 +13,7 @@ message-based fingerprints (``Finding.legacy_fingerprint``) and still match.
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -21,6 +22,7 @@ from pathlib import Path
 from nofslint import __version__
 from nofslint.model.findings import Finding
 from nofslint.run.config import Config
+from nofslint.run.results import RunResult
 
 BASELINE_FORMAT = "nofslint-baseline/2"
 LEGACY_BASELINE_FORMAT = "nofslint-baseline/1"  # 0.1.0: message-based fingerprints
@@ -28,6 +30,28 @@ LEGACY_BASELINE_FORMAT = "nofslint-baseline/1"  # 0.1.0: message-based fingerpri
 
 class BaselineError(Exception):
     """A baseline file that cannot be used."""
+
+
+def report_scope(root: Path, paths: Iterable[Path]) -> list[str] | None:
+    """The tree-relative places ``paths`` name inside ``root``, resolved first (a link
+    into the tree counts where it leads); None when one is the whole tree or lies
+    outside it."""
+    top = os.path.realpath(root)
+    out = []
+    for path in paths:
+        real = os.path.realpath(path)
+        if real == top or not real.startswith(top + os.sep):
+            return None
+        out.append(os.path.relpath(real, top).replace(os.sep, "/"))
+    return sorted(set(out))
+
+
+def within(result: RunResult, places: list[str]) -> None:
+    """Keep the findings whose location lies in ``places`` (tree-relative files or
+    directories): the report scope of a run that analysed the whole tree."""
+    result.findings = [f for f in result.findings
+                       if any(f.path == p or f.path.startswith(p + "/") for p in places)]
+    result.reported_in = places
 
 
 def configured(findings: Iterable[Finding], config: Config) -> list[Finding]:

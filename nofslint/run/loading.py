@@ -116,7 +116,12 @@ def load_facts(tasks: list[Task], jobs: int,
                 continue
         todo.append(i)
     work = [tasks[i] for i in todo]
-    results = parallel_map(facts_task, work, jobs, progress, on_lost=_lost_file)
+    hits = len(tasks) - len(work)  # the cached files count too: the total is every file
+    counted = None if progress is None else (
+        lambda done, _: progress(hits + done, len(tasks)))  # type: ignore[misc]
+    if progress is not None and not work:
+        progress(len(tasks), len(tasks))
+    results = parallel_map(facts_task, work, jobs, counted, on_lost=_lost_file)
     for i, (payload, error, seen) in zip(todo, results, strict=True):
         payloads[i] = (payload, error)
         if seen is not None:

@@ -31,6 +31,14 @@ class RunResult:
     fix_problems: list[str] = field(default_factory=list)
     # What each whole-tree rule read (reads.py), kept with a saved run.
     reads: dict[str, dict] = field(default_factory=dict)
+    # Each linted file's content key (tree-relative path -> facts cache key), with a
+    # cache: a saved whole-tree run keeps them, so kbuild can tell a file changed since.
+    content: dict[str, str] = field(default_factory=dict)
+    # The saved blob of those reads (incremental.cache.ResultCache), when the run was saved.
+    reads_blob: str | None = None
+    # The report scope when it is narrower than what was analysed: the tree-relative
+    # paths findings were kept in ("fs/ext4"). Empty: everything analysed is reported.
+    reported_in: list[str] = field(default_factory=list)
 
     @property
     def internal_errors(self) -> bool:

@@ -174,8 +174,10 @@ def to_saved(result: RunResult) -> dict:
 
 
 def save_latest(cache_root: Path, root: Path, result: RunResult) -> None:
-    """Keep a whole-tree run's findings for per-file checks (kbuild) to read."""
-    ResultCache(cache_root).store(_latest_key(root), to_saved(result))
+    """Keep a whole-tree run's findings, and each file's content key then, for
+    per-file checks (kbuild) to read."""
+    ResultCache(cache_root).store(_latest_key(root), {
+        **to_saved(result), "content": result.content, "reads": result.reads_blob})
 
 
 def load_latest(cache_root: Path, root: Path) -> RunResult | None:
@@ -184,6 +186,69 @@ def load_latest(cache_root: Path, root: Path) -> RunResult | None:
         return from_saved(saved) if saved is not None else None
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
+
+
+@dataclass
+class Latest:
+    """The latest whole-tree run's findings for one file, as they hold for it now.
+
+    ``state``: "none" (no whole-tree run saved for the tree), "current" (the file
+    is as that run saw it), "moved" (the file was edited, but the edit changed
+    nothing any of the rules read: the findings are moved with it, as a run
+    reusing a saved run does) or "stale" (anything else, or what cannot be
+    told: no findings are given, the caller says to run again).
+    """
+
+    findings: list[Finding]
+    state: str
+
+
+def latest_for(cache_root: Path, tree: KernelTree, path: Path, rules: set[str]) -> Latest:
+    """The findings of ``rules`` in ``path`` from the tree's latest whole-tree run,
+    checked against the file's content now.
+
+    Only this file's content is compared: an edit elsewhere in the tree that
+    changes what a whole-tree rule finds here is seen by the next ``check``.
+    """
+    if tree.root is None:
+        return Latest([], "none")
+    saved = ResultCache(cache_root).load(_latest_key(tree.root))
+    try:
+        result = from_saved(dict(saved)) if saved is not None else None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        result = None
+    if result is None:
+        return Latest([], "none")
+    rel = tree.relpath(path)
+    findings = [f for f in result.findings if f.path == rel and f.rule in rules]
+    content = saved.get("content")  # type: ignore[union-attr]
+    old = content.get(rel) if isinstance(content, dict) else None
+    cache = cache_for(str(cache_root), tree)
+    try:
+        now = cache.known_key(str(path), rel) or cache.key(path.read_bytes(), rel)
+    except OSError:
+        return Latest([], "stale")
+    if not isinstance(old, str):
+        return Latest([], "stale")  # a file the run did not see, or an older record
+    if old == now:
+        return Latest(findings, "current")
+    before, after = cache.load_data(old, rel), cache.load_data(now, rel)
+    try:
+        delta = Delta.between(before, after) if before and after else None
+    except (TypeError, ValueError, IndexError, KeyError):  # an entry of another shape
+        delta = None
+    if delta is None or delta.whole:
+        return Latest([], "stale")
+    if not delta.moved_only:  # functions changed: did any rule read them? (reused() asks too)
+        reads = ResultCache(cache_root).load_blob(saved.get("reads"))  # type: ignore[union-attr]
+        if not (isinstance(reads, dict) and all(valid(reads.get(r)) for r in rules)) or any(
+                touched(reads[r], {rel: delta}, SEED_KINDS) for r in rules):
+            return Latest([], "stale")
+    moves = {rel: delta.moves}
+    if not all(relocate(f, moves) for f in findings):
+        return Latest([], "stale")
+    findings.sort(key=Finding.sort_key)
+    return Latest(findings, "moved")
 
 
 def _latest_key(root: Path) -> str:

@@ -20,7 +20,7 @@ from nofslint.kernel.kconfig import Kconfig, KconfigError
 from nofslint.kernel.kconfig import read as read_kconfig
 from nofslint.kernel.tree import Extras, enclosing_roots
 from nofslint.plugins.loading import load_rules
-from nofslint.plugins.registry import PluginProblem, RuleError, select_rules
+from nofslint.plugins.registry import PluginProblem, RuleError, select_rules, unknown_rules
 from nofslint.run import config, filters
 from nofslint.run.results import RunResult
 
@@ -120,8 +120,7 @@ def resolve(root: Path | None, linted: Sequence[Path], *, config_file: Path | No
                 on_problem(problem)
         unknown = sorted(conf.rule_ids() - set(available))
         if unknown:
-            raise config.ConfigError(f"{conf.path}: unknown rule(s) {', '.join(unknown)} "
-                                     f"(known rules: {', '.join(sorted(available))})")
+            raise config.ConfigError(f"{conf.path}: {unknown_rules(unknown, available)}")
         chosen = list(select) if select else None
         dropped = list(ignore)
         if chosen is None:
@@ -134,7 +133,7 @@ def resolve(root: Path | None, linted: Sequence[Path], *, config_file: Path | No
     if kernel_config is not None:
         conf = dataclasses.replace(
             conf, extras=dataclasses.replace(conf.extras, kconfig=kernel_config))
-    cache_root = None if no_cache else (cache_dir or default_cache_root())
+    cache_root = None if no_cache else (cache_dir or _cache_root(conf, tree, from_tree))
     return Settings(rules, available, conf, cache_root, problems, source)
 
 
@@ -166,6 +165,37 @@ def choose_kconfig(option: str | None, conf: config.Config, root: Path | None,
         if path.is_file():
             return read_kconfig(path), f"{how} {path}"
     return None, None
+
+
+CACHE_ENV = "NOFSLINT_CACHE_DIR"
+
+
+def _cache_root(conf: config.Config, tree: Sequence[str], from_tree: bool) -> Path | None:
+    """Where the cache lives without ``--cache-dir``: ``$NOFSLINT_CACHE_DIR``, else the
+    config's ``cache-dir``, else the XDG default.
+
+    Never inside the linted tree (it could plant facts that hide findings). The
+    tree's own config may move the cache only within the user's home: a tree
+    someone sent must not make a run as root create directories elsewhere.
+    """
+    env = os.environ.get(CACHE_ENV, "")
+    if env:
+        if not os.path.isabs(env):
+            raise SettingsError(f"{CACHE_ENV}={env!r}: must be an absolute path")
+        chosen, where = Path(env), CACHE_ENV
+    elif conf.cache_dir is not None:
+        chosen, where = conf.cache_dir, f"{conf.path}: cache-dir"
+        home = os.path.realpath(os.path.expanduser("~"))
+        if from_tree and inside(chosen, [home]) is None:
+            raise SettingsError(f"{where}: {chosen} is outside your home ({home}); the "
+                                f"tree's own config may not put the cache there: use "
+                                f"{CACHE_ENV} or --cache-dir")
+    else:
+        return default_cache_root()
+    if inside(chosen, tree) is not None:
+        raise SettingsError(f"{where}: {chosen} is inside the linted tree; the cache must "
+                            "be outside it (a tree could plant entries)")
+    return chosen
 
 
 def apply_filters(result: RunResult, settings: Settings, baseline: Path | None = None) -> None:
