@@ -431,3 +431,29 @@ def test_the_makefile_reading_is_kept_while_the_makefiles_are_unchanged(tmp_path
     loading._KBUILD.clear()
     assert loading.kbuild_map(root, config, cache).is_built("fs/kcfs/modpart.c")
     assert len(reads) == 3
+
+
+def test_a_fix_in_a_branch_only_the_config_keeps_is_offered(tmp_path: Path) -> None:
+    root = tmp_path / "linux"
+    (root / "fs" / "demofs").mkdir(parents=True)
+    (root / "Makefile").write_text("VERSION = 5\nPATCHLEVEL = 10\n")
+    (root / ".config").write_text("CONFIG_X86=y\n# CONFIG_DEMOFS_SMALL is not set\n")
+    (root / "fs" / "demofs" / "dir.c").write_text("""\
+struct demofs_dir { void *hash; };
+
+static int demofs_hash(struct demofs_dir *dir, size_t len)
+{
+#ifdef CONFIG_DEMOFS_SMALL
+	dir->hash = kmalloc(len, GFP_KERNEL);
+#else
+	dir->hash = __vmalloc(len, GFP_NOFS | __GFP_ZERO);
+#endif
+	return dir->hash ? 0 : -ENOMEM;
+}
+""")
+    target = root / "fs" / "demofs" / "dir.c"
+    proc = nofslint("check", target, "--no-cache", "--select", "vmalloc-nofs", "--diff")
+    assert "+\tnofs_flag = memalloc_nofs_save();" in proc.stdout, proc.stdout + proc.stderr
+    none = nofslint("check", target, "--no-cache", "--select", "vmalloc-nofs", "--kconfig",
+                    "none")
+    assert none.returncode == 0  # without the config the first branch is linted: no finding

@@ -110,7 +110,7 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
         result.content = {tree.relpath(path_text): key
                           for (path_text, tree, _), key in zip(tasks, keys, strict=True) if key}
     if want_fixes:
-        result.fixes, result.fix_problems = build_fixes(result.findings)
+        result.fixes, result.fix_problems = build_fixes(result.findings, extras.kconfig)
     if (results is not None and signature is not None and not result.internal_errors
             and None not in keys and keys != (saved or {}).get("keys")):
         if result.reads and reads is None:
