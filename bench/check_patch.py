@@ -5,11 +5,12 @@ local allocation with GFP_NOFS inside the function body; nothing is written
 to the tree), warms a private cache with one run, then times --repeat runs
 of the installed ``nofslint check-patch`` and reports the median, once with
 the default linking (the touched directories and the fs/mm/block core), and
-with --whole-tree also linking the whole tree.
+with --whole-tree also linking the whole tree, and with --kconfig FILE once more with
+that kernel config (the Kbuild reading is kept in the cache like the facts).
 
 Usage:
     python bench/check_patch.py /tmp/linux-source-6.12 [--file fs/ext4/ioctl.c]
-        [--function ext4_getfsmap_format] [--repeat 5] [--whole-tree]
+        [--function ext4_getfsmap_format] [--repeat 5] [--whole-tree] [--kconfig FILE]
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def main() -> None:
     parser.add_argument("--function", default="ext4_getfsmap_format")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--nofslint", default="nofslint", help="the command to time")
+    parser.add_argument("--kconfig", metavar="FILE",
+                        help="also time check-patch --kconfig FILE (the same patch, same cache)")
     parser.add_argument("--whole-tree", action="store_true",
                         help="also time check-patch --whole-tree (minutes per run)")
     args = parser.parse_args()
@@ -65,6 +68,9 @@ def main() -> None:
         print(f"patch: {args.file}: {args.function}() "
               f"({patch.read_text().count(chr(10))} diff lines)")
         modes = [("touched dirs + core", [])]
+        if args.kconfig:
+            modes.append((f"touched dirs + core, --kconfig {args.kconfig}",
+                          ["--kconfig", args.kconfig]))
         if args.whole_tree:
             modes.append(("--whole-tree", ["--whole-tree"]))
         for label, extra in modes:

@@ -181,7 +181,7 @@ def test_fixes_are_built_once_and_merged_after_the_filters(
     built: list[int] = []
     real = fixes.build_fixes
     monkeypatch.setattr("nofslint.run.engine.build_fixes",
-                        lambda found: built.append(len(found)) or real(found))
+                        lambda found, *more: built.append(len(found)) or real(found, *more))
     out = CliRunner().invoke(main, ["check", str(tmp_path), "--no-cache", "--fix"])
     assert built == [2], built
     assert "fixed 2 findings" in out.output and out.exit_code == 0, out.output

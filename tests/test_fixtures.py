@@ -12,8 +12,11 @@ from fixture_support import declared_clean, expectations, fixture_files, rule_of
 
 from nofslint.fixing.fixes import apply_edits, error_score, merge
 from nofslint.frontend.parse import parse_source
+from nofslint.kernel.tree import Extras, find_root
 from nofslint.plugins.registry import builtin_rules, select_rules
+from nofslint.run.config import Config
 from nofslint.run.engine import run
+from nofslint.run.settings import choose_kconfig
 
 FILES = fixture_files()
 IDS = [str(p.relative_to(p.parents[len(p.parts) - p.parts.index("fixtures") - 2]))
@@ -21,12 +24,18 @@ IDS = [str(p.relative_to(p.parents[len(p.parts) - p.parts.index("fixtures") - 2]
 
 
 def _findings(path: Path, rules: list[str] | None = None, version: tuple | None = None):
+    """A tree with a ``.config`` at its root is linted with it, as the command line does."""
     selected = select_rules(builtin_rules(), rules or ["ALL"], None)
-    return run([path], selected, version, jobs=1)
+    root = find_root(path if path.is_dir() else path.parent)
+    kconfig, _ = choose_kconfig(None, Config(), root)
+    return run([path], selected, version, jobs=1, extras=Extras(kconfig=kconfig))
 
 
 def _tree_root(path: Path) -> Path:
-    return next(p for p in path.parents if (p / "Makefile").exists())
+    """The fixture tree's root: its top-level Makefile (Kbuild trees have more Makefiles)."""
+    root = find_root(path.parent)
+    assert root is not None, path
+    return root
 
 
 @cache

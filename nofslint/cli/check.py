@@ -11,6 +11,7 @@ import click
 from nofslint.cli.common import (
     FORMATS,
     Settings,
+    describe_kconfig,
     emit,
     fail,
     filtered,
@@ -110,6 +111,7 @@ def check(paths: tuple[str, ...], fmt: str, show_diff: bool, apply: bool,
             click.echo(f"nofslint: {where}: v{tree.version_text} ({how})", err=True)
         if setup.config.path is not None:
             click.echo(f"nofslint: config {setup.config.path}", err=True)
+        describe_kconfig(setup, result, targets)
     filtered(result, setup, opts)
     print_errors(result)
     if opts["write_baseline"] is not None:

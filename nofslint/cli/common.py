@@ -18,10 +18,11 @@ import click
 
 from nofslint.cli.progress import progress as progress  # for check and stats
 from nofslint.frontend.files import write_atomic
-from nofslint.kernel.tree import NEWEST, SOURCE_SUFFIXES, parse_version
+from nofslint.kernel.tree import NEWEST, SOURCE_SUFFIXES, discover, parse_version
 from nofslint.output import formats, report
 from nofslint.review import patch
 from nofslint.run import config, filters
+from nofslint.run.loading import kbuild_map
 from nofslint.run.results import RunResult
 from nofslint.run.settings import Settings, SettingsError, apply_filters, resolve, split_ids
 
@@ -103,6 +104,11 @@ def lint_options(func: Callable) -> Callable:
         click.option("--config", "config_file", metavar="FILE",
                      type=click.Path(dir_okay=False, path_type=Path),
                      help=f"Read this config instead of the tree root's {config.FILENAME}."),
+        click.option("--kconfig", metavar="FILE|none",
+                     help="Lint the kernel this config builds (.config or "
+                          "include/config/auto.conf; .xz/.gz read as is); none: every "
+                          "#if alternative and every file [default: $KCONFIG_CONFIG, "
+                          "then the tree root's .config, else none]."),
         click.option("--baseline", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path),
                      help="Hide the findings recorded in FILE (see --write-baseline)."),
         click.option("--write-baseline", metavar="FILE",
@@ -191,9 +197,43 @@ def setup_run(root: Path | None, opts: dict[str, Any], linted: list[Path]) -> Se
                        rules_dirs=opts["rules_dirs"],
                        allow_config_plugins=opts["allow_config_plugins"],
                        no_cache=opts["no_cache"], cache_dir=opts["cache_dir"],
-                       on_problem=lambda p: click.echo(f"nofslint: {p}", err=True))
+                       on_problem=lambda p: click.echo(f"nofslint: {p}", err=True),
+                       kconfig=opts["kconfig"])
     except SettingsError as exc:
         fail(str(exc))
+
+
+def describe_kconfig(setup: Settings, result: RunResult, paths: list[Path]) -> None:
+    """--verbose: which kernel config was used, and what the Makefiles could not decide."""
+    config = setup.kconfig
+    if config is None:
+        click.echo("nofslint: no kernel config: every #if alternative and every file "
+                   "(--kconfig FILE to lint one configuration)", err=True)
+        return
+    click.echo(f"nofslint: kernel config {setup.kconfig_source} (sha256 {config.digest}, "
+               f"arch/{config.arch or 'x86'}); {len(result.not_built)} C files it does not "
+               "build skipped", err=True)
+    for tree in result.trees:
+        if tree.root is None or tree.extras.kconfig is None:
+            continue
+        kmap = kbuild_map(tree.root, tree.extras.kconfig)
+        for note in kmap.notes:
+            click.echo(f"nofslint: kbuild: {report.escape_text(note)}", err=True)
+        unnamed = sorted(r for r in _c_files(paths, tree.root) if kmap.unnamed(r))
+        for rel in unnamed:
+            click.echo(f"nofslint: kbuild: {report.escape_path(rel)}: no Makefile read names "
+                       "it; counted as built", err=True)
+
+
+def _c_files(paths: list[Path], root: Path) -> list[str]:
+    """Tree-relative C files the linted ``paths`` hold inside ``root``."""
+    top = os.path.realpath(root)
+    out = []
+    for path in discover(paths):
+        real = os.path.realpath(path)
+        if real.endswith(".c") and real.startswith(top + "/"):
+            out.append(real[len(top) + 1:])
+    return out
 
 
 def filtered(result: RunResult, settings: Settings, opts: dict[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import shlex
@@ -57,13 +58,19 @@ def kbuild(ctx: click.Context, args: tuple[str, ...]) -> None:
     root = find_root(path.parent)
     try:
         setup = resolve(root, [path], untrusted=build_dirs(args),
-                        on_problem=lambda p: click.echo(f"nofslint: {p}", err=True))
+                        on_problem=lambda p: click.echo(f"nofslint: {p}", err=True),
+                        build_dir=Path(os.environ.get("objtree") or "."))  # noqa: SIM112
     except SettingsError as exc:  # a bad config: say so, never stop the build
         click.echo(f"nofslint: error: {exc}", err=True)
         sys.exit(0)
     local = [r for r in setup.rules if r.scope == "local"]
     result = run([path], local, want_fixes=False, cache_root=setup.cache_root,
                  extras=setup.config.extras)
+    if result.not_built:  # kbuild compiles it, so the Makefiles were read too narrowly
+        click.echo(f"nofslint kbuild: {source}: the config's Makefiles do not name it as "
+                   "built; linted anyway", err=True)
+        result = run([path], local, want_fixes=False, cache_root=setup.cache_root,
+                     extras=dataclasses.replace(setup.config.extras, kconfig=None))
     wanted = {r.id for r in setup.rules if r.scope == "tree"}
     if root is not None and wanted and setup.cache_root is not None and result.trees:
         latest = latest_for(setup.cache_root, result.trees[0], path, wanted)

@@ -19,6 +19,7 @@ from nofslint.extract.workqueue_places import WorkqueuePlaces, macro_accessors
 from nofslint.frontend.parse import parse_source
 from nofslint.kernel.allocators import ALLOCATORS, SCOPE_CALLS
 from nofslint.kernel.gfp import GfpTable, read_defines, read_macros
+from nofslint.kernel.kconfig import Kconfig
 from nofslint.kernel.transactions import Table, table
 from nofslint.kernel.tree import KernelTree
 from nofslint.kernel.workqueue_api import CREATORS, WORK_CALLS
@@ -93,7 +94,9 @@ def _save_target(call: Node, raw: bytes) -> str | None:
 
 
 class _Extractor(WorkqueuePlaces):
-    def __init__(self, raw: bytes, rel: str, table: GfpTable, transactions: Table) -> None:
+    def __init__(self, raw: bytes, rel: str, table: GfpTable, transactions: Table,
+                 config: Kconfig | None = None) -> None:
+        self.config = config
         self.raw = raw
         self.table = table
         self.transactions = transactions
@@ -120,7 +123,7 @@ class _Extractor(WorkqueuePlaces):
             facts.wq_accessors = macro_accessors(self.raw)  # headers hold most of them
         if not _HAS_CODE.search(self.raw):
             return facts
-        _masked, tree = parse_source(self.raw)
+        _masked, tree = parse_source(self.raw, self.config)
         root = tree.root_node
         funcs: list[tuple[int, Node]] = []
         raw_calls: list[tuple[Node, Node, Node]] = []
@@ -209,7 +212,8 @@ class _Extractor(WorkqueuePlaces):
         for fidx in sorted(f for f in wanted if f >= 0):
             body = self.func_nodes[fidx].child_by_field_name("body")
             if body is not None:
-                facts.flows.append(build(fidx, body, self.raw, opens.get(fidx, ())))
+                facts.flows.append(build(fidx, body, self.raw, opens.get(fidx, ()),
+                                         self.config))
 
     # -- workqueues -----------------------------------------------------------------
     def _carries_gfp(self, fidx: int, args: Node) -> bool:
@@ -467,5 +471,6 @@ def _merge(values: list[Mask], new: tuple[Mask, ...]) -> list[Mask]:
 
 
 def extract(raw: bytes, rel: str, tree: KernelTree) -> FileFacts:
-    return _Extractor(raw, rel, tree.gfp_table(), table(tree.extras.transactions)).run()
+    return _Extractor(raw, rel, tree.gfp_table(), table(tree.extras.transactions),
+                      tree.extras.kconfig).run()
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 
 from tree_sitter import Node
 
+from nofslint.kernel.kconfig import Kconfig, body_condition
 from nofslint.model.flow import Block, Flow, condition_key
 
 NORETURN = frozenset({"BUG", "panic", "do_exit", "kthread_exit", "unreachable",
@@ -29,8 +30,9 @@ def _text(raw: bytes, node: Node) -> str:
 
 
 class _Builder:
-    def __init__(self, raw: bytes) -> None:
+    def __init__(self, raw: bytes, config: Kconfig | None = None) -> None:
         self.raw = raw
+        self.config = config
         self.blocks: list[Block] = []
         self.labels: dict[str, int] = {}
         self.breaks: list[int] = []
@@ -137,6 +139,10 @@ class _Builder:
         if cond is not None:
             self.span(cur, cond)
             key, value = condition_key(_text(self.raw, cond))
+            if self.config is not None:
+                known = body_condition(key, self.config)
+                if known is not None:  # IS_ENABLED(CONFIG_X): the config decides the branch
+                    key = "1" if known else "0"
         constant = key in _CONST_TRUE and value or key in _CONST_FALSE and not value
         never = key in _CONST_TRUE and not value or key in _CONST_FALSE and value
         then_block, alt = self.new(), self.new()
@@ -302,12 +308,14 @@ def _writes(node: Node, raw: bytes, start: int, end: int) -> list[str]:
     return sorted(out)
 
 
-def build(function: int, body: Node, raw: bytes, results_of: Iterable[int] = ()) -> Flow:
+def build(function: int, body: Node, raw: bytes, results_of: Iterable[int] = (),
+          config: Kconfig | None = None) -> Flow:
     """The graph of one function body (a compound_statement).
 
-    ``results_of``: start offsets of calls whose result variable to record.
+    ``results_of``: start offsets of calls whose result variable to record. With a
+    kernel ``config``, ``if (IS_ENABLED(CONFIG_X))`` is a constant condition.
     """
-    builder = _Builder(raw)
+    builder = _Builder(raw, config)
     entry = builder.new()
     end = builder.seq(body.children, entry)
     if end is not None:

@@ -21,6 +21,7 @@ from tree_sitter import Node
 from nofslint.extract.flow import NORETURN
 from nofslint.extract.syntax import back_regions, matches
 from nofslint.frontend.parse import parse_source
+from nofslint.kernel.kconfig import Kconfig, body_condition
 from nofslint.model.facts import Guards
 from nofslint.model.flow import condition_key, words
 
@@ -274,10 +275,12 @@ def params_of(declarator: Node | None) -> list[tuple[str, str | None]]:
 class FunctionGuards:
     """Builds one function's Guards; the extractor adds call arguments as it meets them."""
 
-    def __init__(self, function: int, node: Node, raw: bytes) -> None:
+    def __init__(self, function: int, node: Node, raw: bytes,
+                 config: Kconfig | None = None) -> None:
         body = node.child_by_field_name("body")
         assert body is not None
         self.raw = raw
+        self.config = config
         params = params_of(node.child_by_field_name("declarator"))
         self.params = [name for name, _ in params]
         self.structs = [struct for _, struct in params]
@@ -319,7 +322,10 @@ class FunctionGuards:
         labels = sorted(walk.labels.values())
         conds = []
         for at, start, end, cond, value in walk.conds:
-            if len(cond) > _MAX_COND or not self.names & set(words(cond)):
+            known = body_condition(cond, self.config) if self.config is not None else None
+            if known is not None:  # IS_ENABLED(CONFIG_X): the kernel config decides it
+                cond = "1" if known else "0"
+            elif len(cond) > _MAX_COND or not self.names & set(words(cond)):
                 continue
             cut = bisect.bisect_right(labels, start)
             if cut < len(labels) and labels[cut] < end:
@@ -347,9 +353,10 @@ class FileGuards:
     functions, and each is matched by where it starts.
     """
 
-    def __init__(self, raw: bytes, starts: list[int]) -> None:
+    def __init__(self, raw: bytes, starts: list[int], config: Kconfig | None = None) -> None:
         self.raw = raw
-        _masked, tree = parse_source(raw)
+        self.config = config
+        _masked, tree = parse_source(raw, config)
         self._tree = tree
         self._index = {s: i for i, s in enumerate(starts)}
         self._nodes: dict[int, Node] = {}
@@ -367,7 +374,7 @@ class FileGuards:
         return self._built[function]
 
     def _build(self, function: int, node: Node) -> Guards | None:
-        builder = FunctionGuards(function, node, self.raw)
+        builder = FunctionGuards(function, node, self.raw, self.config)
         calls = []
         for _, caps in matches(_CALLS, node):
             calls.append((caps["call"][0].start_byte, caps["args"][0]))

@@ -25,19 +25,22 @@ from nofslint.frontend.files import FileChanged, write_atomic
 from nofslint.frontend.files import deferred_signals as deferred_signals  # 0.1.0 path
 from nofslint.frontend.parse import captures, parse_source
 from nofslint.frontend.source import SourceError, read_source
+from nofslint.kernel.kconfig import Kconfig
 from nofslint.kernel.tree import find_root
 from nofslint.model.findings import Edit, Finding
 
 
 @dataclass
 class FixSource:
-    """One file's raw bytes and (lazily) its syntax tree, for fix builders."""
+    """One file's raw bytes and (lazily) its syntax tree, for fix builders: parsed with the
+    kernel config the facts were extracted with, so the nodes are where the facts say."""
 
     raw: bytes
+    config: Kconfig | None = None
 
     @cached_property
     def tree(self) -> Tree:
-        return parse_source(self.raw)[1]
+        return parse_source(self.raw, self.config)[1]
 
     def text(self, start: int, end: int) -> str:
         return self.raw[start:end].decode("utf-8", "replace")
@@ -201,8 +204,10 @@ class FileFix:
         return unified_diff(self.rel, self.old, self.new)
 
 
-def build_fixes(findings: list[Finding]) -> tuple[list[FileFix], list[str]]:
-    """Fill ``finding.fix`` and return the merged per-file fixes and any problems."""
+def build_fixes(findings: list[Finding], config: Kconfig | None = None
+                ) -> tuple[list[FileFix], list[str]]:
+    """Fill ``finding.fix`` and return the merged per-file fixes and any problems
+    (``config``: the kernel config the run linted with)."""
     by_file: dict[Path, list[Finding]] = defaultdict(list)
     for f in findings:
         target = f.fix_file or f.file
@@ -218,7 +223,7 @@ def build_fixes(findings: list[Finding]) -> tuple[list[FileFix], list[str]]:
         except SourceError as exc:
             problems.append(f"{rel}: cannot build fix: {exc}")
             continue
-        source = FixSource(raw)
+        source = FixSource(raw, config)
         usable: list[Finding] = []
         for f in group:
             edits = f.fix_builder.build(source) if f.fix_builder else None

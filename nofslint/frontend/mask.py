@@ -35,7 +35,9 @@ rewritten.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+
+from nofslint.kernel.kconfig import Kconfig, local_defines
 
 # Translation table: every byte becomes a space except newlines.
 _BLANK = bytes(10 if b == 10 else 32 for b in range(256))
@@ -208,9 +210,10 @@ class _Group:
     """One #if ... #endif group during the conditional scan."""
 
     __slots__ = ("start_b", "start_p", "dirs", "branches", "cur_start", "cur_db", "cur_dp",
-                 "cur_last", "prefer_else")
+                 "cur_last", "prefer_else", "conds")
 
-    def __init__(self, start_b: int, start_p: int, span: tuple[int, int], prefer_else: bool):
+    def __init__(self, start_b: int, start_p: int, span: tuple[int, int], prefer_else: bool,
+                 cond: bool | None = None):
         self.start_b = start_b
         self.start_p = start_p
         self.dirs = [span]
@@ -221,6 +224,17 @@ class _Group:
         self.cur_dp = 0
         self.cur_last = b""
         self.prefer_else = prefer_else
+        # Each branch's condition under the config: True, False or None (not decided).
+        self.conds: list[bool | None] = [cond]
+
+    def decided(self) -> tuple[bool, int | None]:
+        """(whether the config decides the group, the branch it keeps or None)."""
+        for i, cond in enumerate(self.conds):
+            if cond is None:
+                return False, None
+            if cond:
+                return True, i
+        return True, None
 
     def close_branch(self, end: int) -> None:
         self.branches.append((self.cur_start, end, self.cur_db, self.cur_dp, self.cur_last))
@@ -254,8 +268,11 @@ def _blank_directives(code: bytes) -> tuple[bytes, list[tuple[int, int, bytes]]]
     return _DIRECTIVE.sub(blank, code), conds
 
 
+Decide = Callable[[bytes, bytes], "bool | None"]
+
+
 def _conditionals(
-    code: bytes, view: bytes, conds: list[tuple[int, int, bytes]]
+    code: bytes, view: bytes, conds: list[tuple[int, int, bytes]], decide: Decide | None = None
 ) -> list[tuple[int, int]]:
     """Decide which conditional branches to blank; return spans to blank.
 
@@ -292,6 +309,10 @@ def _conditionals(
             g.start_b > 0 or g.start_p > 0
             or any(db or dp or (last and last not in b";}") for _, _, db, dp, last in g.branches)
         )
+        if decide is not None:
+            by_config, branch = g.decided()
+            if by_config:  # the configured kernel's branch, whatever the syntax
+                collapse, kept = True, branch
         if collapse:
             blanks.extend(g.dirs)
             blanks.extend((s, e) for i, (s, e, *_rest) in enumerate(g.branches) if i != kept)
@@ -313,10 +334,13 @@ def _conditionals(
         prev_end = e
         if kw in _COND_OPEN:
             prefer = _PREFER_ELSE.match(code[s:e].strip()) is not None
-            stack.append(_Group(depth_b, depth_p, (s, e), prefer))
+            cond = decide(kw, code[s:e]) if decide is not None else None
+            stack.append(_Group(depth_b, depth_p, (s, e), prefer, cond))
         elif kw in _COND_MID:
             if stack:
                 g = stack[-1]
+                g.conds.append(True if kw == b"else" else
+                               decide(kw, code[s:e]) if decide is not None else None)
                 g.close_branch(s)
                 g.dirs.append((s, e))
                 g.cur_start = e
@@ -659,13 +683,39 @@ def _annotation_like(word: bytes) -> bool:
     return word.isupper() or word.startswith(b"__") or b"inline" in word or b"static" in word
 
 
-def mask(source: bytes) -> bytes:
-    """Return source with kernel macros masked; same length, newlines at the same offsets."""
+_DIRECTIVE_HEAD = re.compile(rb"[ \t]*#[ \t]*\w+")
+_CONTINUATION = re.compile(rb"\\\r?\n|[\r\n]")
+
+
+def _decider(config: Kconfig, source: bytes) -> Decide:
+    """A conditional directive's value under the config (None: not decided by it)."""
+    local = local_defines(source)
+
+    def decide(kw: bytes, line: bytes) -> bool | None:
+        head = _DIRECTIVE_HEAD.match(line)
+        rest = _CONTINUATION.sub(b" ", line[head.end():] if head else b"").strip()
+        text = rest.decode("latin-1")
+        if kw in (b"ifdef", b"elifdef", b"ifndef", b"elifndef"):
+            name = text.split()[0] if text.split() else ""
+            value = config.condition(f"defined({name})", local) if name else None
+            return value if value is None or kw in (b"ifdef", b"elifdef") else not value
+        return config.condition(text, local)
+
+    return decide
+
+
+def mask(source: bytes, config: Kconfig | None = None) -> bytes:
+    """Return source with kernel macros masked; same length, newlines at the same offsets.
+
+    With a kernel ``config``, every conditional group whose conditions it decides keeps
+    only the branch that config compiles (none when all are false).
+    """
     if not source:
         return source
     code = _hide_lexical(source)
     view, conds = _blank_directives(code)
-    cond_blanks = _conditionals(code, view, conds)
+    decide = _decider(config, source) if config is not None and b"CONFIG_" in source else None
+    cond_blanks = _conditionals(code, view, conds, decide)
     out = bytearray(source)
     _blank_spans(out, cond_blanks)
     work = bytearray(view)

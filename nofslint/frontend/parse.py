@@ -12,6 +12,7 @@ import tree_sitter_c
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
 
 from nofslint.frontend.mask import mask
+from nofslint.kernel.kconfig import Kconfig
 
 C_LANGUAGE = Language(tree_sitter_c.language())
 
@@ -35,9 +36,12 @@ def parse_masked(masked: bytes) -> Tree:
     return _parser().parse(masked)
 
 
-def parse_source(raw: bytes) -> tuple[bytes, Tree]:
-    """Mask kernel macros (offsets unchanged) and parse; returns (masked, tree)."""
-    masked = mask(raw)
+def parse_source(raw: bytes, config: Kconfig | None = None) -> tuple[bytes, Tree]:
+    """Mask kernel macros (offsets unchanged) and parse; returns (masked, tree).
+
+    With a kernel ``config``, conditionals keep the branch it compiles (mask.mask).
+    """
+    masked = mask(raw, config)
     return masked, parse_masked(masked)
 
 

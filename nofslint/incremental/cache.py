@@ -163,7 +163,7 @@ def _claim(directory: Path) -> bool:
 class FactsCache:
     """Facts of one kernel tree (or of loose files) under ``root/<tree id>``."""
 
-    def __init__(self, root: Path, tree_root: Path | None, salt: str) -> None:
+    def __init__(self, root: Path, tree_root: Path | None, salt: str, variant: str = "") -> None:
         name = os.fsencode(tree_root) if tree_root is not None else b"loose"
         ident = hashlib.sha256(name).hexdigest()[:16]
         home, self._owned = cache_home(root)
@@ -172,8 +172,10 @@ class FactsCache:
         # The salt covers what facts depend on besides the file: the version of
         # nofslint and the tree's GFP definitions.
         self.salt = f"{_MAGIC}:{SCHEMA}:{__version__}:{salt}"
+        # One stat manifest per kernel config (``variant``): the stat of a file says
+        # nothing of which config its recorded key was made under.
         self._manifest_path = self.dir / ("manifest-" + hashlib.sha256(
-            _bytes(self.salt)).hexdigest()[:16])
+            _bytes(self.salt + (f"\0{variant}" if variant else ""))).hexdigest()[:16])
         self._manifest: dict[str, tuple[int, int, int, str]] | None = None
         self._seen: dict[str, tuple[int, int, int, str]] = {}
 
@@ -227,10 +229,15 @@ class FactsCache:
         if _write_marshal(self._manifest_path, manifest):
             self._manifest = manifest
 
-    def key(self, raw: bytes, rel: str) -> str:
+    def key(self, raw: bytes, rel: str, config: bytes = b"") -> str:
         """The entry key: facts hold the file's path, so two files with the same
-        text (the many one-line uapi headers) need entries of their own."""
-        return hashlib.sha256(_bytes(f"{self.salt}\0{rel}\0") + raw).hexdigest()
+        text (the many one-line uapi headers) need entries of their own. ``config``
+        is what the file's facts depend on in the kernel config (Kconfig.key_of): a
+        config switch re-extracts only the files whose conditionals it changes."""
+        head = _bytes(f"{self.salt}\0{rel}\0")
+        if config:
+            head += b"kconfig\0" + config + b"\0"
+        return hashlib.sha256(head + raw).hexdigest()
 
     def _path(self, key: str) -> str:
         return f"{self._dir_text}/{key[:2]}/{key}"  # a string: built for every file of a run

@@ -16,6 +16,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 from nofslint.kernel.gfp import GfpTable
+from nofslint.kernel.kconfig import Kconfig
 from nofslint.kernel.reclaim import EntryPoint
 from nofslint.kernel.transactions import Transaction
 
@@ -26,6 +27,9 @@ class Extras:
 
     reclaim: tuple[EntryPoint, ...] = ()
     transactions: tuple[Transaction, ...] = ()
+    # The kernel config in force (None: every #if alternative, every file). Not part of
+    # the fingerprint: each file's cache key holds the values of the symbols it mentions.
+    kconfig: Kconfig | None = None
 
     def fingerprint(self) -> str:
         if not self.reclaim and not self.transactions:

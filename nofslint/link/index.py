@@ -296,7 +296,8 @@ class TreeIndex:
             return None
         if hashlib.sha256(raw).hexdigest() != entry.facts.sha256:
             return None  # edited since: guards from other text would be wrong
-        return FileGuards(raw, [f.start for f in entry.facts.functions])
+        return FileGuards(raw, [f.start for f in entry.facts.functions],
+                          entry.tree.extras.kconfig)
 
     def _allocations(self, file_index: int) -> dict[int, Allocation]:
         cached = self._allocs_by_call.get(file_index)

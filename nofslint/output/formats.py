@@ -23,7 +23,7 @@ from urllib.parse import quote
 from nofslint import __version__
 from nofslint.api.rule import Rule
 from nofslint.model.findings import Finding, TraceStep
-from nofslint.output.report import escape_path, escape_text
+from nofslint.output.report import escape_path, escape_text, kconfigs
 from nofslint.review.patch import Hunk, PatchMail, clean_header, parse_diff
 from nofslint.run.results import RunResult
 
@@ -111,6 +111,9 @@ def sarif(result: RunResult, rules: Mapping[str, type[Rule]]) -> str:
         }],
         "results": [_sarif_result(f, index) for f in result.findings],
     }
+    configs = kconfigs(result)
+    if configs:  # which kernel the findings are about (none: every #if alternative)
+        run["properties"] = {"kconfig": configs, "notBuilt": len(result.not_built)}
     return json.dumps({"$schema": _SARIF_SCHEMA, "version": "2.1.0", "runs": [run]},
                       indent=2) + "\n"
 

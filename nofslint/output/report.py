@@ -138,7 +138,22 @@ def summary(result: RunResult, change: Change | None = None,
     if result.errors:
         head += f" {len(result.errors)} file{'s' if len(result.errors) != 1 else ''} " \
                 "could not be analysed."
+    configs = kconfigs(result)
+    if configs:
+        built = f"; {len(result.not_built)} C files it does not build were skipped" \
+            if result.not_built else ""
+        head += f" Kernel config: {', '.join(escape_path(c['path']) for c in configs)}{built}."
     return head
+
+
+def kconfigs(result: RunResult) -> list[dict[str, str]]:
+    """The kernel configs the run's trees were linted with (path and sha256 prefix)."""
+    seen: dict[str, dict[str, str]] = {}
+    for tree in result.trees:
+        config = tree.extras.kconfig
+        if config is not None:
+            seen.setdefault(config.digest, {"path": config.path, "sha256": config.digest})
+    return list(seen.values())
 
 
 def kernel_version(result: RunResult) -> str | None:
@@ -153,7 +168,9 @@ def to_json(result: RunResult, info: RunInfo | None = None) -> str:
         "version": __version__,
         "kernel_version": kernel_version(result),
         "trees": [{"root": str(t.root) if t.root else None, "kernel_version": t.version_text,
-                   "version_source": t.version_source} for t in result.trees],
+                   "version_source": t.version_source,
+                   "kconfig": {"path": t.extras.kconfig.path, "sha256": t.extras.kconfig.digest}
+                   if t.extras.kconfig is not None else None} for t in result.trees],
         "findings": [f.to_json() for f in result.findings],
         "errors": [e.to_json() for e in result.errors],
     }

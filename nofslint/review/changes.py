@@ -236,7 +236,7 @@ def introduced_findings(change: Change, rules: list[Rule], scratch: Path, *, job
     after = run(region, rules, version, jobs, want_fixes=False, cache_root=cache_root,
                 extras=extras, overlay=overlay)
     after.findings = introduced(before.findings, after.findings)
-    after.fixes, after.fix_problems = build_fixes(after.findings)
+    after.fixes, after.fix_problems = build_fixes(after.findings, extras.kconfig)
     real = {copy: path for path, copy in overlay.items() if copy is not None}
     for f in after.findings:
         if f.file in real:  # report the user's path, quote the changed text

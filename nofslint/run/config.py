@@ -3,6 +3,7 @@
 The file sits at the kernel tree's root (or is named with ``--config``)::
 
     select = ["ALL"]                      # rule ids, or ALL (default: rules on by default)
+    kconfig = "build/.config"             # the kernel config to lint (or "none"; see --kconfig)
     ignore = ["prefer-nofs-scope"]
     plugins = ["tools/nofslint"]          # rule directories (need --allow-config-plugins)
     cache-dir = "~/.cache/nofslint-linux" # where the facts cache lives (absolute or ~/)
@@ -67,6 +68,7 @@ class Config:
     plugins: tuple[Path, ...] = ()
     extras: Extras = field(default_factory=Extras)
     cache_dir: Path | None = None
+    kconfig: str | None = None  # "none", or a path relative to the config's directory
 
     def ignored(self, rule: str, path: str) -> bool:
         """Is ``rule`` silenced for ``path`` (relative to the tree root)?"""
@@ -162,7 +164,7 @@ class _Reader:
 
     def config(self, data: dict[str, Any]) -> Config:
         known = {"select", "ignore", "plugins", "per-file-ignores", "severity",
-                 "reclaim-entry", "transaction", "cache-dir"}
+                 "reclaim-entry", "transaction", "cache-dir", "kconfig"}
         for key in data:
             if key not in known:
                 raise self.error(key, f"unknown key (known: {', '.join(sorted(known))})")
@@ -183,8 +185,14 @@ class _Reader:
             tuple(self.entry(e, i) for i, e in enumerate(self.array(data, "reclaim-entry"))),
             tuple(self.transaction(t, i) for i, t in enumerate(self.array(data, "transaction"))))
         cache_dir = self.cache_dir(data["cache-dir"]) if "cache-dir" in data else None
+        kconfig = data.get("kconfig")
+        if kconfig is not None:
+            if not isinstance(kconfig, str) or not kconfig:
+                raise self.error("kconfig", "must be a path to a kernel .config, or \"none\"")
+            if kconfig != "none":
+                kconfig = str(self.path.parent / kconfig)
         return Config(self.path, select, ignore, per_file, tuple(severity), plugins, extras,
-                      cache_dir)
+                      cache_dir, kconfig)
 
     def cache_dir(self, value: Any) -> Path:
         """The cache directory: absolute or ``~/...``, never relative to the config (the

@@ -78,6 +78,7 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
     if overlay:
         tasks = loading.overlaid(tasks, overlay, version, extras)
         reuse_results = False
+    tasks, not_built = loading.built_only(tasks)
     results = ResultCache(cache_root) if cache_root is not None else None
     signature = saved = None
     if results is not None and reuse_results and tasks:
@@ -104,11 +105,12 @@ def run(paths: list[Path], rules: list[Rule], version: tuple[int, int] | None = 
             for tree in result.trees:
                 loading.cache_for(str(cache_root), tree).prune()
         keys = loading.content_keys(tasks)
+    result.not_built = not_built
     if cache_root is not None:
         result.content = {tree.relpath(path_text): key
                           for (path_text, tree, _), key in zip(tasks, keys, strict=True) if key}
     if want_fixes:
-        result.fixes, result.fix_problems = build_fixes(result.findings)
+        result.fixes, result.fix_problems = build_fixes(result.findings, extras.kconfig)
     if (results is not None and signature is not None and not result.internal_errors
             and None not in keys and keys != (saved or {}).get("keys")):
         if result.reads and reads is None:
@@ -131,6 +133,9 @@ def _analyse(tasks: list[loading.Task], rules: list[Rule], jobs: int,
     local = [r for r in rules if r.scope == "local"]
     whole = [r for r in rules if r.scope == "tree"]
     index = TreeIndex() if whole else None
+    arches = {t[1].extras.kconfig.arch for t in tasks if t[1].extras.kconfig is not None}
+    if index is not None and len(arches) == 1 and None not in arches:
+        index.arch = arches.pop()  # the architecture the config builds
     facts_of = loading.facts_of(tasks, jobs, progress, overlay)
     for n, ((path_text, tree, _), (facts, error)) in enumerate(zip(tasks, facts_of, strict=True)):
         if n == 0:  # the first file's facts: every file has been read

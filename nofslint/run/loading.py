@@ -16,7 +16,10 @@ from pathlib import Path
 
 from nofslint.extract.facts import extract
 from nofslint.frontend.source import SourceError, read_source
-from nofslint.incremental.cache import FactsCache
+from nofslint.incremental.cache import FactsCache, ResultCache
+from nofslint.kernel.kbuild_makefiles import KbuildMap, build_map
+from nofslint.kernel.kconfig import Kconfig
+from nofslint.kernel.makefile import unchanged
 from nofslint.kernel.tree import NO_EXTRAS, Extras, KernelTree, discover, tree_for, tree_for_dir
 from nofslint.model.facts import FileFacts
 from nofslint.run import workers
@@ -28,8 +31,10 @@ Task = tuple[str, KernelTree, str | None]  # (file, its tree, cache root or None
 
 @lru_cache(maxsize=64)
 def cache_for(cache_root: str, tree: KernelTree) -> FactsCache:
+    kconfig = tree.extras.kconfig
     return FactsCache(Path(cache_root), tree.root,
-                      tree.gfp_table().fingerprint() + tree.extras.fingerprint())
+                      tree.gfp_table().fingerprint() + tree.extras.fingerprint(),
+                      kconfig.digest if kconfig is not None else "")
 
 
 def _file_error(rel: str, exc: BaseException) -> FileError:
@@ -65,7 +70,8 @@ def facts_task(task: Task, trust_cache: bool = True
         cache = cache_for(cache_root, tree)
         stat = cache.stat_key(path)
         raw = read_source(path)
-        key = cache.key(raw, rel)
+        kconfig = tree.extras.kconfig
+        key = cache.key(raw, rel, kconfig.key_of(raw) if kconfig is not None else b"")
         data = cache.load_data(key, rel) if trust_cache else None
         if data is None:
             data = cache.store(key, _extract(raw, rel, tree))
@@ -146,6 +152,56 @@ def plan(paths: Iterable[Path], version: tuple[int, int] | None,
             tree = trees[parent] = tree_for_dir(Path(parent), version, extras)
         tasks.append((absolute, tree, root))
     return tasks
+
+
+_KBUILD: dict[tuple[str, str], KbuildMap] = {}
+
+
+def kbuild_map(root: Path, kconfig: Kconfig, cache_root: str | None = None) -> KbuildMap:
+    """Which C files of the tree at ``root`` the config builds: read once per process,
+    and kept in the results cache while the Makefiles it read are unchanged (a
+    check-patch or a kbuild call then pays a stat per Makefile, not a reading)."""
+    key = (str(root), kconfig.digest)
+    known = _KBUILD.get(key)
+    if known is not None:
+        return known
+    store = ResultCache(Path(cache_root)) if cache_root is not None else None
+    signature = ResultCache.signature(["kbuild-map", *key])
+    kmap = None
+    saved = store.load(signature) if store is not None else None
+    if saved is not None:
+        try:
+            kmap = KbuildMap.from_data(saved["kbuild"])
+        except (KeyError, TypeError, ValueError):
+            kmap = None
+        if kmap is not None and not unchanged(root, kmap.inputs):
+            kmap = None
+    if kmap is None:
+        kmap = build_map(root, kconfig)
+        if store is not None:
+            store.store(signature, {"kbuild": kmap.to_data()})
+    _KBUILD[key] = kmap
+    return kmap
+
+
+def built_only(tasks: list[Task]) -> tuple[list[Task], list[str]]:
+    """The tasks of files the kernel config builds, and the tree-relative paths of the
+    C files it does not build (not linked, not reported). Headers, loose files and
+    trees without a config are kept as they are."""
+    kept: list[Task] = []
+    dropped: list[str] = []
+    for task in tasks:
+        path_text, tree, cache_root = task
+        kconfig = tree.extras.kconfig
+        if kconfig is None or tree.root is None or not path_text.endswith(".c"):
+            kept.append(task)
+            continue
+        rel = tree.relpath(path_text)
+        if kbuild_map(tree.root, kconfig, cache_root).is_built(rel):
+            kept.append(task)
+        else:
+            dropped.append(rel)
+    return kept, dropped
 
 
 def content_keys(tasks: list[Task]) -> list[str | None]:

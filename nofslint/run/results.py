@@ -25,6 +25,8 @@ class RunResult:
     errors: list[FileError] = field(default_factory=list)
     trees: list[KernelTree] = field(default_factory=list)
     files: int = 0
+    # C files the kernel config does not build: not linked, not reported.
+    not_built: list[str] = field(default_factory=list)
     fixes: list[FileFix] = field(default_factory=list)
     fix_problems: list[str] = field(default_factory=list)
     # What each whole-tree rule read (reads.py), kept with a saved run.

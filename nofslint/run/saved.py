@@ -37,6 +37,9 @@ def record_signature(tasks: list[Task], rules: list[Rule],
     trees = {(tree, root) for _, tree, root in tasks if root is not None}
     parts += sorted(f"{tree.root}\0{cache_for(root, tree).salt}\0"
                     f"{reclaim_calls_writepage(tree.root)}" for tree, root in trees)
+    # The kernel config: which files are built and which architecture is linked.
+    parts += sorted({tree.extras.kconfig.digest for _, tree, _ in tasks
+                     if tree.extras.kconfig is not None})
     return ResultCache.signature(parts)
 
 

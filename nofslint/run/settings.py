@@ -7,6 +7,7 @@ run, where the cache is; and the filter stage that applies them to a result.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from pathlib import Path
 from nofslint.api.rule import Rule
 from nofslint.fixing.fixes import remerged
 from nofslint.incremental.cache import default_root as default_cache_root
+from nofslint.kernel.kconfig import Kconfig, KconfigError
+from nofslint.kernel.kconfig import read as read_kconfig
 from nofslint.kernel.tree import Extras, enclosing_roots
 from nofslint.plugins.loading import load_rules
 from nofslint.plugins.registry import PluginProblem, RuleError, select_rules, unknown_rules
@@ -33,6 +36,12 @@ class Settings:
     config: config.Config
     cache_root: Path | None
     problems: list[PluginProblem]  # plugins that could not be used: exit 2 at the end
+    # Where the kernel config in force came from (None: every alternative, every file).
+    kconfig_source: str | None = None
+
+    @property
+    def kconfig(self) -> Kconfig | None:
+        return self.config.extras.kconfig
 
     @property
     def extras(self) -> Extras:
@@ -72,7 +81,8 @@ def resolve(root: Path | None, linted: Sequence[Path], *, config_file: Path | No
             rules_dirs: Sequence[Path] = (), allow_config_plugins: bool = False,
             no_cache: bool = False, cache_dir: Path | None = None,
             on_problem: Callable[[PluginProblem], None] | None = None,
-            untrusted: Sequence[Path | str] = ()) -> Settings:
+            untrusted: Sequence[Path | str] = (), kconfig: str | None = None,
+            build_dir: Path | None = None) -> Settings:
     """The settings of a run over ``linted`` inside the tree ``root`` (None: loose files).
 
     Rule directories given here are imported; those named by a config only
@@ -82,6 +92,10 @@ def resolve(root: Path | None, linted: Sequence[Path], *, config_file: Path | No
     tree's own config may point just outside it. ``select`` replaces the
     config's select and ignore. Plugin problems go to ``on_problem`` and are
     kept in ``problems``; anything else wrong raises SettingsError.
+
+    The kernel config in force (choose_kconfig): ``kconfig`` (a path or "none"), the
+    config file's ``kconfig``, ``$KCONFIG_CONFIG``, the tree root's ``.config``, then
+    ``build_dir``'s ``include/config/auto.conf`` (kbuild mode, run in the build directory).
     """
     path = config_file or config.find(root)
     tree = untrusted_paths(root, [*linted, *untrusted])
@@ -113,10 +127,44 @@ def resolve(root: Path | None, linted: Sequence[Path], *, config_file: Path | No
             chosen = list(conf.select) if conf.select else None
             dropped += conf.ignore
         rules = select_rules(available, chosen, dropped)
-    except (config.ConfigError, RuleError) as exc:
+        kernel_config, source = choose_kconfig(kconfig, conf, root, build_dir)
+    except (config.ConfigError, RuleError, KconfigError) as exc:
         raise SettingsError(str(exc)) from None
+    if kernel_config is not None:
+        conf = dataclasses.replace(
+            conf, extras=dataclasses.replace(conf.extras, kconfig=kernel_config))
     cache_root = None if no_cache else (cache_dir or _cache_root(conf, tree, from_tree))
-    return Settings(rules, available, conf, cache_root, problems)
+    return Settings(rules, available, conf, cache_root, problems, source)
+
+
+def choose_kconfig(option: str | None, conf: config.Config, root: Path | None,
+                   build_dir: Path | None = None) -> tuple[Kconfig | None, str | None]:
+    """The kernel config in force and where it came from (None: every alternative).
+
+    In order: the option, the config file's ``kconfig``, ``$KCONFIG_CONFIG`` (relative to
+    the tree root, as kbuild reads it), the tree root's ``.config``, the build directory's
+    ``include/config/auto.conf``. "none" in the first two forces every alternative.
+    Raises KconfigError for a config that is named but cannot be used.
+    """
+    named = [(option, "--kconfig"), (conf.kconfig, f"{conf.path}: kconfig")]
+    for value, how in named:
+        if value is None:
+            continue
+        if value == "none":
+            return None, f"{how} none"
+        return read_kconfig(Path(value)), f"{how} {value}"
+    env = os.environ.get("KCONFIG_CONFIG")
+    if env:  # kbuild exports it relative to the build directory
+        base = build_dir if build_dir is not None else root
+        path = Path(env) if os.path.isabs(env) or base is None else base / env
+        return read_kconfig(path), f"$KCONFIG_CONFIG {path}"
+    found = [(root / ".config", "the tree root's .config")] if root is not None else []
+    if build_dir is not None:
+        found.append((build_dir / "include/config/auto.conf", "the build directory's auto.conf"))
+    for path, how in found:
+        if path.is_file():
+            return read_kconfig(path), f"{how} {path}"
+    return None, None
 
 
 CACHE_ENV = "NOFSLINT_CACHE_DIR"
