@@ -336,6 +336,19 @@ def test_sarif_and_summary_name_the_config(tmp_path: Path) -> None:
     assert "Kernel config" not in proc.stdout
 
 
+def test_json_names_the_config_and_validates_against_the_report_schema() -> None:
+    schema_file = resources.files("nofslint") / "schemas" / "nofslint-report.schema.json"
+    validator = jsonschema.Draft7Validator(json.loads(schema_file.read_text("utf-8")))
+    doc = json.loads(nofslint("check", TREE, "--no-cache", "--format", "json").stdout)
+    validator.validate(doc)
+    (tree,) = doc["trees"]
+    assert tree["kconfig"]["path"].endswith(".config") and len(tree["kconfig"]["sha256"]) >= 16
+    plain = json.loads(nofslint("check", TREE, "--no-cache", "--kconfig", "none",
+                                "--format", "json").stdout)
+    validator.validate(plain)
+    assert plain["trees"][0]["kconfig"] is None
+
+
 # -- check-patch, --staged and kbuild honour the config -----------------------------------------
 ORDER = """\
 /* A high-order __GFP_NOFAIL allocation: branch 1 unless the config picks the #else. */
