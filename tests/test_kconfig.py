@@ -349,6 +349,15 @@ def test_json_names_the_config_and_validates_against_the_report_schema() -> None
     assert plain["trees"][0]["kconfig"] is None
 
 
+def test_a_saved_run_re_rendered_keeps_its_config(tmp_path: Path) -> None:
+    saved = tmp_path / "run.json"
+    saved.write_text(nofslint("check", TREE, "--no-cache", "--format", "json").stdout)
+    again = json.loads(nofslint("report", saved, "--format", "json").stdout)
+    assert again["trees"] == json.loads(saved.read_text())["trees"]
+    page = nofslint("report", saved, "--format", "html").stdout
+    assert "Kernel config" in page and "linux-6.12-kconfig/.config (sha256 " in page
+
+
 # -- check-patch, --staged and kbuild honour the config -----------------------------------------
 ORDER = """\
 /* A high-order __GFP_NOFAIL allocation: branch 1 unless the config picks the #else. */

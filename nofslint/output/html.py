@@ -16,7 +16,7 @@ from nofslint import __version__
 from nofslint.api.rule import Rule
 from nofslint.model.findings import Finding
 from nofslint.output import chains
-from nofslint.output.report import kernel_version
+from nofslint.output.report import kconfigs, kernel_version
 from nofslint.output.runinfo import RunInfo
 from nofslint.run.results import RunResult
 
@@ -163,7 +163,10 @@ def _section_of(info: RunInfo, index: int) -> str:
 
 def _metadata(result: RunResult, info: RunInfo, tree: str) -> str:
     rows = [("Tree", tree), ("Kernel version", kernel_version(result) or "several or none"),
-            ("Config", info.config or "none"), ("nofslint", __version__),
+            ("Kernel config", ", ".join(f"{c['path']} (sha256 {c['sha256']})"
+                                        for c in kconfigs(result))
+             or "none: every #if alternative and every file"),
+            ("nofslint config", info.config or "none"), ("nofslint", __version__),
             ("Rules", ", ".join(info.rules) if info.rules
              else ", ".join(sorted({f.rule for f in result.findings})) + " (with findings)"),
             ("Files analysed", str(result.files) if info.files_recorded

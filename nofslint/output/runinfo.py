@@ -9,13 +9,15 @@ without them (an older one) still loads.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from nofslint.kernel import maintainers as mnt
-from nofslint.kernel.tree import KernelTree
+from nofslint.kernel.kconfig import Kconfig
+from nofslint.kernel.tree import NO_EXTRAS, KernelTree
 from nofslint.model.findings import Finding, TraceStep
 from nofslint.run.results import FileError, RunResult
 
@@ -153,8 +155,12 @@ def _load(doc: dict[str, Any]) -> tuple[RunResult, RunInfo, dict[str, Any]]:
     result = RunResult()
     for t in doc.get("trees") or []:
         version = tuple(int(x) for x in str(t["kernel_version"]).split(".")[:2])
+        config = t.get("kconfig")  # the path and hash it was linted with, no values
+        extras = NO_EXTRAS if not config else dataclasses.replace(
+            NO_EXTRAS, kconfig=Kconfig(str(config["path"]), str(config["sha256"]), {}))
         result.trees.append(KernelTree(Path(t["root"]) if t.get("root") else None,
-                                       (version[0], version[1]), str(t["version_source"])))
+                                       (version[0], version[1]), str(t["version_source"]),
+                                       extras))
     result.errors = [FileError(str(e["path"]), str(e["reason"]), bool(e.get("internal")))
                      for e in doc.get("errors") or []]
     owners: list[Owner | None] = []
