@@ -17,6 +17,7 @@ from pathlib import Path
 
 from nofslint.api.rule import FileContext, Rule
 from nofslint.fixing.fixes import build_fixes
+from nofslint.frontend.triggers import Triggers, combine
 from nofslint.incremental.cache import ResultCache
 from nofslint.kernel.tree import NO_EXTRAS, Extras, KernelTree
 from nofslint.link.index import TreeIndex
@@ -127,12 +128,14 @@ def _analyse(tasks: list[loading.Task], rules: list[Rule], jobs: int,
     local = [r for r in rules if r.scope == "local"]
     whole = [r for r in rules if r.scope == "tree"]
     index = TreeIndex() if whole else None
-    facts_of = loading.facts_of(tasks, jobs, progress, overlay)
+    facts_of = loading.facts_of(tasks, jobs, progress, overlay, run_triggers(rules))
     for (path_text, tree, _), (facts, error) in zip(tasks, facts_of, strict=True):
         trees.setdefault((str(tree.root), tree.version), tree)
         if error is not None:
             result.errors.append(error)
             continue
+        if facts is None:
+            continue  # none of the rules' triggers: no rule can report here
         file = Path(path_text)
         ctx = FileContext(facts, tree, (overlay or {}).get(file) or file)
         if index is not None:
@@ -156,6 +159,17 @@ def _analyse(tasks: list[loading.Task], rules: list[Rule], jobs: int,
     result.findings.sort(key=Finding.sort_key)
     result.errors.sort(key=lambda e: (e.path, e.reason))
     return result
+
+
+def run_triggers(rules: list[Rule]) -> Triggers | None:
+    """The words a file needs for these rules to matter (None: every file matters).
+
+    Whole-tree rules read every file's facts to link the call graph, so a run
+    with one parses everything; so does a run with a rule that declares none.
+    """
+    if any(r.scope != "local" for r in rules):
+        return None
+    return combine(r.triggers for r in rules)
 
 
 # Set by the command-line entry point, which ends with os._exit(): the whole
