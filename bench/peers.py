@@ -11,7 +11,7 @@ installed is skipped and named.
 
 Usage:
     python bench/peers.py /tmp/linux-source-6.12 [--repeat 3] [--jobs 2]
-        [--peers ../shared/peers] [--json]
+        [--peers ../shared/peers] [--tools coccinelle,ast-grep] [--json]
 """
 
 from __future__ import annotations
@@ -107,13 +107,15 @@ TOOLS: dict[str, tuple[str, Command, Callable[[Path, str], Sites]]] = {
 }
 
 
-def installed(peers: Path) -> tuple[list[str], list[str]]:
+def installed(peers: Path, only: list[str] | None = None) -> tuple[list[str], list[str]]:
     """(tools to run, peers skipped with the reason)."""
     run, skipped = ["nofslint"], []
     for name, (exe, _, _) in TOOLS.items():
         if not exe:
             continue
-        if shutil.which(exe) is None:
+        if only is not None and name not in only:
+            skipped.append(f"{name} (not in --tools)")
+        elif shutil.which(exe) is None:
             skipped.append(f"{name} ({exe} not on PATH)")
         elif not peers.is_dir():
             skipped.append(f"{name} (no peer rules at {peers})")
@@ -138,9 +140,10 @@ def run_once(name: str, root: Path, peers: Path, jobs: int, version: str) -> tup
     return seconds, parse(root, proc.stdout)
 
 
-def compare(root: Path, peers: Path, jobs: int, repeat: int, version: str = "5.10") -> dict:
+def compare(root: Path, peers: Path, jobs: int, repeat: int, version: str = "5.10",
+            only: list[str] | None = None) -> dict:
     """Every installed tool ``repeat`` times, rotating the order; medians and sites."""
-    tools, skipped = installed(peers)
+    tools, skipped = installed(peers, only)
     times: dict[str, list[float]] = {t: [] for t in tools}
     sites: dict[str, Sites] = {}
     for i in range(repeat):
@@ -182,10 +185,15 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2, help="jobs for every tool (default 2)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--kernel-version", default="5.10")
+    ap.add_argument("--tools", help="peers to run, comma-separated (default: every installed "
+                    "one): " + ", ".join(t for t in TOOLS if t != "nofslint"))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    only = args.tools.split(",") if args.tools else None
+    if only and not set(only) <= set(TOOLS):
+        ap.error(f"--tools: unknown {', '.join(sorted(set(only) - set(TOOLS)))}")
     result = compare(args.tree.resolve(), args.peers.resolve(), args.jobs, args.repeat,
-                     args.kernel_version)
+                     args.kernel_version, only)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
