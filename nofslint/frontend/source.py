@@ -37,7 +37,7 @@ class TooLarge(SourceError):
         self.size, self.limit = size, limit
 
 
-def read_regular(path: Path, limit: int | None = None) -> bytes:
+def read_regular(path: Path | str, limit: int | None = None) -> bytes:
     """At most ``limit`` (default MAX_FILE_BYTES) bytes of a regular file (a symlink to
     one too), for every reader of files it was handed (sources, the files a patch
     changes, rule files).
@@ -91,7 +91,7 @@ def _refuse_special(mode: int) -> None:
         raise NotRegular("not a regular file", False)
 
 
-def read_source(path: Path) -> bytes:
+def read_source(path: Path | str) -> bytes:
     try:
         data = read_regular(path)
     except SourceError:
