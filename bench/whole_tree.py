@@ -19,7 +19,9 @@ runs (this machine is small and noisy). The checks run the installed
 
 Usage:
     python bench/whole_tree.py /tmp/linux-source-6.12 [--jobs N] [--repeat 3] [--json]
-        [--peers ../shared/peers | --no-peers]
+        [--peers ../shared/peers | --no-peers] [--tools coccinelle,ast-grep]
+
+It edits --touch in the tree (and restores it): run it on a copy, never on a shared tree.
 
 Results for v6.12 are in the README ("Performance").
 """
@@ -127,6 +129,7 @@ def main() -> None:
     ap.add_argument("--peers", type=Path, default=peers.DEFAULT_PEERS,
                     help="peer rules for (f) (default: ../shared/peers)")
     ap.add_argument("--no-peers", action="store_true", help="skip (f)")
+    ap.add_argument("--tools", help="with (f): only these peers, comma-separated")
     args = ap.parse_args()
     root = args.tree.resolve()
     files = sources(root)
@@ -156,8 +159,9 @@ def main() -> None:
     finally:
         (root / args.touch).write_bytes(original)
         shutil.rmtree(cache, ignore_errors=True)
-    local = None if args.no_peers else peers.compare(root, args.peers.resolve(), args.jobs,
-                                                      args.repeat)
+    local = None if args.no_peers else peers.compare(
+        root, args.peers.resolve(), args.jobs, args.repeat,
+        only=args.tools.split(",") if args.tools else None)
     med = {k: statistics.median(v) for k, v in rows.items()}
     result = {
         "tree": str(root), "files": len(files),
