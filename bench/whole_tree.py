@@ -11,12 +11,17 @@ Measures, on one kernel tree (all .c and .h files), all rules:
        default ext4_evict_inode, where nofail-in-reclaim starts): the tree is relinked
        and the rules that read the function run again
   (e) peak memory of the check process (max RSS of the process and its workers)
-and prints the ratios b/a and c/a. Each measurement is the median of --repeat
+  (f) the reference local rule (vmalloc-nofs as v5.10, cold) against the installed peers
+      (Coccinelle, ast-grep, semgrep; see bench/peers.py), after the rounds above
+and prints the ratios b/a and c/a, all in one table. Each measurement is the median of --repeat
 runs (this machine is small and noisy). The checks run the installed
 ``nofslint`` console script in a subprocess, as a user would.
 
 Usage:
     python bench/whole_tree.py /tmp/linux-source-6.12 [--jobs N] [--repeat 3] [--json]
+        [--peers ../shared/peers | --no-peers] [--tools coccinelle,ast-grep]
+
+It edits --touch in the tree (and restores it): run it on a copy, never on a shared tree.
 
 Results for v6.12 are in the README ("Performance").
 """
@@ -38,6 +43,7 @@ from collections.abc import Callable
 from multiprocessing import Pool
 from pathlib import Path
 
+import peers  # bench/peers.py, next to this script
 import tree_sitter_c
 from tree_sitter import Language, Parser
 
@@ -120,6 +126,10 @@ def main() -> None:
     ap.add_argument("--read-function", default="ext4_evict_inode",
                     help="function of --touch that a whole-tree rule reads, edited for (d'')")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--peers", type=Path, default=peers.DEFAULT_PEERS,
+                    help="peer rules for (f) (default: ../shared/peers)")
+    ap.add_argument("--no-peers", action="store_true", help="skip (f)")
+    ap.add_argument("--tools", help="with (f): only these peers, comma-separated")
     args = ap.parse_args()
     root = args.tree.resolve()
     files = sources(root)
@@ -149,6 +159,9 @@ def main() -> None:
     finally:
         (root / args.touch).write_bytes(original)
         shutil.rmtree(cache, ignore_errors=True)
+    local = None if args.no_peers else peers.compare(
+        root, args.peers.resolve(), args.jobs, args.repeat,
+        only=args.tools.split(",") if args.tools else None)
     med = {k: statistics.median(v) for k, v in rows.items()}
     result = {
         "tree": str(root), "files": len(files),
@@ -158,6 +171,7 @@ def main() -> None:
         "cold_over_floor": round(med["cold"] / med["floor"], 2),
         "warm_over_floor": round(med["warm"] / med["floor"], 2),
         "peak_rss_mib": round(peak / 1024), "findings": sorted(findings),
+        "local_rule": local,
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -169,6 +183,8 @@ def main() -> None:
                        ("added", "(d') function added"), ("read", "(d'') read function edited")):
         print(f"  {label:<26} {med[key]:7.1f} s   {rows[key]}")
     print(f"  (e) peak memory            {result['peak_rss_mib']} MiB")
+    if local is not None:
+        peers.print_table(local)
     print(f"  b/a = {result['cold_over_floor']}   c/a = {result['warm_over_floor']}   "
           f"findings: {result['findings']}")
 

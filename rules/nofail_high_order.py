@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from nofslint.api import NOFAIL, FileContext, Finding, Rule
+from nofslint.api import NOFAIL, FileContext, Finding, Rule, allocator_names
 
 
 class NofailHighOrder(Rule):
@@ -38,6 +38,8 @@ class NofailHighOrder(Rule):
 
     id = "nofail-high-order"
     severity = "warning"
+    # Only a page allocator called by name has an order.
+    triggers = allocator_names("page", with_order=True)
 
     def check_file(self, ctx: FileContext) -> Iterator[Finding]:
         facts = ctx.facts

@@ -6,7 +6,7 @@ import functools
 import re
 from collections.abc import Iterator
 
-from nofslint.api import FileContext, Finding, Rule, ScopeEvent, TraceStep, Walk
+from nofslint.api import FileContext, Finding, Rule, ScopeEvent, TraceStep, Walk, scope_call_names
 
 _LOCAL = re.compile(r"[A-Za-z_]\w*")
 MAX_NESTING = 8  # a save in a loop without its restore: stop stacking, the leak is found
@@ -60,6 +60,8 @@ class NofsScopeBalance(Rule):
 
     id = "nofs-scope-balance"
     severity = "error"
+    # Every finding is a memalloc_*_save() called by name (flag writes are not saves).
+    triggers = scope_call_names("save")
 
     def check_file(self, ctx: FileContext) -> Iterator[Finding]:
         facts = ctx.facts

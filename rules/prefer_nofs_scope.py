@@ -60,6 +60,8 @@ class PreferNofsScope(Rule):
 
     id = "prefer-nofs-scope"
     severity = "info"
+    # Both kinds of finding are an allocation whose mask, as written, says GFP_NOFS.
+    triggers = ("GFP_NOFS",)
     enabled_by_default = False
     fixable = True
 

@@ -5,7 +5,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from nofslint.api import FS, IO, Allocation, FileContext, Finding, GfpTable, Mask, Rule, ScopeWrap
+from nofslint.api import (
+    FS,
+    IO,
+    Allocation,
+    FileContext,
+    Finding,
+    GfpTable,
+    Mask,
+    Rule,
+    ScopeWrap,
+    allocator_names,
+)
 
 FIXED_IN = (5, 17)
 
@@ -56,6 +67,9 @@ class VmallocNofs(Rule):
     id = "vmalloc-nofs"
     severity = "error"
     fixable = True
+    # A finding is a call of one of these by name (extraction records no other
+    # allocation), with a mask argument: the names that take one.
+    triggers = allocator_names("vmalloc", "kvmalloc", with_mask=True)
 
     def check_file(self, ctx: FileContext) -> Iterator[Finding]:
         if ctx.version >= FIXED_IN:

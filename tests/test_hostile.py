@@ -449,3 +449,25 @@ def test_a_device_named_like_source_is_refused_before_it_is_opened(
         with pytest.raises(source.SourceError, match="character device"):
             source.read_source(path)
     assert opened == []
+
+
+def test_reads_whole_files_and_refuses_growth_past_the_limit(tmp_path: Path) -> None:
+    """read_regular reads by fstat's size, then on to the end: a file that fstat
+    undersized (it grew) is still read whole, and past the limit it is refused."""
+    from nofslint.frontend import source
+
+    for size in (0, 1, 4095, 4096, 70000):
+        path = tmp_path / f"f{size}.c"
+        path.write_bytes(b"x" * size)
+        assert source.read_regular(path) == b"x" * size
+    path = tmp_path / "grown.c"
+    path.write_bytes(b"y" * 200000)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert source._read_fd(fd, 10, 10**6) == b"y" * 200000  # fstat said 10 bytes
+        os.lseek(fd, 0, os.SEEK_SET)
+        assert len(source._read_fd(fd, 10, 1000)) == 1001  # limit + 1: the caller refuses
+    finally:
+        os.close(fd)
+    with pytest.raises(source.TooLarge):
+        source.read_regular(path, limit=1000)

@@ -31,6 +31,7 @@ from nofslint.api.rule import (
 )
 from nofslint.fixing.fixes import FixSource
 from nofslint.fixing.rewrite import KernelToNofs, NofsToKernel, ScopeWrap, SectionWrap
+from nofslint.kernel.allocators import allocator_names, scope_call_names
 from nofslint.kernel.areas import chain_origin, next_origin, serves_io
 from nofslint.kernel.gfp import GfpTable
 from nofslint.kernel.reclaim import EntryPoint
@@ -61,8 +62,10 @@ __all__ = [
     "OpsEntry",
     "PathCheck", "Queue", "Ref",
     "Registry", "Rule", "ScopeEvent", "ScopeWrap", "SectionWrap", "Stack", "Table", "TraceStep",
-    "TreeIndex", "Walk", "WqQueue", "WqUse", "active", "apply", "chain_origin", "chain_text",
+    "TreeIndex", "Walk", "WqQueue", "WqUse", "active", "allocator_names", "apply",
+    "chain_origin", "chain_text",
     "failed",
-    "next_origin", "nofail_states", "reclaim_entries", "scope_at", "scope_walk", "serves_io",
+    "next_origin", "nofail_states", "reclaim_entries", "scope_at", "scope_call_names",
+    "scope_walk", "serves_io",
     "table",
 ]

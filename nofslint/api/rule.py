@@ -56,6 +56,12 @@ class Rule:
     scope: ClassVar[str] = "local"  # 'local' or 'tree'
     enabled_by_default: ClassVar[bool] = True
     fixable: ClassVar[bool] = False
+    # Words (identifiers, or identifier prefixes) at least one of which a file's raw
+    # bytes must contain for this rule to report there: a run whose rules all declare
+    # them parses only such files (frontend.triggers). None: every file may matter.
+    # Declare them only when it is true of every finding; a wrapper macro spelled
+    # another way must be among them if the rule resolves it (docs/plugins.md).
+    triggers: ClassVar[tuple[str, ...] | None] = None
 
     def check_file(self, ctx: FileContext) -> Iterable[Finding]:
         return ()

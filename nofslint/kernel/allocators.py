@@ -57,6 +57,17 @@ def _table() -> dict[str, Allocator]:
 
 ALLOCATORS: dict[str, Allocator] = _table()
 
+
+def allocator_names(*families: str, with_mask: bool = False,
+                    with_order: bool = False) -> tuple[str, ...]:
+    """The API names of ``families`` (all when none is given), for a rule's triggers;
+    ``with_mask``: only those that take a gfp argument, ``with_order``: an order."""
+    return tuple(sorted(
+        name for name, spec in ALLOCATORS.items()
+        if (not families or spec.family in families)
+        and (spec.mask_arg is not None or not with_mask)
+        and (spec.order_arg is not None or not with_order)))
+
 # Scope API: name -> (operation, kind). 'flags' saves take the PF_* in their argument.
 SCOPE_CALLS: dict[str, tuple[str, str]] = {
     "memalloc_nofs_save": ("save", "nofs"),
@@ -66,6 +77,11 @@ SCOPE_CALLS: dict[str, tuple[str, str]] = {
     "memalloc_noio_restore": ("restore", "noio"),
     "memalloc_flags_restore": ("restore", "flags"),
 }
+
+
+def scope_call_names(op: str) -> tuple[str, ...]:
+    """The scope API's ``save`` or ``restore`` names, for a rule's triggers."""
+    return tuple(sorted(name for name, (o, _) in SCOPE_CALLS.items() if o == op))
 
 # The allocator's own implementation: page allocator, slab, vmalloc, per-cpu,
 # reclaim and compaction, and the debugging hooks they call. An allocation

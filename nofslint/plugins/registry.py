@@ -86,6 +86,12 @@ def rule_problems(info: RuleInfo, unknown: Collection[str] = ()) -> list[str]:
         out.append(f"rule {info.id}: severity {info.severity!r} is not one of {SEVERITIES}")
     if "scope" not in unknown and info.scope not in ("local", "tree"):
         out.append(f"rule {info.id}: scope {info.scope!r} must be 'local' or 'tree'")
+    triggers = getattr(info, "triggers", None)  # a rule read from source: not checked
+    if "triggers" not in unknown and triggers is not None and (
+            not isinstance(triggers, (tuple, list, frozenset)) or not triggers
+            or not all(isinstance(t, str) and t for t in triggers)):
+        out.append(f"rule {info.id}: triggers must be None or a non-empty tuple of "
+                   "non-empty strings")
     for name in ("enabled_by_default", "fixable"):
         if name not in unknown and not isinstance(getattr(info, name), bool):
             out.append(f"rule {info.id}: {name} must be True or False")

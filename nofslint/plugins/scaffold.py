@@ -86,6 +86,10 @@ class {cls}(Rule):
 
     id = "{id}"
     severity = "{severity}"{scope_line}
+    # TODO: the words a file must contain for this rule to report there (the API
+    # names it checks), e.g. triggers = ("kvmalloc", "kvzalloc"); a run of local
+    # rules parses only files with one of them. None (the default): every file.
+    triggers = None
 
 {method}
 '''

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from nofslint.api.rule import FileContext, Rule
 from nofslint.fixing.fixes import build_fixes
+from nofslint.frontend.triggers import Triggers, combine
 from nofslint.incremental.cache import ResultCache
 from nofslint.kernel.tree import NO_EXTRAS, Extras, KernelTree
 from nofslint.link.index import TreeIndex
@@ -136,7 +137,7 @@ def _analyse(tasks: list[loading.Task], rules: list[Rule], jobs: int,
     arches = {t[1].extras.kconfig.arch for t in tasks if t[1].extras.kconfig is not None}
     if index is not None and len(arches) == 1 and None not in arches:
         index.arch = arches.pop()  # the architecture the config builds
-    facts_of = loading.facts_of(tasks, jobs, progress, overlay)
+    facts_of = loading.facts_of(tasks, jobs, progress, overlay, run_triggers(rules))
     for n, ((path_text, tree, _), (facts, error)) in enumerate(zip(tasks, facts_of, strict=True)):
         if n == 0:  # the first file's facts: every file has been read
             _phase(progress, "linking" if index is not None else "per-file rules")
@@ -144,6 +145,8 @@ def _analyse(tasks: list[loading.Task], rules: list[Rule], jobs: int,
         if error is not None:
             result.errors.append(error)
             continue
+        if facts is None:
+            continue  # none of the rules' triggers: no rule can report here
         file = Path(path_text)
         ctx = FileContext(facts, tree, (overlay or {}).get(file) or file)
         if index is not None:
@@ -178,6 +181,17 @@ def _phase(progress: Callable[[int, int], None] | None, name: str | None) -> Non
     show = getattr(progress, "phase", None)
     if show is not None:
         show(name)
+
+
+def run_triggers(rules: list[Rule]) -> Triggers | None:
+    """The words a file needs for these rules to matter (None: every file matters).
+
+    Whole-tree rules read every file's facts to link the call graph, so a run
+    with one parses everything; so does a run with a rule that declares none.
+    """
+    if any(r.scope != "local" for r in rules):
+        return None
+    return combine(r.triggers for r in rules)
 
 
 # Set by the command-line entry point, which ends with os._exit(): the whole

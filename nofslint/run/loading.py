@@ -7,6 +7,7 @@ becomes an error entry naming it; the others' facts still come.
 
 from __future__ import annotations
 
+import functools
 import marshal
 import os
 import traceback
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from nofslint.extract.facts import extract
 from nofslint.frontend.source import SourceError, read_source
+from nofslint.frontend.triggers import Triggers
 from nofslint.incremental.cache import FactsCache, ResultCache
 from nofslint.kernel.kbuild_makefiles import KbuildMap, build_map
 from nofslint.kernel.kconfig import Kconfig
@@ -54,24 +56,31 @@ def _extract(raw: bytes, rel: str, tree: KernelTree) -> FileFacts:
         return extract(raw, rel, tree)
 
 
-def facts_task(task: Task, trust_cache: bool = True
+def facts_task(task: Task, trust_cache: bool = True, triggers: Triggers | None = None
                 ) -> tuple[bytes | None, FileError | None, tuple | None]:
     """Worker: facts of one file as marshal bytes (cheap to send back), from cache or parse.
 
     Returns (payload, error, manifest entry for the cache). Without
     ``trust_cache`` the file is extracted again and its cache entry rewritten.
+    A file read without any of ``triggers`` is not parsed: no payload and no
+    error. Its content key is still remembered, with no entry behind it, so a
+    later run that needs its facts finds none and extracts it.
     """
     path_text, tree, cache_root = task
-    path = Path(path_text)
-    rel = tree.relpath(path)
+    rel = tree.relpath(path_text)  # strings, not Paths: this runs for 60,000 files
     try:
         if cache_root is None:
-            return marshal.dumps(_extract(read_source(path), rel, tree).to_data()), None, None
+            raw = read_source(path_text)
+            if triggers is not None and not triggers.matches(raw):
+                return None, None, None
+            return marshal.dumps(_extract(raw, rel, tree).to_data()), None, None
         cache = cache_for(cache_root, tree)
-        stat = cache.stat_key(path)
-        raw = read_source(path)
+        stat = cache.stat_key(path_text)
+        raw = read_source(path_text)
         kconfig = tree.extras.kconfig
         key = cache.key(raw, rel, kconfig.key_of(raw) if kconfig is not None else b"")
+        if triggers is not None and not triggers.matches(raw):
+            return None, None, (rel, stat, key)
         data = cache.load_data(key, rel) if trust_cache else None
         if data is None:
             data = cache.store(key, _extract(raw, rel, tree))
@@ -101,10 +110,12 @@ def _decoded(task: Task, payload: tuple | bytes) -> tuple[FileFacts | None, File
 
 
 def load_facts(tasks: list[Task], jobs: int,
-               progress: Callable[[int, int], None] | None = None
+               progress: Callable[[int, int], None] | None = None,
+               triggers: Triggers | None = None
                ) -> Iterator[tuple[FileFacts | None, FileError | None]]:
     """Facts of every task, in task order: unchanged files straight from the cache
-    (by size, mtime and inode, without reading them), the rest from workers."""
+    (by size, mtime and inode, without reading them), the rest from workers.
+    With ``triggers``, a file read without any of them gives (None, None)."""
     # Facts data (already decoded) for cache hits, marshal bytes from workers.
     payloads: list[tuple[tuple | bytes | None, FileError | None]] = [(None, None)] * len(tasks)
     todo: list[int] = []
@@ -121,7 +132,8 @@ def load_facts(tasks: list[Task], jobs: int,
         lambda done, _: progress(hits + done, len(tasks)))  # type: ignore[misc]
     if progress is not None and not work:
         progress(len(tasks), len(tasks))
-    results = parallel_map(facts_task, work, jobs, counted, on_lost=_lost_file)
+    task = facts_task if triggers is None else functools.partial(facts_task, triggers=triggers)
+    results = parallel_map(task, work, jobs, counted, on_lost=_lost_file)
     for i, (payload, error, seen) in zip(todo, results, strict=True):
         payloads[i] = (payload, error)
         if seen is not None:
@@ -225,14 +237,16 @@ def overlaid(tasks: list[Task], overlay: dict[Path, Path | None],
 
 
 def facts_of(tasks: list[Task], jobs: int, progress: Callable[[int, int], None] | None,
-           overlay: dict[Path, Path | None] | None
+           overlay: dict[Path, Path | None] | None, triggers: Triggers | None = None
            ) -> Iterator[tuple[FileFacts | None, FileError | None]]:
     """Facts in task order; overlaid files are extracted here from their new content
-    (a change touches a few files: no worker, no cache)."""
+    (a change touches a few files: no worker, no cache). (None, None) for a file
+    without any of ``triggers``: no selected rule can report there."""
     if not overlay:
-        yield from load_facts(tasks, jobs, progress)
+        yield from load_facts(tasks, jobs, progress, triggers)
         return
-    loaded = load_facts([t for t in tasks if Path(t[0]) not in overlay], jobs, progress)
+    loaded = load_facts([t for t in tasks if Path(t[0]) not in overlay], jobs, progress,
+                        triggers)
     for path_text, tree, _ in tasks:
         real = Path(path_text)
         source = overlay.get(real)
@@ -241,6 +255,10 @@ def facts_of(tasks: list[Task], jobs: int, progress: Callable[[int, int], None] 
             continue
         rel = tree.relpath(real)
         try:
-            yield _extract(read_source(source), rel, tree), None
+            raw = read_source(source)
+            if triggers is not None and not triggers.matches(raw):
+                yield None, None
+                continue
+            yield _extract(raw, rel, tree), None
         except Exception as exc:  # noqa: BLE001 - as in the workers: report, go on
             yield None, _file_error(rel, exc)

@@ -92,6 +92,9 @@ def reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int,
         return None  # traces name files by their path in their tree: one tree only
     deltas: dict[str, Delta] = {}
     fresh: list[tuple[Task, tuple]] = []
+    # Only whole-tree findings move with a delta; a run of local rules only needs the
+    # edited files' new facts (its old ones may never have been extracted: triggers).
+    whole = any(r.scope == "tree" for r in rules)
     seen_by: set[FactsCache] = set()
     try:
         for i, (payload, _, seen) in zip(edited, parallel_map(
@@ -104,7 +107,12 @@ def reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int,
             seen_by.add(cache)
             if seen[2] == keys[i]:
                 continue  # touched, not changed
-            old, new = cache.load_data(keys[i], seen[0]), marshal.loads(payload)
+            old_key, keys[i] = keys[i], seen[2]
+            new = marshal.loads(payload)
+            fresh.append((tasks[i], new))
+            if not whole:
+                continue
+            old = cache.load_data(old_key, seen[0])
             try:
                 delta = Delta.between(old, new) if old is not None else None
             except (TypeError, ValueError, IndexError, KeyError):  # an old entry of another shape
@@ -112,8 +120,6 @@ def reused(tasks: list[Task], rules: list[Rule], saved: dict, jobs: int,
             if delta is None or delta.whole or seen[0] in deltas:
                 return None
             deltas[seen[0]] = delta
-            fresh.append((tasks[i], new))
-            keys[i] = seen[2]
     finally:
         for cache in seen_by:
             cache.save_manifest()  # the edited files are known next time, relinked or not
