@@ -230,15 +230,24 @@ def latest_for(cache_root: Path, tree: KernelTree, path: Path, rules: set[str]) 
     content = saved.get("content")  # type: ignore[union-attr]
     old = content.get(rel) if isinstance(content, dict) else None
     cache = cache_for(str(cache_root), tree)
+    task = (str(path), tree, str(cache_root))
     try:
-        now = cache.known_key(str(path), rel) or cache.key(path.read_bytes(), rel)
+        now = cache.known_key(str(path), rel)
     except OSError:
         return Latest([], "stale")
+    if now is None:  # keyed as every run keys it (the config's part included)
+        _, error, seen = facts_task(task)
+        if error is not None or seen is None:
+            return Latest([], "stale")
+        now = seen[2]
     if not isinstance(old, str):
         return Latest([], "stale")  # a file the run did not see, or an older record
     if old == now:
         return Latest(findings, "current")
     before, after = cache.load_data(old, rel), cache.load_data(now, rel)
+    if before and not after:  # read by a run of triggered rules, never parsed: parse it
+        facts_task(task)
+        after = cache.load_data(now, rel)
     try:
         delta = Delta.between(before, after) if before and after else None
     except (TypeError, ValueError, IndexError, KeyError):  # an entry of another shape
