@@ -25,6 +25,8 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
+from nofslint.model.flow import split_top
+
 # A Debian config is 280 KB; anything beyond this is not a config.
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
 # Tokens one #if expression may have before it counts as unknown.
@@ -390,7 +392,7 @@ def body_condition(text: str, config: Kconfig) -> bool | None:
     while text.startswith("(") and _closes_at_end(text):
         text = text[1:-1].strip()
     for op, decisive in (("||", True), ("&&", False)):
-        parts = _split(text, op)
+        parts = split_top(text, op)
         if len(parts) > 1:
             values = [body_condition(p, config) for p in parts]
             if decisive in values:
@@ -418,21 +420,3 @@ def _closes_at_end(text: str) -> bool:
         if depth == 0:
             return i == len(text) - 1
     return False
-
-
-def _split(text: str, op: str) -> list[str]:
-    parts, depth, last, i = [], 0, 0, 0
-    while i < len(text):
-        ch = text[i]
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif depth == 0 and text.startswith(op, i):
-            parts.append(text[last:i])
-            i += len(op)
-            last = i
-            continue
-        i += 1
-    parts.append(text[last:])
-    return [p.strip() for p in parts]

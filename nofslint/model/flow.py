@@ -68,14 +68,15 @@ def condition_key(text: str) -> tuple[str, bool]:
             return text, value
 
 
-def _split_top(text: str, op: str) -> list[str]:
-    """``a && (b || c) && d`` split on the top-level ``op``: [a, (b || c), d]."""
+def split_top(text: str, op: str) -> list[str]:
+    """``a && (b || c) && d`` split on the top-level ``op``: [a, (b || c), d] (C
+    conditions here, preprocessor conditions in kernel.kconfig)."""
     parts, depth, last, i = [], 0, 0, 0
     while i < len(text):
         ch = text[i]
-        if ch in "([":
+        if ch in "([{":
             depth += 1
-        elif ch in ")]":
+        elif ch in ")]}":
             depth -= 1
         elif depth == 0 and text.startswith(op, i):
             parts.append(text[last:i].strip())
@@ -89,7 +90,7 @@ def _split_top(text: str, op: str) -> list[str]:
 
 def implied(cond: str, value: bool) -> list[tuple[str, bool]]:
     """What a branch implies about its parts: ``a && b`` true means a and b are true."""
-    parts = _split_top(cond, "&&" if value else "||")
+    parts = split_top(cond, "&&" if value else "||")
     if len(parts) < 2:
         return []
     out = []
