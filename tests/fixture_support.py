@@ -69,3 +69,14 @@ class Planted(Rule):
     def check_file(self, ctx):
         return ()
 '''
+
+
+def kernel_tree(root: Path, files: dict[str, str]) -> Path:
+    """A fake v6.12 kernel tree at ``root``: a top-level Makefile with the version and
+    ``files`` (tree-relative path -> text)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 12\n")
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root

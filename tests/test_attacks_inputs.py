@@ -15,6 +15,7 @@ from email import policy
 from pathlib import Path
 
 import pytest
+from fixture_support import kernel_tree
 
 from nofslint.kernel.gfp import (
     MAX_MACRO_DEPTH,
@@ -51,11 +52,7 @@ def cli(*args: str, cwd: Path, stdin: bytes | None = None,
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     """A fake v6.12 kernel tree with fs/n/x.c."""
-    root = tmp_path / "linux"
-    (root / "fs" / "n").mkdir(parents=True)
-    (root / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 12\n")
-    (root / "fs" / "n" / "x.c").write_text(X_C)
-    return root
+    return kernel_tree(tmp_path / "linux", {"fs/n/x.c": X_C})
 
 
 def diff(path: str, hunks: str, *, new: bool = False) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fixture_support import kernel_tree
 
 from nofslint.cli.app import main
 
@@ -17,11 +18,7 @@ BUG = "static void *f(void)\n{\n\treturn alloc_pages(GFP_KERNEL | __GFP_NOFAIL, 
 
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
-    root = tmp_path / "linux"
-    (root / "fs" / "myfs").mkdir(parents=True)
-    (root / "Makefile").write_text("VERSION = 6\nPATCHLEVEL = 12\n")
-    (root / "fs" / "myfs" / "old.c").write_text(BUG)
-    return root
+    return kernel_tree(tmp_path / "linux", {"fs/myfs/old.c": BUG})
 
 
 def used(cache: Path) -> bool:
