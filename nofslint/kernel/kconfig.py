@@ -25,7 +25,7 @@ import stat
 from collections.abc import Iterable
 from pathlib import Path
 
-from nofslint.model.flow import split_top
+from nofslint.model.flow import balanced_outer, split_top
 
 # A Debian config is 280 KB; anything beyond this is not a config.
 MAX_CONFIG_BYTES = 8 * 1024 * 1024
@@ -102,7 +102,10 @@ class Kconfig:
             return b""
         key = self._keys.get(names)
         if key is None:
-            text = "\0".join(f"{n}={self.values.get(n, '')}" for n in sorted(names))
+            # CONFIG_X_MODULE is defined by CONFIG_X=m: its key is CONFIG_X's value.
+            text = "\0".join(f"{n}={self.values.get(n, '')}/"
+                             f"{self.values.get(n[:-7], '') if n.endswith('_MODULE') else ''}"
+                             for n in sorted(names))
             key = self._keys[names] = hashlib.sha256(text.encode()).digest()
         return key
 
@@ -115,7 +118,7 @@ class Kconfig:
         parser = _Parser(tokens, self, frozenset(local))
         try:
             value = parser.expr()
-        except _Unknown:
+        except (_Unknown, RecursionError):  # deep nesting from the file: not decided
             return None
         if parser.pos != len(tokens) or value is None:
             return None
@@ -172,7 +175,9 @@ def _restore(path: str, digest: str) -> Kconfig:
 def _bytes_of(path: Path) -> bytes:
     """The config's text, decompressed, bounded."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO must not hang the run
+        if not stat.S_ISREG(os.stat(path).st_mode):  # before opening: a device has effects
+            raise KconfigError(f"{path}: not a regular file, not a kernel config")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)  # a FIFO: no hang
         with os.fdopen(fd, "rb") as fh:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise KconfigError(f"{path}: not a regular file, not a kernel config")
@@ -388,35 +393,31 @@ def body_condition(text: str, config: Kconfig) -> bool | None:
     (a false operand of ``&&`` decides it whatever the rest is; so does a true one of ``||``)."""
     if "IS_" not in text:
         return None
+    try:
+        return _body_condition(text, config)
+    except RecursionError:  # nesting deeper than any real condition: not decided
+        return None
+
+
+def _body_condition(text: str, config: Kconfig) -> bool | None:
     text = text.strip()
-    while text.startswith("(") and _closes_at_end(text):
+    while text.startswith("(") and balanced_outer(text):
         text = text[1:-1].strip()
     for op, decisive in (("||", True), ("&&", False)):
         parts = split_top(text, op)
         if len(parts) > 1:
-            values = [body_condition(p, config) for p in parts]
+            values = [_body_condition(p, config) for p in parts]
             if decisive in values:
                 return decisive
             return None if None in values else not decisive
     if text.startswith("!") and not text.startswith("!="):
-        value = body_condition(text[1:], config)
+        value = _body_condition(text[1:], config)
         return None if value is None else not value
     for wrap in ("likely(", "unlikely("):
-        if text.startswith(wrap) and _closes_at_end(text[len(wrap) - 1:]):
-            return body_condition(text[len(wrap) - 1:], config)
+        if text.startswith(wrap) and balanced_outer(text[len(wrap) - 1:]):
+            return _body_condition(text[len(wrap) - 1:], config)
     m = _BODY_CALL.fullmatch(text)
     if m is None:
         return None
     value = config.call_value(m.group(1), m.group(2))
     return None if value is None else bool(value)
-
-
-def _closes_at_end(text: str) -> bool:
-    """``(a) && (b)`` does not: the first ``(`` closes before the end."""
-    depth = 0
-    for i, ch in enumerate(text):
-        depth += ch == "("
-        depth -= ch == ")"
-        if depth == 0:
-            return i == len(text) - 1
-    return False

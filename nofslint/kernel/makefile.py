@@ -26,6 +26,10 @@ from pathlib import Path
 MAX_MAKEFILE_BYTES = 1024 * 1024
 _MAX_EXPANSION_DEPTH = 24
 _MAX_EXPANSION_BYTES = 256 * 1024
+# Bytes all expansions of one walk may produce: a Makefile whose variables nest
+# filtered copies of each other grows each level's cost, not its length.
+_MAX_WALK_EXPANSION = 256 * 1024 * 1024
+_MAX_INCLUDES = 64  # files read by include over a whole walk
 
 _COND = re.compile(r"(ifeq|ifneq|ifdef|ifndef)\b\s*(.*)")
 # Object lists: obj-y, obj-m, obj- (an unset option), lib-y, subdir-y.
@@ -60,6 +64,7 @@ class Evaluator:
         self.notes: list[str] = []  # constructs not evaluated, for --verbose
         self.lenient = False  # in a condition, a variable set nowhere here is empty
         self.includes = 0  # files read by include, over the whole walk
+        self.expanded = 0  # bytes every expansion of the walk produced (_MAX_WALK_EXPANSION)
         self.inputs: dict[str, tuple[int, int] | None] = {}  # every file read or looked for
 
     # -- reading -------------------------------------------------------------------
@@ -150,8 +155,9 @@ class Evaluator:
             self.note(rel, number, "include not evaluated")
         for name in names:
             path = tree_path("", name) or ""
-            text = self.plain(path) if path and path not in seen and len(seen) < 8 else None
-            if text is None or self.includes >= 64 * 1024:
+            text = (self.plain(path) if path and path not in seen and len(seen) < 8
+                    and self.includes < _MAX_INCLUDES else None)
+            if text is None:
                 self.note(rel, number, f"include {name} not followed")
                 continue
             self.includes += 1
@@ -166,7 +172,9 @@ class Evaluator:
         if not _inside(self.real_root, path):
             return None
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                return None  # checked before opening: opening a device has effects
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
         except OSError:
             return None
         with os.fdopen(fd, "rb") as fh:
@@ -280,8 +288,11 @@ class Evaluator:
             inner = text[i + 2:end]
             piece = self.reference(mk, inner, depth)
             size += len(piece)
+            self.expanded += len(piece)
             if size > _MAX_EXPANSION_BYTES:
                 raise Unevaluable("expansion too long")
+            if self.expanded > _MAX_WALK_EXPANSION:
+                raise Unevaluable("the Makefiles' expansions exceed their budget")
             out.append(piece)
             i = end + 1
         return "".join(out)

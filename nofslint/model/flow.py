@@ -51,18 +51,18 @@ def condition_key(text: str) -> tuple[str, bool]:
     text = " ".join(text.split())
     while True:
         changed = False
-        while text.startswith("(") and _balanced_outer(text):
+        while text.startswith("(") and balanced_outer(text):
             text, changed = text[1:-1].strip(), True
         for wrap in ("likely(", "unlikely(", "!!"):
-            if text.startswith(wrap) and (wrap == "!!" or _balanced_outer(text[len(wrap) - 1:])):
+            if text.startswith(wrap) and (wrap == "!!" or balanced_outer(text[len(wrap) - 1:])):
                 text = text[len(wrap):-1].strip() if wrap != "!!" else text[2:].strip()
                 changed = True
         if text.startswith("!") and not text.startswith("!="):
             rest = text[1:].strip()
             call = re.match(r"[A-Za-z_]\w*(?=\()", rest)
-            if rest.startswith("(") and _balanced_outer(rest) or _IDENT.fullmatch(rest) or \
+            if rest.startswith("(") and balanced_outer(rest) or _IDENT.fullmatch(rest) or \
                     re.fullmatch(r"[\w\->.]+", rest) or \
-                    call is not None and _balanced_outer(rest[call.end():]):
+                    call is not None and balanced_outer(rest[call.end():]):
                 text, value, changed = rest, not value, True
         if not changed:
             return text, value
@@ -100,7 +100,7 @@ def implied(cond: str, value: bool) -> list[tuple[str, bool]]:
     return out
 
 
-def _balanced_outer(text: str) -> bool:
+def balanced_outer(text: str) -> bool:
     """True when the first '(' closes at the very end: "(a) && (b)" is not wrapped."""
     depth = 0
     for i, ch in enumerate(text):
