@@ -61,7 +61,8 @@ def nofslint_exe() -> str:
 
 def _nofslint(root: Path, peers: Path, jobs: int, version: str) -> tuple[list[str], Path | None]:
     return ([nofslint_exe(), "check", str(root), "--select", "vmalloc-nofs", "--kernel-version",
-             version, "--no-cache", "--format", "json", "--jobs", str(jobs)], None)
+             version, "--no-cache", "--format", "json", "--jobs", str(jobs),
+             "--scope", "paths"], None)  # the peers scan ROOT alone: so does nofslint
 
 
 def _nofslint_sites(root: Path, out: str) -> Sites:

@@ -209,7 +209,7 @@ def report_command(run_file: str, fmt: str, **opts: Any) -> None:
         fail(str(exc))
     if not info.routed and (fmt in ("html", "email", "json") or opts["maintainers_file"]):
         _route(result, info, opts, required=fmt == "email")
-    elif opts["maintainers_file"] or opts["maintainers_keywords"]:
+    elif info.routed and (opts["maintainers_file"] or opts["maintainers_keywords"]):
         click.echo(f"nofslint: {run_file} is already routed (by {info.maintainers_file}); "
                    "--maintainers and --maintainers-keywords are not used", err=True)
     rules, _ = load_rules()

@@ -282,6 +282,7 @@ def recipients(sections: Iterable[Section],
     names: set[str] = set()
     addresses: set[str] = set()
     lists: list[str] = []
+    seen_lists: set[str] = set()  # a set: a hostile section may hold thousands of L:
     for section in sections:
         for entry in [*section.maintainers, *section.reviewers]:
             name, address = mailmap.map(*parseaddr(entry))
@@ -294,7 +295,8 @@ def recipients(sections: Iterable[Section],
             addresses.add(address.lower())
             people.append(_format(name, address))
         for address in section.mail_lists():
-            if address.lower() not in {x.lower() for x in lists}:
+            if address.lower() not in seen_lists:
+                seen_lists.add(address.lower())
                 lists.append(address)
     people = [p for p in people if parseaddr(p)[1].lower() != CHIEF_PENGUIN]
     return people, lists

@@ -135,11 +135,12 @@ def _maintainers_and_lists(info: RunInfo, names: list[str]) -> tuple[list[str], 
     """The M: and L: of sections the chains only run through (their reviewers are
     left out: the finding is not in their code)."""
     sections = [info.sections[n] for n in names if n in info.sections]
-    people, lists = info.people([])
+    people: dict[str, None] = {}  # ordered and deduplicated in linear time
+    lists: dict[str, None] = {}
     for section in sections:
-        people += [m for m in section.maintainers if m not in people]
-        lists += [x for x in section.mail_lists() if x not in lists]
-    return people, lists
+        people.update(dict.fromkeys(section.maintainers))
+        lists.update(dict.fromkeys(section.mail_lists()))
+    return list(people), list(lists)
 
 
 def _file_name(section: str | None, used: set[str]) -> str:

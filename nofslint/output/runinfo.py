@@ -122,12 +122,8 @@ def _mapped(section: mnt.Section, mailmap: mnt.Mailmap) -> mnt.Section:
 
 def _read(root: Path, path: str) -> str | None:
     """A linted file's text for K: matching, bounded; None when unreadable."""
-    target = root / path
     try:
-        if not target.is_file():
-            return None
-        with open(target, "rb") as fh:
-            return fh.read(mnt.MAX_BYTES).decode("utf-8", "replace")
+        return mnt.read_bounded(root / path)  # a FIFO or device swapped in is refused
     except OSError:
         return None
 

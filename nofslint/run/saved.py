@@ -229,6 +229,8 @@ def latest_for(cache_root: Path, tree: KernelTree, path: Path, rules: set[str]) 
     findings = [f for f in result.findings if f.path == rel and f.rule in rules]
     content = saved.get("content")  # type: ignore[union-attr]
     old = content.get(rel) if isinstance(content, dict) else None
+    if not isinstance(old, str):
+        return Latest([], "stale")  # a file the run did not see, or an older record
     cache = cache_for(str(cache_root), tree)
     task = (str(path), tree, str(cache_root))
     try:
@@ -240,8 +242,6 @@ def latest_for(cache_root: Path, tree: KernelTree, path: Path, rules: set[str]) 
         if error is not None or seen is None:
             return Latest([], "stale")
         now = seen[2]
-    if not isinstance(old, str):
-        return Latest([], "stale")  # a file the run did not see, or an older record
     if old == now:
         return Latest(findings, "current")
     before, after = cache.load_data(old, rel), cache.load_data(now, rel)
