@@ -479,3 +479,33 @@ static int demofs_hash(struct demofs_dir *dir, size_t len)
     none = nofslint("check", target, "--no-cache", "--select", "vmalloc-nofs", "--kconfig",
                     "none")
     assert none.returncode == 0  # without the config the first branch is linted: no finding
+
+
+def test_hostile_nesting_and_expansions_cost_little_and_decide_nothing(
+        tmp_path: Path, config: Kconfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Conditions nested deeper than Python recurses: not decided, no file error.
+    assert body_condition("!" * 5000 + "IS_ENABLED(CONFIG_A)", config) is None
+    assert config.condition("(" * 150 + "1" + ")" * 150) in (None, True)
+    # Variables that each hold filtered copies of the one before grow each level's
+    # cost, not its length: the walk's expansion budget stops them (lowered here).
+    from nofslint.kernel import makefile
+    monkeypatch.setattr(makefile, "_MAX_WALK_EXPANSION", 1 << 20)
+    tree = tmp_path / "t"
+    shutil.copytree(TREE, tree)
+    levels = ["v0 := " + "a " * 200]
+    for n in range(1, 7):
+        levels.append(f"v{n} = $(filter z,{' '.join(f'$(v{n - 1})' for _ in range(30))})")
+    mk = tree / "fs" / "kcfs" / "Makefile"
+    mk.write_text(mk.read_text() + "\n".join(levels) + "\nobj-y += $(v6)\n")
+    kmap = build_map(tree, read(tree / ".config"))
+    assert kmap.is_built("fs/kcfs/super.c")
+
+
+def test_a_module_symbol_keys_on_its_base_value(tmp_path: Path) -> None:
+    raw = b"#ifdef CONFIG_FOO_MODULE\nint m;\n#endif\n"
+    keys = []
+    for value in ("y", "m"):
+        path = tmp_path / f"config-{value}"
+        path.write_text(f"CONFIG_X86=y\nCONFIG_X86_64=y\nCONFIG_FOO={value}\n")
+        keys.append(read(path).key_of(raw))
+    assert keys[0] != keys[1]
