@@ -509,3 +509,15 @@ def test_a_module_symbol_keys_on_its_base_value(tmp_path: Path) -> None:
         path.write_text(f"CONFIG_X86=y\nCONFIG_X86_64=y\nCONFIG_FOO={value}\n")
         keys.append(read(path).key_of(raw))
     assert keys[0] != keys[1]
+
+
+def test_a_bad_config_found_in_the_tree_says_where_and_how_to_do_without(
+        tmp_path: Path) -> None:
+    tree = tmp_path / "t"
+    shutil.copytree(TREE, tree)
+    (tree / ".config").write_bytes(b"\x00\x01 not a config\n")
+    proc = nofslint("check", tree, "--no-cache")
+    assert proc.returncode == 2
+    assert "found as the tree root's .config" in proc.stderr
+    assert "--kconfig none" in proc.stderr
+    assert nofslint("check", tree, "--no-cache", "--kconfig", "none").returncode == 1

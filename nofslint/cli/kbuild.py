@@ -66,12 +66,14 @@ def kbuild(ctx: click.Context, args: tuple[str, ...]) -> None:
     local = [r for r in setup.rules if r.scope == "local"]
     result = run([path], local, want_fixes=False, cache_root=setup.cache_root,
                  extras=setup.config.extras)
-    if result.not_built:  # kbuild compiles it, so the Makefiles were read too narrowly
+    left_out = bool(result.not_built)
+    if left_out:  # kbuild compiles it, so the Makefiles were read too narrowly
         click.echo(f"nofslint kbuild: {source}: the config's Makefiles do not name it as "
                    "built; linted anyway", err=True)
         result = run([path], local, want_fixes=False, cache_root=setup.cache_root,
                      extras=dataclasses.replace(setup.config.extras, kconfig=None))
-    wanted = {r.id for r in setup.rules if r.scope == "tree"}
+    # A file the config's whole-tree run left out has no whole-tree findings to show.
+    wanted = set() if left_out else {r.id for r in setup.rules if r.scope == "tree"}
     if root is not None and wanted and setup.cache_root is not None and result.trees:
         latest = latest_for(setup.cache_root, result.trees[0], path, wanted)
         again = f"run `nofslint check {shlex.quote(report.escape_path(str(root)))}`"

@@ -16,7 +16,7 @@ import os
 import re
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path, PurePosixPath
@@ -488,12 +488,12 @@ def reverse(mails: list[PatchMail]) -> list[PatchMail]:
             if fp.is_copy:
                 raise PatchError(f"{_mail_name(mail)}: {fp.path}: a copy cannot be undone "
                                  "from the patch")
-            hunks = [Hunk(h.new_start, h.new_len, h.old_start, h.old_len, h.header,
-                          tuple((_TURNED.get(kind, kind), text) for kind, text in h.lines),
-                          h.patch_lines) for h in fp.hunks]
-            files.append(FilePatch(fp.new_path, fp.old_path, hunks, fp.is_binary, fp.header))
-        out.append(PatchMail(mail.subject, mail.message_id, mail.references, mail.sender,
-                             mail.date, files, mail.source))
+            hunks = [replace(h, old_start=h.new_start, old_len=h.new_len,
+                             new_start=h.old_start, new_len=h.old_len,
+                             lines=tuple((_TURNED.get(k, k), t) for k, t in h.lines))
+                     for h in fp.hunks]
+            files.append(replace(fp, old_path=fp.new_path, new_path=fp.old_path, hunks=hunks))
+        out.append(replace(mail, files=files))
     return out
 
 

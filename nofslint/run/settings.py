@@ -157,14 +157,24 @@ def choose_kconfig(option: str | None, conf: config.Config, root: Path | None,
     if env:  # kbuild exports it relative to the build directory
         base = build_dir if build_dir is not None else root
         path = Path(env) if os.path.isabs(env) or base is None else base / env
-        return read_kconfig(path), f"$KCONFIG_CONFIG {path}"
+        return _found(path, "$KCONFIG_CONFIG"), f"$KCONFIG_CONFIG {path}"
     found = [(root / ".config", "the tree root's .config")] if root is not None else []
     if build_dir is not None:
         found.append((build_dir / "include/config/auto.conf", "the build directory's auto.conf"))
     for path, how in found:
         if path.is_file():
-            return read_kconfig(path), f"{how} {path}"
+            return _found(path, how), f"{how} {path}"
     return None, None
+
+
+def _found(path: Path, how: str) -> Kconfig:
+    """A config nobody named on the command line: its error says where it came from and
+    how to do without it."""
+    try:
+        return read_kconfig(path)
+    except KconfigError as exc:
+        raise KconfigError(f"{exc} (found as {how}; --kconfig none lints every #if "
+                           "alternative and every file instead)") from None
 
 
 CACHE_ENV = "NOFSLINT_CACHE_DIR"
